@@ -1,0 +1,200 @@
+/**
+ * One typed configuration: defaults in code, then `refund-vision.config.json` (or the file named by
+ * RV_CONFIG), then environment variables. Invalid values fail at start with the key named.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+/** The repository root: the nearest folder above this file holding pnpm-workspace.yaml. */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const ms = z.coerce.number().int().min(0);
+const ratio = z.coerce.number().min(0).max(1);
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+
+export const ConfigSchema = z.object({
+  root: z.string(),
+  api: z.object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(5000),
+    /** Required when host is not loopback; then every non-health route needs `Bearer <key>`. */
+    apiKey: z.string().min(16, 'api.apiKey: at least 16 characters').optional(),
+    dbPath: z.string().default('data/refund-vision.db'),
+    maxBatch: z.coerce.number().int().min(1).max(1024).default(1024),
+    bodyLimitBytes: z.coerce.number().int().min(1024).default(8 * 1024 * 1024),
+    uploadMaxBytes: z.coerce.number().int().min(1024).default(25 * 1024 * 1024),
+    uploadMaxFiles: z.coerce.number().int().min(1).default(64),
+    /** Images whose header declares more pixels than this are refused before decoding. */
+    maxImagePixels: z.coerce.number().int().min(1).default(100_000_000),
+    /** Worker processes for serving (1 = in-process); each holds its own engine. */
+    workers: z.coerce.number().int().min(1).default(1),
+  }),
+  model: z.object({
+    dir: z.string().default('models/fashion-cnn'),
+    backend: z.enum(['auto', 'onnx', 'node', 'wasm', 'cpu']).default('auto'),
+  }),
+  client: z.object({
+    apiUrl: z.string().url().default('http://127.0.0.1:5000'),
+    inbox: z.string().default('data/inbox'),
+    outbox: z.string().default('data/outbox'),
+    results: z.string().default('data/results'),
+    stateDir: z.string().default('data/client'),
+    batchSize: z.coerce.number().int().min(1).max(1024).default(256),
+    retries: z.coerce.number().int().min(0).max(20).default(3),
+    retryBaseDelayMs: ms.default(1000),
+    retryMaxDelayMs: ms.default(60_000),
+    timeoutMs: ms.default(30_000),
+    gzip: bool.default(true),
+    workers: z.coerce.number().int().min(1).default(Math.max(1, cpus().length)),
+    maxFileBytes: z.coerce.number().int().min(1).default(64 * 1024 * 1024),
+    cron: z.string().default('0 18 * * *'),
+    timezone: z.string().optional(),
+    /** What to do at start when the last scheduled run was missed: run it now, or skip it. */
+    catchUp: z.enum(['run', 'skip']).default('run'),
+    readyTimeoutMs: ms.default(120_000),
+    /** A prediction disagreeing with the manifest at or above this confidence is a mismatch. */
+    mismatchConfidence: ratio.default(0.8),
+    /** Below this confidence the answer is `review`: too unsure to call. */
+    reviewConfidence: ratio.default(0.5),
+  }),
+  logs: z.object({
+    dir: z.string().default('logs'),
+    level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+    console: bool.default(true),
+  }),
+  health: z.object({
+    lowConfidence: ratio.default(0.6),
+    /** Drop of mean confidence below the model card's test-set baseline. */
+    confidenceDropWarn: ratio.default(0.05),
+    confidenceDropAlert: ratio.default(0.15),
+    lowShareWarn: ratio.default(0.2),
+    lowShareAlert: ratio.default(0.4),
+    /** Jensen–Shannon distance (base 2, 0–1) between predicted and reference class mix. */
+    classMixWarn: ratio.default(0.3),
+    classMixAlert: ratio.default(0.5),
+    /** Runs smaller than this use chi-squared instead of JS distance. */
+    smallRun: z.coerce.number().int().min(1).default(50),
+    /** Input drift, in training-set standard deviations of the statistic. */
+    pixelMeanWarn: z.coerce.number().min(0).default(0.1),
+    pixelMeanAlert: z.coerce.number().min(0).default(0.2),
+    zeroShareWarn: ratio.default(0.15),
+    zeroShareAlert: ratio.default(0.3),
+  }),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type ConfigOverrides = DeepPartial<Config>;
+
+/** Environment variable → config key. */
+export const ENV_KEYS: Record<string, string> = {
+  HOST: 'api.host',
+  PORT: 'api.port',
+  API_KEY: 'api.apiKey',
+  DB_PATH: 'api.dbPath',
+  API_WORKERS: 'api.workers',
+  MAX_BATCH: 'api.maxBatch',
+  MODEL_DIR: 'model.dir',
+  TFJS_BACKEND: 'model.backend',
+  API_URL: 'client.apiUrl',
+  INBOX_DIR: 'client.inbox',
+  OUTBOX_DIR: 'client.outbox',
+  RESULTS_DIR: 'client.results',
+  CLIENT_STATE_DIR: 'client.stateDir',
+  BATCH_SIZE: 'client.batchSize',
+  RETRIES: 'client.retries',
+  RETRY_BASE_DELAY_MS: 'client.retryBaseDelayMs',
+  RETRY_MAX_DELAY_MS: 'client.retryMaxDelayMs',
+  REQUEST_TIMEOUT_MS: 'client.timeoutMs',
+  CLIENT_WORKERS: 'client.workers',
+  SCHEDULE_CRON: 'client.cron',
+  SCHEDULE_TZ: 'client.timezone',
+  CATCH_UP: 'client.catchUp',
+  LOG_DIR: 'logs.dir',
+  LOG_LEVEL: 'logs.level',
+  LOG_CONSOLE: 'logs.console',
+};
+
+function setPath(obj: Record<string, any>, path: string, value: unknown) {
+  const keys = path.split('.');
+  let o = obj;
+  for (const k of keys.slice(0, -1)) o = o[k] ??= {};
+  o[keys.at(-1)!] = value;
+}
+
+function merge(a: Record<string, any>, b: Record<string, any> | undefined): Record<string, any> {
+  if (!b) return a;
+  const out: Record<string, any> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    if (v === undefined) continue;
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof out[k] === 'object' ? merge(out[k], v) : v;
+  }
+  return out;
+}
+
+const PATH_KEYS = ['api.dbPath', 'model.dir', 'client.inbox', 'client.outbox', 'client.results', 'client.stateDir', 'logs.dir'];
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  overrides?: ConfigOverrides;
+  /** Config file path; default RV_CONFIG or <root>/refund-vision.config.json when present. */
+  file?: string;
+}
+
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const root = resolve(opts.overrides?.root ?? env.RV_ROOT ?? projectRoot());
+  let raw: Record<string, any> = { root, api: {}, model: {}, client: {}, logs: {}, health: {} };
+
+  const file = opts.file ?? env.RV_CONFIG ?? join(root, 'refund-vision.config.json');
+  if (existsSync(file)) {
+    try {
+      raw = merge(raw, JSON.parse(readFileSync(file, 'utf8')));
+    } catch (e) {
+      throw new ConfigError(`config file ${file}: ${(e as Error).message}`);
+    }
+  } else if (opts.file ?? env.RV_CONFIG) {
+    throw new ConfigError(`config file ${file} does not exist`);
+  }
+
+  const fromEnv: Record<string, any> = {};
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') setPath(fromEnv, key, v);
+  }
+  raw = merge(merge(raw, fromEnv), opts.overrides as Record<string, any>);
+
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = i.path.join('.');
+      const envName = Object.entries(ENV_KEYS).find(([, k]) => k === key)?.[0];
+      return `  ${key}${envName ? ` (env ${envName})` : ''}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const cfg = parsed.data;
+  for (const key of PATH_KEYS) {
+    const [section, name] = key.split('.') as [keyof Config, string];
+    const sec = cfg[section] as Record<string, string>;
+    if (!isAbsolute(sec[name]!)) sec[name] = join(root, sec[name]!);
+  }
+  return cfg;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

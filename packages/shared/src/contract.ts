@@ -1,0 +1,148 @@
+/**
+ * The wire contract between the client and the API. Both sides import these schemas;
+ * the TypeScript types are inferred from them, so there is one definition of each message.
+ */
+import { z } from 'zod';
+import { NUM_CLASSES, PIXELS_PER_IMAGE } from './classes.ts';
+
+/** Upper bound on images in one /v1/predict batch; the client's default batch is 256. */
+export const MAX_BATCH_IMAGES = 1024;
+
+export const RunKey = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'run key: 1–128 characters of A–Z a–z 0–9 . _ : -');
+export const ClassIndex = z.number().int().min(0).max(NUM_CLASSES - 1);
+export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'sha-256 as 64 lowercase hex digits');
+export const RunSource = z.enum(['client', 'legacy', 'v2', 'upload']);
+export type RunSource = z.infer<typeof RunSource>;
+
+export const ImageMeta = z
+  .object({
+    /** The client's name for the image, usually its path relative to the inbox. */
+    id: z.string().min(1).max(512),
+    group: z.string().max(256).optional(),
+    hash: Sha256Hex.optional(),
+    /** True class when known (labels.csv, class-named folder, or manifest's expected class). */
+    label: ClassIndex.optional(),
+  })
+  .strict();
+export type ImageMeta = z.infer<typeof ImageMeta>;
+
+/**
+ * POST /v1/predict. `pixels` is base64 of N×784 uint8 bytes, row-major, image after image:
+ * 1,046 bytes of base64 per image against ~6,145 for the old pandas JSON.
+ */
+export const PredictRequest = z
+  .object({
+    runKey: RunKey,
+    batchIndex: z.number().int().min(0).max(1_000_000),
+    source: RunSource.default('client'),
+    images: z.array(ImageMeta).min(1).max(MAX_BATCH_IMAGES),
+    pixels: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'pixels: base64'),
+  })
+  .strict()
+  .superRefine((req, ctx) => {
+    const expected = Math.ceil((req.images.length * PIXELS_PER_IMAGE) / 3) * 4;
+    if (req.pixels.length !== expected) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pixels'],
+        message: `pixels: expected base64 of ${req.images.length}×${PIXELS_PER_IMAGE} bytes (${expected} characters), got ${req.pixels.length}`,
+      });
+    }
+  });
+export type PredictRequest = z.input<typeof PredictRequest>;
+export type PredictRequestParsed = z.output<typeof PredictRequest>;
+
+export const TopK = z.object({ classIndex: ClassIndex, className: z.string(), confidence: z.number() });
+export type TopK = z.infer<typeof TopK>;
+
+export const Prediction = z.object({
+  /** Server-side id of the stored prediction (for feedback). */
+  predictionId: z.number().int().optional(),
+  id: z.string(),
+  classIndex: ClassIndex,
+  className: z.string(),
+  confidence: z.number(),
+  top3: z.array(TopK),
+});
+export type Prediction = z.infer<typeof Prediction>;
+
+export const PredictResponse = z.object({
+  runKey: RunKey,
+  batchIndex: z.number().int(),
+  modelVersion: z.string(),
+  /** True when this answer is the stored one for a batch already recorded. */
+  replayed: z.boolean(),
+  predictions: z.array(Prediction),
+  timing: z.object({ inferenceMs: z.number(), totalMs: z.number(), perImageMs: z.number() }),
+});
+export type PredictResponse = z.infer<typeof PredictResponse>;
+
+/** POST /v1/runs/:runKey/complete — the client closes the run so run-level metrics are final. */
+export const CompleteRunRequest = z
+  .object({
+    /** Images the client found but could not send (unreadable, corrupt …). */
+    failures: z.number().int().min(0).default(0),
+    /** Client wall time for the whole run, preprocessing included. */
+    processMs: z.number().min(0).optional(),
+    imagesSeen: z.number().int().min(0).optional(),
+  })
+  .strict();
+export type CompleteRunRequest = z.input<typeof CompleteRunRequest>;
+
+export const HealthStatus = z.enum(['OK', 'WARN', 'ALERT']);
+export type HealthStatus = z.infer<typeof HealthStatus>;
+
+export const HealthCheck = z.object({
+  name: z.string(),
+  status: HealthStatus,
+  value: z.number().nullable(),
+  baseline: z.number().nullable(),
+  message: z.string(),
+});
+export type HealthCheck = z.infer<typeof HealthCheck>;
+
+export const ClassBreakdown = z.object({
+  classIndex: ClassIndex,
+  className: z.string(),
+  count: z.number().int(),
+  meanConfidence: z.number().nullable(),
+});
+
+export const RunSummary = z.object({
+  id: z.number().int(),
+  runKey: z.string(),
+  source: RunSource,
+  modelVersion: z.string(),
+  status: z.enum(['open', 'completed']),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  images: z.number().int(),
+  failures: z.number().int(),
+  processMs: z.number().nullable(),
+  inferenceMs: z.number(),
+  msPerPrediction: z.number().nullable(),
+  meanConfidence: z.number().nullable(),
+  /** Share of labelled predictions that were right; null when no label was sent. Never a confidence. */
+  accuracy: z.number().nullable(),
+  labelled: z.number().int(),
+  feedbackAccuracy: z.number().nullable().optional(),
+  health: HealthStatus.nullable().optional(),
+  perClass: z.array(ClassBreakdown),
+  checks: z.array(HealthCheck).optional(),
+});
+export type RunSummary = z.infer<typeof RunSummary>;
+
+/** The JSON error body every 4xx/5xx carries. */
+export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+export function encodePixels(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+export function decodePixels(b64: string): Uint8Array {
+  const buf = Buffer.from(b64, 'base64');
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}

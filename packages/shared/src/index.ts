@@ -1,0 +1,6 @@
+export * from './classes.ts';
+export * from './contract.ts';
+export * from './errors.ts';
+export * from './config.ts';
+export * from './logger.ts';
+export * from './model-card.ts';

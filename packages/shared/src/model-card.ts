@@ -1,0 +1,57 @@
+/**
+ * model-card.json, written by `pnpm train`, read by the API (metadata, health baselines)
+ * and the dashboard. `monitoring` holds the figures each run is compared against.
+ */
+import { z } from 'zod';
+
+const Vec10 = z.array(z.number()).length(10);
+
+export const ModelCard = z
+  .object({
+    name: z.string(),
+    /** Content hash of the weights (sha-256, first 12 hex digits): the model version. */
+    version: z.string(),
+    createdAt: z.string(),
+    architecture: z.object({ summary: z.array(z.string()), params: z.number().int(), flopsPerImage: z.number(), why: z.string() }),
+    training: z.object({
+      epochs: z.number().int(),
+      batchSize: z.number().int(),
+      optimizer: z.string(),
+      learningRate: z.number(),
+      seed: z.number().int(),
+      backend: z.string(),
+      durationSec: z.number(),
+      trainImages: z.number().int(),
+      validationImages: z.number().int(),
+      augmentation: z.string().optional(),
+    }).passthrough(),
+    data: z.object({ source: z.string(), checksums: z.record(z.string(), z.string()) }).passthrough(),
+    evaluation: z.object({
+      testImages: z.number().int(),
+      accuracy: z.number(),
+      perClass: z.array(z.object({ className: z.string(), precision: z.number(), recall: z.number(), meanConfidence: z.number() })).length(10),
+      confusion: z.array(Vec10).length(10),
+      ece: z.number(),
+      meanConfidence: z.number(),
+    }).passthrough(),
+    monitoring: z.object({
+      /** Mean max-probability on the test set, overall and per predicted class. */
+      meanConfidence: z.number(),
+      perClassMeanConfidence: Vec10,
+      /** Class shares of the training labels (sums to 1). */
+      classDistribution: Vec10,
+      /** Training-set pixel statistics on the 0–1 scale. */
+      pixelMean: z.number(),
+      pixelStd: z.number(),
+      /** Share of training pixels below 10/255. */
+      nearZeroShare: z.number(),
+      /** Spread of per-image statistics, so drift can be measured in standard deviations. */
+      imageMeanStd: z.number(),
+      imageNearZeroStd: z.number(),
+    }),
+  })
+  .passthrough();
+export type ModelCard = z.infer<typeof ModelCard>;
+
+/** Pixel below this (of 255) counts as "near zero" — background in Fashion-MNIST terms. */
+export const NEAR_ZERO_THRESHOLD = 10;
