@@ -47,3 +47,17 @@ export function classIndexOf(value: string | number): number | undefined {
   const aliases: Record<string, number> = { tshirt: 0, top: 0, tee: 0, trousers: 1, pants: 1, sneakers: 7, boot: 9, boots: 9, sandals: 5, bags: 8, dresses: 3, coats: 4, shirts: 6, pullovers: 2, sweater: 2 };
   return aliases[n];
 }
+
+export interface Ranked {
+  classIndex: number;
+  className: ClassName;
+  confidence: number;
+}
+
+/** The k most probable classes of row `row` in an N×10 probability matrix. */
+export function topK(probs: ArrayLike<number>, row: number, k = 3): Ranked[] {
+  const base = row * NUM_CLASSES;
+  const idx = Array.from({ length: NUM_CLASSES }, (_, i) => i);
+  idx.sort((a, b) => probs[base + b]! - probs[base + a]!);
+  return idx.slice(0, k).map((i) => ({ classIndex: i, className: CLASS_NAMES[i]!, confidence: probs[base + i]! }));
+}
