@@ -1,8 +1,11 @@
 // One mocha config for the root run and every package's own `test` script.
+// Mocha appends positional specs to `spec` from config, so the default list applies only when
+// none is given on the command line (`mocha packages/api/src/x.test.ts` runs just that file).
 const path = require('node:path');
+const positional = process.argv.slice(2).some((a) => !a.startsWith('-') && /\.(c|m)?[jt]s$|\/|\*/.test(a));
 module.exports = {
   import: ['tsx'],
-  spec: ['packages/*/src/**/*.test.ts', 'bench/**/*.test.ts', 'scripts/**/*.test.ts'],
+  ...(positional ? {} : { spec: ['packages/*/src/**/*.test.ts', 'bench/**/*.test.ts', 'scripts/**/*.test.ts'] }),
   reporter: path.join(__dirname, 'scripts', 'mocha-reporter.cjs'),
   timeout: 60000,
   exit: true,

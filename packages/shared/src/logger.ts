@@ -107,18 +107,30 @@ export function createLogger(component: string, opts: LoggerOptions): winston.Lo
   return rootLogger(opts).child({ component });
 }
 
-/** Flush and close every file transport (tests and shutdown). */
+/** Flush and close every file transport (tests and shutdown); resolves once lines are on disk. */
 export async function closeLoggers(): Promise<void> {
   const all = [...roots.values()];
   roots.clear();
   await Promise.all(
-    all.map(
-      (l) =>
-        new Promise<void>((res) => {
-          l.on('finish', () => res());
-          l.end();
-          setTimeout(res, 500).unref();
-        }),
+    all.flatMap((logger) =>
+      [...logger.transports].map(
+        (t) =>
+          new Promise<void>((res) => {
+            const timer = setTimeout(res, 2000);
+            timer.unref();
+            const done = () => {
+              clearTimeout(timer);
+              res();
+            };
+            // Detach first so a component still holding this logger cannot write to a closed stream.
+            logger.remove(t);
+            if (t instanceof DailyRotateFile) {
+              // Its close() ends the file stream and emits 'finish' once the data is flushed.
+              t.once('finish', done);
+              t.close?.();
+            } else done();
+          }),
+      ),
     ),
   );
 }
