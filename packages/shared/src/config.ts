@@ -92,6 +92,22 @@ export const ConfigSchema = z.object({
     pixelMeanAlert: z.coerce.number().min(0).default(0.2),
     zeroShareWarn: ratio.default(0.15),
     zeroShareAlert: ratio.default(0.3),
+    /**
+     * Input drift as used by the API's health checks: the shift of a run's mean pixel / near-zero
+     * share in units of the training set's PER-IMAGE spread (monitoring.imageMeanStd /
+     * imageNearZeroStd). A folder of one legitimate class moves at most ~1.2 of these units; photos
+     * that were not inverted move ~3.4.
+     */
+    driftWarnSd: z.coerce.number().min(0).default(1.5),
+    driftAlertSd: z.coerce.number().min(0).default(2.5),
+    /** Ratio of the run's pixel std to the training pixel std (either way round). */
+    stdRatioWarn: z.coerce.number().min(1).default(1.4),
+    stdRatioAlert: z.coerce.number().min(1).default(2),
+    /** Chi-squared p-values for the class mix of runs smaller than smallRun. */
+    classMixPWarn: ratio.default(0.01),
+    classMixPAlert: ratio.default(0.001),
+    /** A check judges the effect minus this many standard errors, so tiny runs do not cry wolf. */
+    significanceZ: z.coerce.number().min(0).default(2),
   }),
 });
 
