@@ -1,0 +1,38 @@
+/**
+ * Pure-JS decoding with jimp's format codecs (pngjs, jpeg-js, omggif, utif, bmp-js, and libwebp
+ * compiled to wasm for WebP). Always available; slow on big photos (a 12 MP JPEG takes seconds).
+ * The codecs are used directly rather than through a Jimp instance: only the bitmap is needed.
+ */
+import { defaultFormats } from 'jimp';
+import webp from '@jimp/wasm-webp';
+import type { Format } from './probe.ts';
+import { orient, toGray, type Gray } from './raster.ts';
+
+interface Codec {
+  mime: string;
+  decode: (data: Buffer, options?: Record<string, unknown>) => { data: Uint8Array; width: number; height: number } | Promise<{ data: Uint8Array; width: number; height: number }>;
+}
+
+const MIME: Record<Format, string> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  bmp: 'image/bmp',
+  tiff: 'image/tiff',
+  webp: 'image/webp',
+};
+
+let codecs: Map<string, Codec> | undefined;
+function codecFor(format: Format): Codec {
+  codecs ??= new Map([...defaultFormats, webp].map((f) => (f as unknown as () => Codec)()).map((c) => [c.mime, c]));
+  const codec = codecs.get(MIME[format]);
+  if (!codec) throw new Error(`no jimp codec for ${format}`);
+  return codec;
+}
+
+export async function decodeWithJimp(buf: Uint8Array, format: Format, orientation: number, maxPixels: number): Promise<Gray> {
+  const data = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const options = format === 'jpeg' ? { maxResolutionInMP: Math.ceil(maxPixels / 1e6), maxMemoryUsageInMB: 4096, tolerantDecoding: false } : undefined;
+  const bitmap = await codecFor(format).decode(data, options);
+  return orient(toGray(bitmap.data, bitmap.width, bitmap.height, 4), orientation);
+}

@@ -1,0 +1,51 @@
+/**
+ * libvips via sharp: the fast path when the optional dependency is installed. It is imported
+ * lazily so that a machine without sharp (or with a broken native build) still runs on jimp.
+ */
+import type { Probe } from './probe.ts';
+import { toGray, type Gray } from './raster.ts';
+
+type SharpFactory = typeof import('sharp');
+
+let loading: Promise<SharpFactory | undefined> | undefined;
+
+export function loadSharp(): Promise<SharpFactory | undefined> {
+  loading ??= import('sharp').then(
+    (m) => {
+      const sharp = (m.default ?? m) as SharpFactory;
+      // Results must not depend on what an earlier call left in libvips' operation cache.
+      sharp.cache(false);
+      return sharp;
+    },
+    () => undefined,
+  );
+  return loading;
+}
+
+export async function sharpAvailable(): Promise<boolean> {
+  return (await loadSharp()) !== undefined;
+}
+
+/** Longest side above which the decoder shrinks before handing the raster over. */
+const SHRINK_ABOVE = 1024;
+/** The shrunk raster keeps at least this many pixels on its longest side for trimming. */
+const KEEP_AT_LEAST = 448;
+
+/**
+ * Target longest side for a large image: the original divided by the largest of 8, 4, 2 that keeps
+ * KEEP_AT_LEAST — exactly what libjpeg's (and libwebp's) scaled decoding produces, so for JPEG the
+ * shrink is done by the decoder in the DCT domain and no second resampling happens.
+ */
+export function workingSide(longest: number): number | undefined {
+  if (longest <= SHRINK_ABOVE) return undefined;
+  for (const f of [8, 4, 2]) if (longest / f >= KEEP_AT_LEAST) return Math.ceil(longest / f);
+  return undefined;
+}
+
+export async function decodeWithSharp(sharp: SharpFactory, buf: Uint8Array, probe: Probe, maxPixels: number): Promise<Gray> {
+  let s = sharp(buf, { failOn: 'error', limitInputPixels: maxPixels, sequentialRead: true }).rotate();
+  const side = workingSide(Math.max(probe.width, probe.height));
+  if (side) s = s.resize({ width: side, height: side, fit: 'inside', fastShrinkOnLoad: true, kernel: 'linear' });
+  const { data, info } = await s.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  return toGray(data, info.width, info.height, info.channels);
+}

@@ -1,0 +1,97 @@
+/**
+ * Any image → 28×28 uint8 in Fashion-MNIST's form. One implementation for the client and the
+ * API's upload route: header checks, decode (png-fast / sharp / jimp), gray, fit to the square.
+ */
+import { open } from 'node:fs/promises';
+import { decodeWithJimp } from './decode-jimp.ts';
+import { decodeWithSharp, loadSharp } from './decode-sharp.ts';
+import { ImageError, fsError } from './errors.ts';
+import { fitToSquare, type Kind } from './fit.ts';
+import { decodePngFast } from './png-fast.ts';
+import { assertComplete, assertPixels, inspectImage, type Inspected } from './probe.ts';
+import type { Gray } from './raster.ts';
+
+export interface PreprocessOptions {
+  /** `auto`: png-fast for plain PNGs, else sharp when installed, else jimp. */
+  decoder?: 'auto' | 'sharp' | 'jimp';
+  /** Images whose header declares more pixels are refused before decoding. Default 100e6. */
+  maxPixels?: number;
+  /** Files larger than this are refused before reading. Default 256 MiB. */
+  maxBytes?: number;
+}
+
+export type DecoderName = 'sharp' | 'jimp' | 'png-fast';
+
+export interface Preprocessed {
+  /** 784 values, row-major; 0 = background, like Fashion-MNIST. */
+  pixels: Uint8Array;
+  kind: Kind;
+  /** Display-oriented size of the image as stored (before any shrink-on-load). */
+  width: number;
+  height: number;
+  format: string;
+  decoder: DecoderName;
+}
+
+export const DEFAULT_MAX_PIXELS = 100e6;
+export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+
+/** Reads a file, mapping every way a path can fail to `unreadable` and oversize to `too-large`. */
+export async function readImageFile(path: string, maxBytes = DEFAULT_MAX_BYTES): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw fsError(e, path);
+  }
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw new ImageError('unreadable', `${path}: cannot read (is a directory)`);
+    if (!st.isFile()) throw new ImageError('unreadable', `${path}: cannot read (not a regular file)`);
+    if (st.size > maxBytes) throw new ImageError('too-large', `${path}: ${st.size} bytes, more than the limit of ${maxBytes}`);
+    return await fh.readFile();
+  } catch (e) {
+    throw e instanceof ImageError ? e : fsError(e, path);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function decode(buf: Buffer, decoder: PreprocessOptions['decoder'], maxPixels: number): Promise<{ gray: Gray; decoder: DecoderName; info: Inspected }> {
+  const info = inspectImage(buf);
+  assertPixels(info, maxPixels);
+  assertComplete(buf, info.format);
+  const choice = decoder ?? 'auto';
+  try {
+    if (choice === 'auto' && info.format === 'png') {
+      const gray = decodePngFast(buf);
+      if (gray) return { gray, decoder: 'png-fast', info };
+    }
+    if (choice !== 'jimp') {
+      const sharp = await loadSharp();
+      if (sharp) return { gray: await decodeWithSharp(sharp, buf, info, maxPixels), decoder: 'sharp', info };
+      if (choice === 'sharp') throw new Error("decoder 'sharp' was requested but sharp is not installed");
+    }
+    return { gray: await decodeWithJimp(buf, info.format, info.orientation, maxPixels), decoder: 'jimp', info };
+  } catch (e) {
+    throw asImageError(e, info.format);
+  }
+}
+
+function asImageError(e: unknown, format: string): Error {
+  if (e instanceof ImageError) return e;
+  const msg = (e as Error)?.message ?? String(e);
+  if (/requested but sharp is not installed/.test(msg)) return e as Error;
+  if (/pixel limit|exceeds.*(limit|maxResolution)|maxMemoryUsage/i.test(msg)) return new ImageError('too-large', `${format.toUpperCase()} is too large to decode (${msg})`);
+  return new ImageError('corrupt', `${format.toUpperCase()} could not be decoded (${msg.split('\n')[0]})`);
+}
+
+export async function preprocessImage(input: Buffer | string, opts: PreprocessOptions = {}): Promise<Preprocessed> {
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  const buf = typeof input === 'string' ? await readImageFile(input, maxBytes) : input;
+  if (buf.length === 0) throw new ImageError('empty', 'the file is empty (0 bytes)');
+  if (buf.length > maxBytes) throw new ImageError('too-large', `${buf.length} bytes, more than the limit of ${maxBytes}`);
+  const { gray, decoder, info } = await decode(buf, opts.decoder, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
+  const { pixels, kind } = fitToSquare(gray);
+  return { pixels, kind, width: info.width, height: info.height, format: info.format, decoder };
+}
