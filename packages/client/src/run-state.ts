@@ -1,0 +1,108 @@
+/**
+ * What survives a kill: each unfinished run's key, batch counter and phase in
+ * `<stateDir>/runs/<run-key>.json`, and a lock so two runs never share a state folder.
+ * A restart resumes the interrupted run under the same key, so its CSV and metrics stay one run.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, closeSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from './fsutil.ts';
+
+export interface RunState {
+  version: 1;
+  runKey: string;
+  startedAt: string;
+  /** `running` until the scan is done; `finishing` while batches wait in the outbox or completion is owed. */
+  phase: 'running' | 'finishing';
+  nextBatchIndex: number;
+  processMs: number;
+  roots: string[];
+  reprocess: boolean;
+}
+
+/** e.g. `20261121T180003Z-3f9a`: sorts by start time, fits the contract's RunKey pattern. */
+export function newRunKey(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+const safe = (runKey: string) => runKey.replace(/[^A-Za-z0-9._-]/g, '_');
+
+export class RunStore {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, 'runs');
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  save(state: RunState): void {
+    writeFileAtomic(join(this.dir, `${safe(state.runKey)}.json`), JSON.stringify(state, null, 1));
+  }
+
+  all(): RunState[] {
+    const out: RunState[] = [];
+    for (const name of readdirSync(this.dir).sort()) {
+      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      try {
+        const s = JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as RunState;
+        if (s.version === 1 && s.runKey) out.push(s);
+      } catch {
+        // written atomically, so only a foreign file can fail here; ignore it
+      }
+    }
+    return out;
+  }
+
+  /** The run a kill interrupted mid-scan, if any. */
+  interrupted(): RunState | undefined {
+    return this.all().find((s) => s.phase === 'running');
+  }
+
+  remove(runKey: string): void {
+    const p = join(this.dir, `${safe(runKey)}.json`);
+    if (existsSync(p)) unlinkSync(p);
+  }
+}
+
+export class RunLockedError extends Error {
+  constructor(readonly pid: number) {
+    super(`another client run (pid ${pid}) is using this state folder`);
+    this.name = 'RunLockedError';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes `<stateDir>/run.lock`; a lock left by a killed process is taken over. */
+export function acquireLock(stateDir: string): () => void {
+  mkdirSync(stateDir, { recursive: true });
+  const path = join(stateDir, 'run.lock');
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try {
+          if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
+        } catch {}
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) throw new RunLockedError(pid);
+      try {
+        unlinkSync(path);
+      } catch {}
+    }
+  }
+  throw new Error(`cannot take ${path}`);
+}
