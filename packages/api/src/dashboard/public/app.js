@@ -1,0 +1,331 @@
+// The refund-vision dashboard. One /v1/history call draws every chart; a run's detail and its
+// feedback go through /v1/history/runs/:id and /v1/predictions/:id/feedback.
+// Every string from the server (file names, run keys, messages) reaches the page through
+// textContent or attribute setters, never through innerHTML: file names come from users.
+
+/* global Chart */
+const $ = (sel) => document.querySelector(sel);
+const CLASS_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+const HEALTH_COLORS = { OK: '#2e9d5b', WARN: '#e0a100', ALERT: '#d03030' };
+const HEALTH_LEVEL = { OK: 1, WARN: 2, ALERT: 3 };
+
+const state = { days: 90, history: null, charts: {}, run: null, classNames: [], baseline: null };
+
+/** Builds an element; children are nodes or plain text (always inserted as text). */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) if (c !== undefined && c !== null) node.append(c instanceof Node ? c : String(c));
+  return node;
+}
+
+const pct = (x, d = 1) => (x === null || x === undefined ? '—' : `${(x * 100).toFixed(d)}%`);
+const ms = (x) => (x === null || x === undefined ? '—' : x < 10 ? x.toFixed(2) : x.toFixed(0));
+const day = (iso) => (iso ? iso.slice(0, 10) : '—');
+const dateTime = (iso) => (iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : '—');
+const badge = (h) => el('span', { class: `badge ${h ?? 'none'}` }, h ?? 'open');
+
+function setStatus(text, isError = false) {
+  const s = $('#status');
+  s.textContent = text;
+  s.classList.toggle('error', isError);
+}
+
+async function api(path, init) {
+  const res = await fetch(path, { headers: { accept: 'application/json' }, ...init });
+  const body = await res.json().catch(() => null);
+  if (!res.ok) throw new Error(body?.error?.message ?? `${res.status} ${res.statusText}`);
+  return body;
+}
+
+// ---- charts ------------------------------------------------------------------------------------
+
+const dateTick = (v) => new Date(v).toISOString().slice(5, 10);
+function timeAxis(h) {
+  const pad = h.t.length > 1 ? 0 : 86_400_000;
+  return {
+    type: 'linear',
+    min: (h.t[0] ?? Date.now()) - pad,
+    max: (h.t.at(-1) ?? Date.now()) + pad,
+    ticks: { callback: dateTick, maxTicksLimit: 10, maxRotation: 0 },
+    grid: { display: false },
+  };
+}
+
+function baseOptions(h, y, extra = {}) {
+  return {
+    animation: false,
+    responsive: true,
+    maintainAspectRatio: false,
+    parsing: false,
+    normalized: true,
+    spanGaps: true,
+    interaction: { mode: 'nearest', axis: 'x', intersect: false },
+    scales: { x: timeAxis(h), y },
+    plugins: {
+      legend: { labels: { boxWidth: 10, font: { size: 11 } } },
+      tooltip: {
+        callbacks: {
+          title: (items) => (items.length ? `${h.label[items[0].dataIndex]} · ${dateTime(new Date(items[0].parsed.x).toISOString())}` : ''),
+        },
+      },
+    },
+    onClick: (_e, items) => {
+      const id = items.length ? h.runId[items[0].index] : null;
+      if (id) openRun(id);
+    },
+    ...extra,
+  };
+}
+
+const points = (h, ys) => h.t.map((x, i) => ({ x, y: ys[i] ?? null }));
+
+function drawChart(key, config, h) {
+  state.charts[key]?.destroy();
+  const canvas = $(`#chart-${key}`);
+  state.charts[key] = new Chart(canvas, config);
+  const fig = canvas.closest('figure');
+  fig.dataset.points = String(h.points);
+  fig.dataset.datasets = String(config.data.datasets.length);
+  fig.dataset.rendered = 'true';
+}
+
+function drawCharts(h) {
+  const dense = h.points > 60;
+  const line = (label, ys, color, extra = {}) => ({
+    label, data: points(h, ys), borderColor: color, backgroundColor: color,
+    borderWidth: 1.5, pointRadius: dense ? 0 : 2.5, pointHoverRadius: 4, tension: 0, ...extra,
+  });
+  const unit = { min: 0, max: 1, ticks: { callback: (v) => `${Math.round(v * 100)}%` } };
+
+  drawChart('confidence', {
+    type: 'line',
+    data: {
+      datasets: [
+        line('All classes', h.meanConfidence, '#111', { borderWidth: 3 }),
+        ...h.classNames.map((name, c) => line(name, h.classConfidence[c], CLASS_COLORS[c], { borderWidth: 1 })),
+      ],
+    },
+    options: baseOptions(h, { ...unit, min: undefined, suggestedMin: 0.5 }),
+  }, h);
+
+  drawChart('accuracy', {
+    type: 'line',
+    data: {
+      datasets: [
+        line('From labels', h.accuracy, '#3558c8', { borderWidth: 2.5 }),
+        line('From feedback', h.feedbackAccuracy, '#c8358a', { borderWidth: 2.5, borderDash: [6, 3] }),
+      ],
+    },
+    options: baseOptions(h, unit, {
+      plugins: {
+        legend: { labels: { boxWidth: 10, font: { size: 11 } } },
+        tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${pct(item.parsed.y)} of ${item.datasetIndex === 0 ? h.labelled[item.dataIndex] : h.feedbackCount[item.dataIndex]}` } },
+      },
+    }),
+  }, h);
+
+  drawChart('images', {
+    type: 'bar',
+    data: { datasets: [{ label: 'Images', data: points(h, h.images), backgroundColor: '#5b8bd0', barThickness: 'flex', maxBarThickness: 14 }] },
+    options: baseOptions(h, { beginAtZero: true }, { plugins: { legend: { display: false } } }),
+  }, h);
+
+  drawChart('time', {
+    type: 'line',
+    data: { datasets: [line('ms per prediction', h.msPerPrediction, '#6b4fbb')] },
+    options: baseOptions(h, { beginAtZero: true, title: { display: true, text: 'ms' } }, { plugins: { legend: { display: false } } }),
+  }, h);
+
+  drawChart('health', {
+    type: 'bar',
+    data: {
+      datasets: [{
+        label: 'Health',
+        data: points(h, h.health.map((s) => (s ? HEALTH_LEVEL[s] : 0.3))),
+        backgroundColor: h.health.map((s) => (s ? HEALTH_COLORS[s] : '#bbb')),
+        barThickness: 'flex',
+        maxBarThickness: 14,
+      }],
+    },
+    options: baseOptions(h, { min: 0, max: 3, ticks: { stepSize: 1, callback: (v) => ['', 'OK', 'WARN', 'ALERT'][v] ?? '' } }, {
+      plugins: {
+        legend: { display: false },
+        tooltip: { callbacks: { label: (item) => `health: ${h.health[item.dataIndex] ?? 'not checked (open run)'}` } },
+      },
+    }),
+  }, h);
+}
+
+// ---- summary cards and the runs table -----------------------------------------------------------
+
+function card(title, value, note, cls) {
+  return el('div', { class: `card ${cls ?? ''}` }, el('div', { class: 'card-title' }, title), el('div', { class: 'card-value' }, value), el('div', { class: 'card-note' }, note));
+}
+
+function drawSummary(s) {
+  const box = $('#summary');
+  box.replaceChildren(
+    card('Runs', String(s.runs), `${s.openRuns} still open`),
+    card('Images', s.images.toLocaleString('en'), s.failures ? `${s.failures} could not be read` : 'none failed'),
+    card('Mean confidence', pct(s.meanConfidence), 'how sure the model was'),
+    card('Accuracy (labels)', pct(s.accuracy.value), `${s.accuracy.labelled.toLocaleString('en')} labelled images`, 'measured'),
+    card('Accuracy (feedback)', pct(s.feedbackAccuracy.value), `${s.feedbackAccuracy.count} predictions reviewed`, 'measured'),
+    card('Health', `${s.health.ALERT} ALERT · ${s.health.WARN} WARN`, `${s.health.OK} runs OK`, s.health.ALERT ? 'alert' : s.health.WARN ? 'warn' : 'ok'),
+    card('Time per prediction', `${ms(s.msPerPrediction.p50)} ms`, `p95 ${ms(s.msPerPrediction.p95)} ms`),
+  );
+}
+
+function drawRunsTable(h) {
+  const rows = h.recent.map((r) =>
+    el('tr', { class: 'clickable', tabindex: 0, dataset: { runId: String(r.id) }, onclick: () => openRun(r.id), onkeydown: (e) => e.key === 'Enter' && openRun(r.id) },
+      el('td', {}, dateTime(r.startedAt)),
+      el('td', { class: 'key' }, r.runKey),
+      el('td', {}, r.source),
+      el('td', { class: 'num' }, r.images.toLocaleString('en')),
+      el('td', { class: 'num' }, pct(r.meanConfidence)),
+      el('td', { class: 'num' }, r.accuracy === null ? '—' : `${pct(r.accuracy)} (${r.labelled})`),
+      el('td', { class: 'num' }, r.feedbackAccuracy === null ? '—' : `${pct(r.feedbackAccuracy)} (${r.feedbackCount})`),
+      el('td', { class: 'num' }, ms(r.msPerPrediction)),
+      el('td', {}, badge(r.health))));
+  $('#runs-table tbody').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 9, class: 'empty' }, 'No runs in this period.'))]));
+}
+
+// ---- one run -----------------------------------------------------------------------------------
+
+function fact(label, value) {
+  return el('div', { class: 'fact' }, el('span', {}, label), el('b', {}, value));
+}
+
+function drawRunHeader(run) {
+  $('#detail-title').textContent = `Run ${run.runKey}`;
+  $('#detail-facts').replaceChildren(
+    fact('Started', dateTime(run.startedAt)),
+    fact('Finished', run.finishedAt ? dateTime(run.finishedAt) : 'open'),
+    fact('Source', run.source),
+    fact('Model', run.modelVersion),
+    fact('Images', String(run.images)),
+    fact('Failures', String(run.failures)),
+    fact('Mean confidence', pct(run.meanConfidence)),
+    fact('Accuracy (labels)', run.accuracy === null ? '—' : `${pct(run.accuracy)} of ${run.labelled}`),
+    el('div', { class: 'fact', id: 'fact-feedback' }, el('span', {}, 'Accuracy (feedback)'), el('b', {}, pct(run.feedbackAccuracy ?? null))),
+    fact('ms / prediction', ms(run.msPerPrediction)),
+    el('div', { class: 'fact' }, el('span', {}, 'Health'), badge(run.health ?? null)),
+  );
+  const checks = run.checks ?? [];
+  $('#detail-checks').replaceChildren(...checks.map((c) => el('li', { class: c.status }, badge(c.status), ' ', el('b', {}, c.name), ': ', c.message)));
+  const total = run.images || 1;
+  $('#detail-classes tbody').replaceChildren(...run.perClass.map((c) =>
+    el('tr', {},
+      el('td', {}, c.className),
+      el('td', { class: 'num' }, String(c.count)),
+      el('td', { class: 'num' }, pct(c.count / total)),
+      el('td', { class: 'num' }, pct(c.meanConfidence)),
+      el('td', { class: 'num' }, pct(state.baseline?.perClassMeanConfidence?.[c.classIndex] ?? null)))));
+}
+
+function feedbackText(p) {
+  if (p.feedbackClass === null || p.feedbackClass === undefined) return '';
+  return p.feedbackClass === p.classIndex ? `✓ confirmed ${p.className}` : `✗ actually ${state.classNames[p.feedbackClass]}`;
+}
+
+function predictionRow(p) {
+  const shown = el('span', { class: 'fb-state' }, feedbackText(p));
+  const select = el('select', { 'aria-label': `Correct class for ${p.id}` },
+    el('option', { value: '' }, 'correct class…'),
+    ...state.classNames.map((name, i) => el('option', { value: String(i) }, name)));
+  if (p.feedbackClass !== null && p.feedbackClass !== undefined) select.value = String(p.feedbackClass);
+  const send = async (body, button) => {
+    button.disabled = true;
+    try {
+      const r = await api(`/v1/predictions/${p.predictionId}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) });
+      p.feedbackClass = r.correctClass;
+      shown.textContent = feedbackText(p);
+      row.classList.toggle('wrong', !r.correct);
+      row.classList.toggle('right', r.correct);
+      $('#fact-feedback b').textContent = `${pct(r.runFeedbackAccuracy)} of ${r.runFeedbackCount}`;
+      setStatus(`Feedback saved for ${p.id}.`);
+    } catch (e) {
+      setStatus(`Feedback not saved: ${e.message}`, true);
+    } finally {
+      button.disabled = false;
+    }
+  };
+  const save = el('button', { type: 'button', class: 'save' }, 'Save');
+  save.addEventListener('click', () => {
+    if (select.value === '') return setStatus('Choose the correct class first.', true);
+    send({ correctClass: Number(select.value) }, save);
+  });
+  const right = el('button', { type: 'button', class: 'right-btn', title: 'The prediction is right' }, '✓ right');
+  right.addEventListener('click', () => send({ correct: true }, right));
+  const label = p.label === null ? '—' : state.classNames[p.label];
+  const row = el('tr', { dataset: { predictionId: String(p.predictionId) }, class: p.feedbackClass === null || p.feedbackClass === undefined ? '' : p.feedbackClass === p.classIndex ? 'right' : 'wrong' },
+    el('td', { class: 'file', title: p.group ? `group ${p.group}` : undefined }, p.id),
+    el('td', {}, p.className),
+    el('td', { class: 'num' }, pct(p.confidence)),
+    el('td', { class: 'top3' }, p.top3.map((t) => `${t.className} ${pct(t.confidence, 0)}`).join(' · ')),
+    el('td', { class: p.label !== null && p.label !== p.classIndex ? 'mismatch' : '' }, label),
+    el('td', { class: 'feedback' }, right, select, save, shown));
+  return row;
+}
+
+let nextCursor = null;
+async function openRun(id, append = false) {
+  try {
+    const q = new URLSearchParams({ limit: '200' });
+    if (append && nextCursor) q.set('cursor', nextCursor);
+    const detail = await api(`/v1/history/runs/${encodeURIComponent(id)}?${q}`);
+    state.run = detail.run;
+    state.baseline = detail.baseline;
+    const section = $('#detail');
+    section.hidden = false;
+    section.dataset.runId = String(detail.run.id);
+    if (!append) drawRunHeader(detail.run);
+    const rows = detail.predictions.items.map(predictionRow);
+    if (append) $('#predictions-table tbody').append(...rows);
+    else $('#predictions-table tbody').replaceChildren(...rows);
+    nextCursor = detail.predictions.nextCursor;
+    $('#more').hidden = !nextCursor;
+    section.dataset.predictions = String($('#predictions-table tbody').children.length);
+    if (!append) section.scrollIntoView({ behavior: 'instant', block: 'start' });
+  } catch (e) {
+    setStatus(`Could not open run ${id}: ${e.message}`, true);
+  }
+}
+
+// ---- loading -----------------------------------------------------------------------------------
+
+async function load() {
+  setStatus('Loading…');
+  const days = state.days;
+  const from = new Date(Date.now() - days * 86_400_000).toISOString();
+  $('#csv').setAttribute('href', `/v1/runs.csv?from=${encodeURIComponent(from)}`);
+  try {
+    const [history, summary] = await Promise.all([api(`/v1/history?days=${days}`), api(`/v1/summary?from=${encodeURIComponent(from)}`)]);
+    state.history = history;
+    state.classNames = history.classNames;
+    drawSummary(summary);
+    drawCharts(history);
+    drawRunsTable(history);
+    const per = history.bucket === 'day' ? ' (one point per day)' : '';
+    setStatus(`${history.runs} runs in the last ${days} days${per}. Updated ${new Date().toLocaleTimeString('en-GB')}.`);
+    document.body.dataset.loaded = 'true';
+  } catch (e) {
+    setStatus(`Could not load the history: ${e.message}`, true);
+  }
+}
+
+$('#days').addEventListener('change', (e) => {
+  state.days = Number(e.target.value);
+  load();
+});
+$('#refresh').addEventListener('click', () => load());
+$('#more').addEventListener('click', () => state.run && openRun(state.run.id, true));
+state.days = Number($('#days').value);
+load();
