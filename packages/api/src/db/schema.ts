@@ -78,4 +78,6 @@ export const MIGRATIONS: readonly string[] = [
     created_at      TEXT NOT NULL
   );
   `,
+  // 2 — images the client saw in the run (sent + could not send), from the completion call
+  `ALTER TABLE runs ADD COLUMN images_seen INTEGER;`,
 ];

@@ -1,0 +1,61 @@
+/**
+ * The Express app: security headers, the public probes, the key check, one router per protocol,
+ * the history/dashboard router, then 404 and the one JSON error handler.
+ */
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { AppDeps } from './deps.ts';
+import { requireApiKey } from './http/auth.ts';
+import { errorHandler, notFoundHandler } from './http/errors.ts';
+import { createHistoryRouter } from './history/router.ts';
+import { docsRouter } from './routes/docs.ts';
+import { legacyRouter } from './routes/legacy.ts';
+import { predictV1Router } from './routes/predict-v1.ts';
+import { probesRouter } from './routes/probes.ts';
+import { prometheusRouter } from './routes/prometheus.ts';
+import { runsRouter } from './routes/runs.ts';
+import { uploadRouter } from './routes/upload.ts';
+import { v2ErrorHandler, v2HealthRouter, v2Router } from './routes/v2.ts';
+
+export function createApp(deps: AppDeps): Express {
+  const { config, logger, metrics } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(metrics.middleware());
+  app.use(
+    helmet({
+      // Plain HTTP on loopback by default: no HSTS, no upgrade of our own asset requests.
+      strictTransportSecurity: false,
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          // Swagger UI and chart.js set inline style attributes.
+          styleSrc: ["'self'", "'unsafe-inline'"],
+          imgSrc: ["'self'", 'data:'],
+          fontSrc: ["'self'", 'data:'],
+          connectSrc: ["'self'"],
+          objectSrc: ["'none'"],
+          frameAncestors: ["'none'"],
+          upgradeInsecureRequests: null,
+        },
+      },
+    }),
+  );
+  app.use(probesRouter(deps));
+  app.use(v2HealthRouter(deps));
+  if (config.api.apiKey) app.use(requireApiKey(config.api.apiKey));
+  app.use(prometheusRouter(metrics));
+  app.use(docsRouter(deps));
+  app.use(predictV1Router(deps));
+  app.use(uploadRouter(deps));
+  app.use(legacyRouter(deps));
+  app.use(runsRouter(deps));
+  app.use(v2Router(deps));
+  app.use(createHistoryRouter({ store: deps.store, config, logger, classifier: deps.classifier }));
+  app.use(v2ErrorHandler);
+  app.use(notFoundHandler);
+  app.use(errorHandler(logger));
+  return app;
+}

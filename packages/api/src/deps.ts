@@ -1,0 +1,21 @@
+/** What every route module is built from. */
+import type { Config, Logger } from '@refund-vision/shared';
+import type { Classifier } from '@refund-vision/model';
+import type { MetricsStore } from './metrics-store.ts';
+import type { ApiMetrics } from './routes/prometheus.ts';
+
+export interface ServerState {
+  /** Model loaded and warmed up. */
+  ready: boolean;
+  /** Shutting down: readiness reports 503 so balancers stop sending. */
+  draining: boolean;
+}
+
+export interface AppDeps {
+  config: Config;
+  classifier: Classifier;
+  store: MetricsStore;
+  logger: Logger;
+  metrics: ApiMetrics;
+  state: ServerState;
+}

@@ -1,0 +1,90 @@
+/**
+ * The model step every protocol shares: N×784 uint8 pixels → probabilities → class, confidence,
+ * top 3 per image; then recording a one-shot run (legacy, V2, upload) and closing a run with its
+ * health checks.
+ */
+import { randomBytes } from 'node:crypto';
+import { AppError, PIXELS_PER_IMAGE, topK, type RunSource, type RunSummary } from '@refund-vision/shared';
+import type { AppDeps } from './deps.ts';
+import { assessRun, describeProblems } from './health.ts';
+import type { BatchImage, BatchPrediction, CompleteRunInput } from './metrics-store.ts';
+import { pixelStats } from './pixel-stats.ts';
+
+export interface Classified {
+  probs: Float32Array;
+  predictions: BatchPrediction[];
+  inferenceMs: number;
+}
+
+/** Confidences are float32 underneath; six decimals say all they have to say, in fewer bytes. */
+export const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
+
+export async function classify(deps: Pick<AppDeps, 'classifier' | 'state'>, pixels: Uint8Array, n: number): Promise<Classified> {
+  if (!deps.state.ready) throw new AppError(503, 'not-ready', 'the model is still loading');
+  if (pixels.length !== n * PIXELS_PER_IMAGE) throw new AppError(400, 'bad-pixels', `expected ${n}×${PIXELS_PER_IMAGE} pixels, got ${pixels.length}`);
+  const t0 = performance.now();
+  const probs = await deps.classifier.predict(pixels, n);
+  const inferenceMs = performance.now() - t0;
+  const predictions: BatchPrediction[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const top3 = topK(probs, i, 3).map((t) => ({ ...t, confidence: round6(t.confidence) }));
+    predictions[i] = { classIndex: top3[0]!.classIndex, confidence: top3[0]!.confidence, top3 };
+  }
+  return { probs, predictions, inferenceMs };
+}
+
+export function newRunKey(source: RunSource): string {
+  return `${source}-${new Date().toISOString()}-${randomBytes(4).toString('hex')}`;
+}
+
+export interface OneShotInput {
+  source: RunSource;
+  images: BatchImage[];
+  pixels: Uint8Array;
+  classified: Classified;
+  startedAt: number;
+  requestHash?: string;
+}
+
+/** Records a request that is its own run (legacy, V2, upload) and closes it at once. */
+export function recordOneShotRun(deps: AppDeps, input: OneShotInput, respond: (predictionIds: number[]) => unknown): { runKey: string; response: unknown } {
+  const runKey = newRunKey(input.source);
+  const totalMs = performance.now() - input.startedAt;
+  const result = deps.store.recordBatch({
+    runKey,
+    source: input.source,
+    batchIndex: 0,
+    requestHash: input.requestHash ?? runKey,
+    modelVersion: deps.classifier.version,
+    engine: deps.classifier.engine,
+    images: input.images,
+    predictions: input.classified.predictions,
+    pixelStats: pixelStats(input.pixels),
+    inferenceMs: input.classified.inferenceMs,
+    totalMs,
+    respond,
+  });
+  if (result.outcome === 'conflict') throw new AppError(409, 'conflict', result.message);
+  deps.metrics.observePredictions(input.classified.predictions);
+  completeRun(deps, runKey, { processMs: totalMs });
+  return { runKey, response: result.response };
+}
+
+/**
+ * Closes a run: health checks against the model card and recent runs, stored with the run, and an
+ * event when the model looks less trustworthy. A completed run is returned as it is.
+ */
+export function completeRun(deps: AppDeps, runKey: string, input: CompleteRunInput): RunSummary {
+  const { store, classifier, config, logger } = deps;
+  const run = store.getRunByKey(runKey);
+  if (!run) throw new AppError(404, 'run-not-found', `no run with key '${runKey}'`);
+  if (run.status === 'completed') return run;
+  const health = store.runHealthInput(run.id)!;
+  const checks = assessRun(health, classifier.card, config.health, store.recentClassMixes(run.id));
+  const done = store.completeRun(runKey, input, checks)!;
+  const fields = { run: runKey, images: done.images, failures: done.failures, health: done.health, meanConfidence: done.meanConfidence };
+  const problems = describeProblems(checks);
+  if (problems) logger.log(done.health === 'ALERT' ? 'error' : 'warn', `run health ${done.health}: ${problems}`, fields);
+  else logger.info('run completed', fields);
+  return done;
+}

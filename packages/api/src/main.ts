@@ -1,0 +1,36 @@
+/**
+ * `pnpm api`: one process, or with api.workers > 1 (API_WORKERS) a node:cluster primary and that
+ * many workers, each with its own engine, sharing the port and the SQLite file.
+ * SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close SQLite, exit.
+ */
+import cluster from 'node:cluster';
+import { closeLoggers, ConfigError, loadConfig } from '@refund-vision/shared';
+import { runPrimary } from './cluster.ts';
+import { checkExposure, startServer } from './server.ts';
+
+async function main() {
+  const config = loadConfig();
+  checkExposure(config);
+  if (config.api.workers > 1 && cluster.isPrimary) return runPrimary(config);
+  const handle = await startServer({ config });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`api: ${signal}, draining\n`);
+    await handle.close();
+    await closeLoggers();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  // A worker's primary asks for shutdown by message: signals to the group would arrive twice.
+  process.on('message', (m) => m === 'shutdown' && void stop('shutdown'));
+}
+
+main().catch(async (e) => {
+  const msg = e instanceof ConfigError ? e.message : (e as Error)?.stack ?? String(e);
+  process.stderr.write(`api: cannot start: ${msg}\n`);
+  await closeLoggers();
+  process.exit(1);
+});

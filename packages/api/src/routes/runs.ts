@@ -1,0 +1,73 @@
+/**
+ * The metrics history: GET /v1/runs (newest first, keyset pages), GET /v1/runs/:id (numeric id or
+ * run key, with the per-class breakdown and a page of predictions), POST /v1/runs/:runKey/complete.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import { AppError, CompleteRunRequest, RunKey } from '@refund-vision/shared';
+import type { AppDeps } from '../deps.ts';
+import { jsonBody } from '../http/json-body.ts';
+import { completeRun } from '../inference.ts';
+import { CursorError } from '../metrics-store.ts';
+
+/** An ISO date or date-time; a bare date as `to` means the end of that day. */
+const isoTime = (end: boolean) =>
+  z
+    .string()
+    .max(40)
+    .refine((s) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)), 'expected an ISO 8601 date or date-time')
+    .transform((s) => {
+      const d = new Date(s.length === 10 && end ? Date.parse(s) + 86_400_000 : Date.parse(s));
+      return d.toISOString();
+    });
+
+const ListQuery = z
+  .object({
+    from: isoTime(false).optional(),
+    to: isoTime(true).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+
+const DetailQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+
+const withCursorErrors = <T>(fn: () => T): T => {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof CursorError) throw new AppError(400, 'bad-cursor', e.message);
+    throw e;
+  }
+};
+
+export function runsRouter(deps: AppDeps): Router {
+  const { store } = deps;
+  const router = Router();
+
+  router.get('/v1/runs', (req, res) => {
+    const q = ListQuery.parse(req.query);
+    const page = withCursorErrors(() => store.listRuns(q));
+    res.json({ runs: page.items, nextCursor: page.nextCursor });
+  });
+
+  router.get('/v1/runs/:id', (req, res) => {
+    const q = DetailQuery.parse(req.query);
+    const run = store.getRun(req.params.id!);
+    if (!run) throw new AppError(404, 'run-not-found', `no run with id or key '${req.params.id}'`);
+    const page = withCursorErrors(() => store.runPredictions(run.id, q));
+    res.json({ run, predictions: page.items, nextCursor: page.nextCursor });
+  });
+
+  router.post('/v1/runs/:runKey/complete', ...jsonBody(64 * 1024, { allowEmpty: true }), (req, res) => {
+    const runKey = RunKey.parse(req.params.runKey);
+    const body = CompleteRunRequest.parse(req.body);
+    res.json(completeRun(deps, runKey, body));
+  });
+  return router;
+}

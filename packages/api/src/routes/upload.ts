@@ -1,0 +1,95 @@
+/**
+ * POST /v1/predict/image — multipart upload of image files (any field name). Each file goes through
+ * the same preprocessing as the client (shared preprocess package): a file whose header declares
+ * more than `api.maxImagePixels` is refused before it is decoded. The answer has one entry per file,
+ * in upload order: the top 3, or that file's error. Good files are recorded as one completed run
+ * (source 'upload'); when no file could be read the request is a 400 with every file's reason.
+ */
+import { Router, type Request, type Response } from 'express';
+import multer from 'multer';
+import { AppError, badRequest, CLASS_NAMES, PIXELS_PER_IMAGE, type TopK } from '@refund-vision/shared';
+import { preprocessImage } from '@refund-vision/preprocess';
+import type { AppDeps } from '../deps.ts';
+import { toAppError } from '../http/errors.ts';
+import { classify, recordOneShotRun } from '../inference.ts';
+
+export type UploadResult =
+  | { file: string; ok: true; predictionId: number; classIndex: number; className: string; confidence: number; top3: TopK[]; width: number; height: number; format: string }
+  | { file: string; ok: false; error: { code: string; message: string } };
+
+/** A client-chosen file name, kept readable but bounded and free of control characters. */
+const cleanName = (name: string | undefined, i: number) => (name ?? '').replace(/[\x00-\x1f\x7f]/g, '').slice(0, 255) || `file-${i + 1}`;
+
+export function uploadRouter(deps: AppDeps): Router {
+  const { config } = deps;
+  const router = Router();
+  const upload = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: config.api.uploadMaxBytes, files: config.api.uploadMaxFiles, fields: 16, fieldSize: 64 * 1024, parts: config.api.uploadMaxFiles + 16, headerPairs: 200 },
+  }).any();
+
+  const receive = (req: Request, res: Response) =>
+    new Promise<Express.Multer.File[]>((resolve, reject) => {
+      if (!req.is('multipart/form-data')) {
+        return reject(new AppError(415, 'unsupported-media-type', `expected Content-Type: multipart/form-data, got ${req.get('content-type') ?? 'none'}`));
+      }
+      upload(req, res, (err: unknown) => {
+        if (!err) return resolve((req.files as Express.Multer.File[] | undefined) ?? []);
+        // busboy's own complaints (bad boundary, truncated form) are the sender's fault too.
+        reject(toAppError(err) ?? badRequest('bad-multipart', `multipart body could not be read: ${(err as Error)?.message ?? err}`));
+      });
+    });
+
+  router.post('/v1/predict/image', async (req, res) => {
+    const t0 = performance.now();
+    const files = await receive(req, res);
+    if (files.length === 0) throw badRequest('no-files', 'no image files in the form (send them as multipart file fields)');
+    const names = files.map((f, i) => cleanName(f.originalname, i));
+    const prepared = await Promise.all(
+      files.map(async (f) => {
+        try {
+          return await preprocessImage(f.buffer, { maxPixels: config.api.maxImagePixels });
+        } catch (e) {
+          const reason = (e as { reason?: string }).reason;
+          if (!reason) deps.logger.warn('preprocessing failed unexpectedly', { file: f.originalname, error: (e as Error).message });
+          return { code: reason ?? 'unreadable', message: (e as Error).message ?? String(e) };
+        }
+      }),
+    );
+    const good = prepared.flatMap((p, i) => ('pixels' in p ? [{ i, p }] : []));
+    if (good.length === 0) {
+      const details = prepared.map((p, i) => ({ file: names[i]!, ...(p as { code: string; message: string }) }));
+      const only = details.length === 1 ? details[0]! : undefined;
+      throw new AppError(400, only ? `image-${only.code}` : 'no-valid-images', only ? `${only.file}: ${only.message}` : 'none of the files could be read as an image', details);
+    }
+    const pixels = new Uint8Array(good.length * PIXELS_PER_IMAGE);
+    good.forEach(({ p }, k) => pixels.set(p.pixels, k * PIXELS_PER_IMAGE));
+    const classified = await classify(deps, pixels, good.length);
+    const { runKey, response } = recordOneShotRun(
+      deps,
+      { source: 'upload', images: good.map(({ i }) => ({ id: names[i]! })), pixels, classified, startedAt: t0 },
+      (ids) => {
+        const results: UploadResult[] = prepared.map((p, i) => (!('pixels' in p) ? { file: names[i]!, ok: false, error: p } : (undefined as never)));
+        good.forEach(({ i, p }, k) => {
+          const pred = classified.predictions[k]!;
+          results[i] = {
+            file: names[i]!,
+            ok: true,
+            predictionId: ids[k]!,
+            classIndex: pred.classIndex,
+            className: CLASS_NAMES[pred.classIndex]!,
+            confidence: pred.confidence,
+            top3: pred.top3,
+            width: p.width,
+            height: p.height,
+            format: p.format,
+          };
+        });
+        return results;
+      },
+    );
+    const totalMs = performance.now() - t0;
+    res.json({ runKey, modelVersion: deps.classifier.version, files: response, timing: { inferenceMs: classified.inferenceMs, totalMs, perImageMs: totalMs / files.length } });
+  });
+  return router;
+}

@@ -1,0 +1,107 @@
+/**
+ * Starting and stopping the API: refuse an exposed address without a key, open the metrics store,
+ * load and warm up the model once, then listen — so the first /readyz that answers says 200.
+ * Closing drains: readiness turns 503, in-flight requests finish, then SQLite closes.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import { ConfigError, createLogger, isLoopback, loadConfig, type Config, type Logger } from '@refund-vision/shared';
+import { loadClassifier, type Classifier } from '@refund-vision/model';
+import { createApp } from './app.ts';
+import type { ServerState } from './deps.ts';
+import { MetricsStore } from './metrics-store.ts';
+import { ApiMetrics } from './routes/prometheus.ts';
+
+export interface StartServerOptions {
+  config?: Config;
+  /** An already loaded classifier (tests share one); the server then leaves disposing it to the caller. */
+  classifier?: Classifier;
+  logger?: Logger;
+}
+
+export interface ServerHandle {
+  url: string;
+  port: number;
+  host: string;
+  app: Express;
+  server: Server;
+  store: MetricsStore;
+  classifier: Classifier;
+  state: ServerState;
+  close(): Promise<void>;
+}
+
+/** How long in-flight requests get to finish on shutdown before their connections are cut. */
+const DRAIN_MS = 10_000;
+
+export function checkExposure(config: Config): void {
+  if (!isLoopback(config.api.host) && !config.api.apiKey) {
+    throw new ConfigError(
+      `refusing to listen on ${config.api.host} without an API key: set API_KEY (16+ characters) so every route but health needs "Authorization: Bearer <key>", or bind to 127.0.0.1`,
+    );
+  }
+}
+
+export async function startServer(opts: StartServerOptions = {}): Promise<ServerHandle> {
+  const config = opts.config ?? loadConfig();
+  checkExposure(config);
+  const logger = opts.logger ?? createLogger('api', { dir: config.logs.dir, level: config.logs.level, console: config.logs.console });
+  const t0 = performance.now();
+  const store = new MetricsStore(config.api.dbPath);
+  let classifier: Classifier;
+  try {
+    classifier = opts.classifier ?? (await loadClassifier({ dir: config.model.dir, backend: config.model.backend, logger }));
+    await classifier.warmup();
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  const ownsClassifier = !opts.classifier;
+  const state: ServerState = { ready: false, draining: false };
+  const metrics = new ApiMetrics();
+  metrics.setModel(classifier.version, classifier.engine);
+  const app = createApp({ config, classifier, store, logger, metrics, state });
+
+  const server = createServer(app);
+  // Slow or stalled clients must not hold connections forever.
+  server.requestTimeout = 60_000;
+  server.headersTimeout = 20_000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.api.port, config.api.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    store.close();
+    if (ownsClassifier) await classifier.dispose();
+    throw e;
+  }
+  const { port, address } = server.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
+  state.ready = true;
+  logger.info('api ready', { url: `http://${host}:${port}`, model: classifier.version, engine: classifier.engine, startupMs: Math.round(performance.now() - t0) });
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      state.draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const cut = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+      await closed;
+      clearTimeout(cut);
+      store.close();
+      if (ownsClassifier) await classifier.dispose();
+      logger.info('api stopped');
+    })());
+
+  return { url: `http://${host}:${port}`, port, host: config.api.host, app, server, store, classifier, state, close };
+}
+
+export function stopServer(handle: ServerHandle): Promise<void> {
+  return handle.close();
+}
