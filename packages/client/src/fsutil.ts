@@ -1,5 +1,5 @@
 /** Small file helpers the client needs to survive a SIGKILL at any instruction. */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 
 function fsyncDir(dir: string): void {
@@ -41,11 +41,17 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   fsyncDir(dir);
 }
 
-/** Appends lines and fsyncs before returning, so an acknowledged write survives a crash. */
+/**
+ * Appends lines and fsyncs before returning, so an acknowledged write survives a crash. A torn
+ * last line (a kill mid-append) is closed off first so it cannot swallow the new one.
+ */
 export function appendDurable(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
-  const fd = openSync(path, 'a');
+  const fd = openSync(path, 'a+');
   try {
+    const size = fstatSync(fd).size;
+    const last = Buffer.alloc(1);
+    if (size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a) text = `\n${text}`;
     writeSync(fd, text);
     fsyncSync(fd);
   } finally {

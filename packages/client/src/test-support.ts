@@ -1,0 +1,89 @@
+/** Helpers shared by the client's tests (temp folders, reading the events log). Not used at run time. */
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { closeLoggers } from '@refund-vision/shared';
+import { eventFiles } from './events.ts';
+
+export function tempDir(prefix = 'rv-client-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Flushes every logger, then returns the events log text of `dir`. */
+export async function eventsText(dir: string): Promise<string> {
+  await closeLoggers();
+  if (!existsSync(dir)) return '';
+  return eventFiles(dir)
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('');
+}
+
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Recorded {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
+export async function listen(server: Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+export function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections?.();
+  return new Promise((r) => server.close(() => r()));
+}
+
+/**
+ * A real HTTP proxy in front of a real server that answers the first `failures` requests to
+ * matching paths itself with `status` (503 by default), then forwards. Records every request.
+ */
+export async function flakyProxy(target: string, opts: { failures: number; status?: number; path?: RegExp; retryAfter?: string }) {
+  const seen: Recorded[] = [];
+  let left = opts.failures;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      if (left > 0 && (!opts.path || opts.path.test(req.url!))) {
+        left--;
+        res.writeHead(opts.status ?? 503, { 'content-type': 'application/json', ...(opts.retryAfter ? { 'retry-after': opts.retryAfter } : {}) });
+        res.end(JSON.stringify({ error: { code: 'unavailable', message: 'proxy says no' } }));
+        return;
+      }
+      const up = httpRequest(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => {
+        res.writeHead(502);
+        res.end();
+      });
+      up.end(body);
+    });
+  });
+  const url = await listen(server);
+  return { url, seen, setFailures: (n: number) => (left = n), close: () => closeServer(server) };
+}
+
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { loadConfig, type Config, type ConfigOverrides } from '@refund-vision/shared';
+
+/** A config rooted in `dir`, ignoring the environment and any config file of the checkout. */
+export function clientConfig(dir: string, overrides: ConfigOverrides = {}): Config {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'refund-vision.config.json');
+  writeFileSync(file, '{}');
+  return loadConfig({
+    env: {},
+    file,
+    overrides: { ...overrides, root: dir, logs: { dir: join(dir, 'logs'), console: false, ...overrides.logs } },
+  });
+}
