@@ -1,0 +1,109 @@
+/**
+ * The CNNs `pnpm train --arch` can build. Input is 28×28×1 on the 0–1 scale (the classifier
+ * divides uint8 pixels by 255); the last layer is a softmax over the 10 classes.
+ */
+import { tf } from './engine.ts';
+
+export interface Architecture {
+  name: string;
+  description: string;
+  /** Why this one, from measured runs; goes into the model card. */
+  why: string;
+  build(seed: number): tf.Sequential;
+}
+
+const conv = (filters: number, seed: number, extra: Partial<Parameters<typeof tf.layers.conv2d>[0]> = {}) =>
+  tf.layers.conv2d({ filters, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed }), ...extra });
+const dense = (units: number, seed: number, activation: 'relu' | 'softmax') =>
+  tf.layers.dense({ units, activation, kernelInitializer: activation === 'relu' ? tf.initializers.heNormal({ seed }) : tf.initializers.glorotUniform({ seed }) });
+
+export const ARCHITECTURES: Record<string, Architecture> = {
+  /** The reference CNN of KNOWLEDGE.md and the PyTorch peer, plus dropout. */
+  ref: {
+    name: 'ref',
+    description: 'conv3×3×32-relu, maxpool2, conv3×3×64-relu, maxpool2, flatten, dropout 0.3, dense128-relu, dropout 0.3, dense10-softmax',
+    why: 'Reference two-conv CNN (same shape as the PyTorch peer in the benchmark) with dropout against over-fitting.',
+    build: (seed) =>
+      tf.sequential({
+        layers: [
+          conv(32, seed, { inputShape: [28, 28, 1] }),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          conv(64, seed + 1),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          tf.layers.flatten(),
+          tf.layers.dropout({ rate: 0.3 }),
+          dense(128, seed + 2, 'relu'),
+          tf.layers.dropout({ rate: 0.3 }),
+          dense(10, seed + 3, 'softmax'),
+        ],
+      }),
+  },
+  /** Three conv stages, padding same: more capacity where Fashion-MNIST's hard classes need it. */
+  deep: {
+    name: 'deep',
+    description: 'conv3×3×32 same, maxpool2, conv3×3×64 same, maxpool2, conv3×3×128 same, maxpool2, flatten, dropout 0.4, dense128-relu, dropout 0.3, dense10-softmax',
+    why: 'Three conv stages reach the hard classes (shirt vs T-shirt/pullover/coat) better than two.',
+    build: (seed) =>
+      tf.sequential({
+        layers: [
+          conv(32, seed, { inputShape: [28, 28, 1], padding: 'same' }),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          conv(64, seed + 1, { padding: 'same' }),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          conv(128, seed + 2, { padding: 'same' }),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          tf.layers.flatten(),
+          tf.layers.dropout({ rate: 0.4 }),
+          dense(128, seed + 3, 'relu'),
+          tf.layers.dropout({ rate: 0.3 }),
+          dense(10, seed + 4, 'softmax'),
+        ],
+      }),
+  },
+  /** Stride-2 convs instead of pooling: the cheapest to train and to serve. */
+  fast: {
+    name: 'fast',
+    description: 'conv3×3×32 stride 2 same, conv3×3×64 stride 2 same, flatten, dropout 0.3, dense128-relu, dropout 0.3, dense10-softmax',
+    why: 'Stride-2 convolutions: a quarter of the conv work of the reference CNN.',
+    build: (seed) =>
+      tf.sequential({
+        layers: [
+          conv(32, seed, { inputShape: [28, 28, 1], padding: 'same', strides: 2 }),
+          conv(64, seed + 1, { padding: 'same', strides: 2 }),
+          tf.layers.flatten(),
+          tf.layers.dropout({ rate: 0.3 }),
+          dense(128, seed + 2, 'relu'),
+          tf.layers.dropout({ rate: 0.3 }),
+          dense(10, seed + 3, 'softmax'),
+        ],
+      }),
+  },
+};
+
+export function architecture(name: string): Architecture {
+  const a = ARCHITECTURES[name];
+  if (!a) throw new Error(`unknown architecture '${name}': choose one of ${Object.keys(ARCHITECTURES).join(', ')}`);
+  return a;
+}
+
+/** Multiply-adds ×2 per image, counted from the layer shapes (conv and dense layers). */
+export function flopsPerImage(model: tf.LayersModel): number {
+  let flops = 0;
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    const out = layer.outputShape as number[];
+    if (cls === 'Conv2D') {
+      const [kh, kw, ci, co] = layer.getWeights()[0]!.shape as number[];
+      flops += 2 * out[1]! * out[2]! * kh! * kw! * ci! * co!;
+    } else if (cls === 'Dense') {
+      const [i, o] = layer.getWeights()[0]!.shape as number[];
+      flops += 2 * i! * o!;
+    }
+  }
+  return flops;
+}
+
+/** One line per layer: class, output shape, parameter count. */
+export function summaryLines(model: tf.LayersModel): string[] {
+  return model.layers.map((l) => `${l.name} ${l.getClassName()} out=${JSON.stringify((l.outputShape as number[]).slice(1))} params=${l.countParams()}`);
+}

@@ -1,0 +1,124 @@
+import { expect } from 'chai';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ModelCard, PIXELS_PER_IMAGE, projectRoot } from '@refund-vision/shared';
+import { loadClassifier, type Classifier } from './classifier.ts';
+import { EngineUnavailableError, tensorCount } from './engine.ts';
+import { loadFashionMnist } from './fashion-mnist.ts';
+import { evaluate } from './metrics.ts';
+
+const MODEL_DIR = join(projectRoot(), 'models', 'fashion-cnn');
+
+describe('classifier on the committed model', () => {
+  let onnx: Classifier;
+  let wasm: Classifier;
+  let test: Awaited<ReturnType<typeof loadFashionMnist>>;
+  before(async () => {
+    test = await loadFashionMnist('test');
+    onnx = await loadClassifier({ dir: MODEL_DIR, backend: 'auto' });
+    wasm = await loadClassifier({ dir: MODEL_DIR, backend: 'wasm' });
+  });
+  after(async () => {
+    await onnx?.dispose();
+    await wasm?.dispose();
+  });
+
+  it('has a model card valid against the shared schema whose version is the weights hash', () => {
+    const card = ModelCard.parse(JSON.parse(readFileSync(join(MODEL_DIR, 'model-card.json'), 'utf8')));
+    expect(wasm.version).to.equal(card.version);
+    expect(onnx.card.version).to.equal(card.version);
+    expect(card.evaluation.accuracy).to.be.at.least(0.92);
+  });
+
+  it('auto picks the onnx engine when onnxruntime-node and model.onnx are there', () => {
+    expect(onnx.engine).to.equal('onnx');
+    expect(wasm.engine).to.equal('wasm');
+  });
+
+  it('classifies all 10,000 test images at ≥ 92% accuracy (onnx engine)', async () => {
+    const probs = await onnx.predict(test.images, test.count);
+    const ev = evaluate(probs, test.labels);
+    expect(ev.accuracy).to.be.at.least(0.92);
+    expect(ev.accuracy).to.be.closeTo(onnx.card.evaluation.accuracy, 0.0005);
+  });
+
+  it('gives the same probabilities on onnx and tfjs (within 1e-4) on real test images', async () => {
+    const n = 500;
+    const px = test.images.subarray(2000 * PIXELS_PER_IMAGE, (2000 + n) * PIXELS_PER_IMAGE);
+    const a = await onnx.predict(px, n);
+    const b = await wasm.predict(px, n);
+    expect(a.length).to.equal(n * 10);
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    expect(worst).to.be.below(1e-4);
+    for (let r = 0; r < n; r += 97) expect(b.subarray(r * 10, r * 10 + 10).reduce((s, v) => s + v, 0)).to.be.closeTo(1, 1e-5);
+  });
+
+  it('does not leak tensors when predicting on the tfjs engine', async () => {
+    await wasm.warmup();
+    const before = tensorCount();
+    for (const n of [1, 7, 256]) await wasm.predict(test.images.subarray(0, n * PIXELS_PER_IMAGE), n);
+    expect(tensorCount()).to.equal(before);
+  });
+
+  it('rejects pixel buffers of the wrong size and answers an empty batch', async () => {
+    for (const c of [onnx, wasm]) {
+      let err: unknown;
+      try {
+        await c.predict(new Uint8Array(784 * 2), 3);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).to.be.instanceOf(RangeError);
+      expect((await c.predict(new Uint8Array(0), 0)).length).to.equal(0);
+    }
+  });
+
+  describe('with a damaged model folder', () => {
+    let tmp: string;
+    beforeEach(() => {
+      tmp = mkdtempSync(join(tmpdir(), 'rv-model-'));
+      for (const f of ['model.json', 'weights.bin', 'model-card.json']) copyFileSync(join(MODEL_DIR, f), join(tmp, f));
+    });
+    afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+    it('a forced onnx engine without model.onnx is a clear error; auto falls back to tfjs', async () => {
+      let err: unknown;
+      try {
+        await loadClassifier({ dir: tmp, backend: 'onnx' });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).to.be.instanceOf(EngineUnavailableError);
+      expect((err as Error).message).to.contain('model.onnx');
+      const c = await loadClassifier({ dir: tmp, backend: 'auto' });
+      expect(c.engine).to.be.oneOf(['node', 'wasm', 'cpu']);
+      await c.dispose();
+    });
+
+    it('a stale model.onnx (exported from other weights) is not used', async () => {
+      writeFileSync(join(tmp, 'model.onnx'), readFileSync(join(MODEL_DIR, 'model.onnx')).subarray(0, 1000));
+      let err: unknown;
+      try {
+        await loadClassifier({ dir: tmp, backend: 'onnx' });
+      } catch (e) {
+        err = e;
+      }
+      expect((err as Error).message).to.contain('stale');
+    });
+
+    it('weights that do not match the card are refused', async () => {
+      const w = readFileSync(join(tmp, 'weights.bin'));
+      w[100] = w[100]! ^ 1;
+      writeFileSync(join(tmp, 'weights.bin'), w);
+      let err: unknown;
+      try {
+        await loadClassifier({ dir: tmp, backend: 'wasm' });
+      } catch (e) {
+        err = e;
+      }
+      expect((err as Error).message).to.match(/weights hash to/);
+    });
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
+ *            [--validation 5000] [--no-flip] [--limit N] [--out models/fashion-cnn] [--no-onnx]
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { closeLoggers, createLogger, loadConfig } from '@refund-vision/shared';
+import { ARCHITECTURES } from '../architectures.ts';
+import { TRAIN_DEFAULTS, train } from '../train.ts';
+
+const { values } = parseArgs({
+  options: {
+    arch: { type: 'string', default: TRAIN_DEFAULTS.arch },
+    epochs: { type: 'string', default: String(TRAIN_DEFAULTS.epochs) },
+    'batch-size': { type: 'string', default: String(TRAIN_DEFAULTS.batchSize) },
+    seed: { type: 'string', default: String(TRAIN_DEFAULTS.seed) },
+    lr: { type: 'string', default: String(TRAIN_DEFAULTS.learningRate) },
+    validation: { type: 'string', default: String(TRAIN_DEFAULTS.validation) },
+    'no-flip': { type: 'boolean', default: false },
+    'no-onnx': { type: 'boolean', default: false },
+    limit: { type: 'string' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  process.stdout.write(
+    `usage: pnpm train [--arch ${Object.keys(ARCHITECTURES).join('|')}] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n` +
+      `                  [--validation N] [--no-flip] [--limit N] [--out DIR] [--no-onnx]\n`,
+  );
+  process.exit(0);
+}
+
+function int(name: string, v: string | undefined, min = 0): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    process.stderr.write(`--${name}: expected an integer ≥ ${min}, got '${v}'\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const cfg = loadConfig();
+const logger = createLogger('train', { dir: cfg.logs.dir, level: cfg.logs.level, console: false });
+const out = values.out ?? cfg.model.dir;
+const lr = Number(values.lr);
+if (!(lr > 0)) {
+  process.stderr.write(`--lr: expected a positive number, got '${values.lr}'\n`);
+  process.exit(2);
+}
+try {
+  const { card, dir } = await train({
+    arch: values.arch!,
+    epochs: int('epochs', values.epochs, 1)!,
+    batchSize: int('batch-size', values['batch-size'], 1)!,
+    seed: int('seed', values.seed)!,
+    learningRate: lr,
+    validation: int('validation', values.validation, 1)!,
+    flip: !values['no-flip'],
+    limit: int('limit', values.limit, 1),
+    out,
+    logger,
+  });
+  if (!values['no-onnx']) {
+    const { exportOnnx } = await import('../onnx-export.ts');
+    const onnxPath = await exportOnnx(dir);
+    process.stderr.write(`wrote ${onnxPath}\n`);
+  }
+  process.stderr.write(
+    `wrote ${join(dir, 'model.json')} version ${card.version}: test accuracy ${card.evaluation.accuracy}, ` +
+      `${card.training.durationSec}s training on ${card.training.backend}\n`,
+  );
+} catch (e) {
+  process.stderr.write(`train failed: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+} finally {
+  await closeLoggers();
+}
