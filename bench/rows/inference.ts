@@ -1,0 +1,139 @@
+/**
+ * Item 1: inference ms/img at batch 100 and 1000 on one core — our engines (ONNX Runtime when
+ * model.onnx is there, the tfjs wasm backend) vs the same architecture in PyTorch (one thread) vs
+ * the physical limit (model FLOPs ÷ one core's measured peak). Plus test-set accuracy of both.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { countFlops } from '../lib/flops.ts';
+import { exists, peerProblem, readCardJson, unavailable, type Ctx } from '../lib/context.ts';
+import { measurePeak } from '../lib/peak.ts';
+import { run, tsxArgs } from '../lib/proc.ts';
+import { runPy } from '../lib/python.ts';
+import type { Row } from '../lib/table.ts';
+
+interface OursResult {
+  engine: string;
+  loadMs: number;
+  msPerImg: Record<string, number>;
+  runs: Record<string, number>;
+  accuracy?: number;
+}
+interface TorchResult {
+  torch: string;
+  threads: number;
+  weights: string;
+  weightsError?: string;
+  msPerImg: Record<string, number>;
+  runs: Record<string, number>;
+  accuracy?: number;
+}
+
+export const BATCHES = [100, 1000];
+
+async function ours(ctx: Ctx, backend: string, seconds: number, withAccuracy: boolean): Promise<OursResult> {
+  const d = await ctx.data();
+  const labels = withAccuracy ? ['--labels', d.testLabels] : [];
+  const r = await run('taskset', ['-c', ctx.cpu, process.execPath, ...tsxArgs('bench/workers/infer.ts', ['--dir', ctx.modelDir, '--backend', backend, '--images', d.testImages, ...labels, '--batches', BATCHES.join(','), '--seconds', String(seconds)])], {
+    env: { ...process.env, ORT_THREADS: '1' },
+    timeoutMs: 300_000,
+  });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.code !== 0 || !last.startsWith('{')) throw new Error(`${backend}: ${r.stderr.trim().split('\n').slice(-2).join(' | ') || `exit ${r.code}`}`);
+  return JSON.parse(last) as OursResult;
+}
+
+export async function measureInference(ctx: Ctx): Promise<Row[]> {
+  const item = 1;
+  if (!existsSync(join(ctx.modelDir, 'model.json')) || !exists('packages/model/src/index.ts')) {
+    return [unavailable(item, 'inference', 'ms/img', 'not available yet: no trained model in models/fashion-cnn or no model package')];
+  }
+  const card = readCardJson(ctx.modelDir);
+  const seconds = ctx.quick ? 1 : 4;
+  const rows: Row[] = [];
+
+  const flops = countFlops(JSON.parse(readFileSync(join(ctx.modelDir, 'model.json'), 'utf8')));
+  const cardFlops = Number(card?.architecture?.flopsPerImage ?? NaN);
+  ctx.log(`  measuring one core's FP32 peak …`);
+  const peak = await measurePeak(ctx.cpu);
+  const limitMs = flops.flops / (peak.gflops * 1e9) * 1000;
+
+  const engines: { name: string; res?: OursResult; err?: string }[] = [];
+  const hasOnnx = existsSync(join(ctx.modelDir, 'model.onnx'));
+  for (const backend of [...(hasOnnx ? ['onnx'] : []), 'wasm']) {
+    ctx.log(`  our ${backend} engine, one core …`);
+    try {
+      engines.push({ name: backend, res: await ours(ctx, backend, seconds, !engines.some((e) => e.res)) });
+    } catch (e) {
+      engines.push({ name: backend, err: (e as Error).message });
+    }
+  }
+  if (!hasOnnx) engines.push({ name: 'onnx', err: 'not available yet: no model.onnx in models/fashion-cnn' });
+
+  const tProblem = peerProblem(ctx, 'torch');
+  let torch: TorchResult | undefined;
+  let torchErr = tProblem;
+  if (!tProblem) {
+    ctx.log(`  PyTorch, one thread …`);
+    const d = await ctx.data();
+    try {
+      torch = await runPy<TorchResult>('torch_infer.py', ['--model-dir', ctx.modelDir, '--images', d.testImages, '--labels', d.testLabels, '--batches', BATCHES.join(','), '--seconds', String(seconds), '--threads', '1'], { cpu: ctx.cpu });
+    } catch (e) {
+      torchErr = (e as Error).message;
+    }
+  }
+  const torchName = torch ? `PyTorch ${torch.torch.replace(/^(\d+\.\d+).*/, '$1')}, ${torch.threads} thread` : undefined;
+
+  // The goal applies to the engine the API picks on its own (auto: ONNX first).
+  const primary = engines.find((e) => e.res)?.name;
+  for (const e of engines) {
+    for (const b of BATCHES) {
+      const metric = `inference batch ${b}, ${e.name} (1 core)`;
+      if (!e.res) {
+        rows.push(unavailable(item, metric, 'ms/img', e.err ?? 'failed'));
+        continue;
+      }
+      rows.push({
+        item,
+        metric,
+        unit: 'ms/img',
+        ours: e.res.msPerImg[b] ?? null,
+        peer: torch?.msPerImg[b] ?? null,
+        ...(torchName ? { peerName: torchName } : {}),
+        ...(e.name === primary ? { goal: { kind: 'ratio<=', value: 0.5 } as const } : {}),
+        note: [
+          `median of ${e.res.runs[b]} runs after 3 warm-up runs, pinned to CPU ${ctx.cpu}${e.name === 'onnx' ? ', ORT 1 intra-op thread' : ', tfjs wasm (single-threaded in Node)'}`,
+          torch ? `PyTorch median of ${torch.runs[b]} runs` : `peer: ${torchErr}`,
+          e.name === primary ? 'engine the API uses (auto)' : 'secondary engine, no goal',
+        ].join('; '),
+      });
+    }
+  }
+  const best = Math.min(...engines.filter((e) => e.res).map((e) => e.res!.msPerImg[BATCHES[0]!] ?? Infinity));
+  rows.push({
+    item,
+    metric: `physical limit, batch ${BATCHES[0]} (ours ÷ FLOPs/peak)`,
+    unit: 'ms/img',
+    ours: Number.isFinite(best) ? best : null,
+    peer: limitMs,
+    peerName: 'limit',
+    note: `${(flops.flops / 1e6).toFixed(2)} MFLOP/img counted from model.json${Number.isFinite(cardFlops) ? ` (card: ${(cardFlops / 1e6).toFixed(2)})` : ''} ÷ ${peak.gflops.toFixed(1)} GFLOP/s (${peak.how})`,
+  });
+  const primaryRes = engines.find((e) => e.name === primary)?.res;
+  rows.push({
+    item,
+    metric: `accuracy on 10,000 test images (${primary ?? 'ours'} vs PyTorch, same weights)`,
+    unit: '%',
+    ours: primaryRes?.accuracy !== undefined ? primaryRes.accuracy * 100 : null,
+    peer: torch?.accuracy !== undefined ? torch.accuracy * 100 : null,
+    goal: { kind: 'ours>=', value: 92 },
+    note: [
+      card?.evaluation?.accuracy !== undefined ? `model card says ${(card.evaluation.accuracy * 100).toFixed(2)}%` : 'no model card',
+      card?.architecture?.name ? `architecture '${card.architecture.name}', ${flops.params.toLocaleString('en-US')} params` : '',
+      torch ? (torch.weights === 'loaded' ? 'PyTorch loaded our trained weights (equal accuracy = same function)' : `PyTorch ran with random weights: ${torch.weightsError}`) : '',
+    ]
+      .filter(Boolean)
+      .join('; '),
+  });
+  return rows;
+}

@@ -1,0 +1,137 @@
+/**
+ * Item 2: preprocessing throughput — our worker pool on both cores vs the old system's cv2 loop
+ * (imread gray + resize) on the sample refund PNGs and on generated 12-megapixel JPEG photos.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { exists, peerProblem, unavailable, type Ctx } from '../lib/context.ts';
+import { loadSharp, makePhotoJpegs } from '../lib/images.ts';
+import { runPy } from '../lib/python.ts';
+import { median } from '../lib/stats.ts';
+import type { Row } from '../lib/table.ts';
+
+interface Cv2Result {
+  opencv: string;
+  threads: number;
+  imagesPerSec: number;
+  msPerImg: number;
+  passes: number;
+}
+
+export interface Ours {
+  how: string;
+  /** Runs every file once, all in flight; resolves when all are done. */
+  pass(files: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Our preprocessing as the client runs it: the pool when the package has one. */
+export async function ourPreprocessor(size = cpus().length): Promise<Ours> {
+  const mod = (await import('../../packages/preprocess/src/index.ts')) as Record<string, any>;
+  if (typeof mod.createPreprocessPool === 'function') {
+    const pool = await mod.createPreprocessPool({ size });
+    return {
+      how: `createPreprocessPool({size: ${size}})`,
+      pass: async (files) => {
+        await Promise.all(files.map((f) => pool.run(f)));
+      },
+      close: async () => pool.close(),
+    };
+  }
+  const pre = mod.preprocessImage as (p: string) => Promise<unknown>;
+  return {
+    how: 'no pool exported yet: in-process preprocessImage, 8 calls in flight',
+    pass: async (files) => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (next < files.length) await pre(files[next++]!);
+        }),
+      );
+    },
+    close: async () => {},
+  };
+}
+
+async function timePasses(ours: Ours, files: string[], passes: number): Promise<number[]> {
+  await ours.pass(files); // warm-up: workers started, codecs loaded, page cache
+  const out: number[] = [];
+  for (let i = 0; i < passes; i++) {
+    const t0 = performance.now();
+    await ours.pass(files);
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+export async function measurePreprocess(ctx: Ctx): Promise<Row[]> {
+  const item = 2;
+  const pngMetric = 'preprocess sample PNGs (761×761 RGBA)';
+  const jpgMetric = 'preprocess 12 MP JPEG photos';
+  if (!exists('packages/preprocess/src/index.ts')) {
+    return [
+      unavailable(item, pngMetric, 'img/s', 'not available yet: packages/preprocess', { kind: 'ratio>=', value: 1.5 }),
+      unavailable(item, jpgMetric, 'ms/img', 'not available yet: packages/preprocess', { kind: 'ratio<=', value: 1.5 }),
+    ];
+  }
+  const passes = ctx.quick ? 2 : 5;
+  const rows: Row[] = [];
+  const ours = await ourPreprocessor();
+  const cvProblem = peerProblem(ctx, 'cv2');
+  const cv2 = async (files: string[], name: string): Promise<Cv2Result | string> => {
+    if (cvProblem) return cvProblem;
+    const list = join(ctx.tmp, `${name}.txt`);
+    writeFileSync(list, files.join('\n'));
+    try {
+      return await runPy<Cv2Result>('cv2_preprocess.py', ['--list', list, '--passes', String(passes)]);
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  try {
+    // Sample PNGs.
+    if (!ctx.samples.length) rows.push(unavailable(item, pngMetric, 'img/s', 'sample images not found (../shared/data/refund-samples or REFUND_SAMPLES_DIR)'));
+    else {
+      ctx.log(`  ours on ${ctx.samples.length} sample PNGs …`);
+      const t = median(await timePasses(ours, ctx.samples, passes));
+      ctx.log(`  cv2 on the same PNGs …`);
+      const cv = await cv2(ctx.samples, 'pngs');
+      rows.push({
+        item,
+        metric: pngMetric,
+        unit: 'img/s',
+        ours: (ctx.samples.length / t) * 1000,
+        peer: typeof cv === 'string' ? null : cv.imagesPerSec,
+        ...(typeof cv === 'string' ? {} : { peerName: `cv2 ${cv.opencv} loop, 1 process` }),
+        goal: { kind: 'ratio>=', value: 1.5 },
+        note: `${ctx.samples.length} files, median of ${passes} passes after a warm-up pass; ours: ${ours.how} on ${cpus().length} cores${typeof cv === 'string' ? `; ${cv}` : `; cv2 setNumThreads default (${cv.threads})`}`,
+      });
+    }
+    // 12 MP JPEGs.
+    const sharp = loadSharp();
+    if (!sharp) rows.push(unavailable(item, jpgMetric, 'ms/img', 'sharp not installed in packages/preprocess: cannot generate the JPEGs'));
+    else {
+      const n = ctx.quick ? 4 : 8;
+      ctx.log(`  generating ${n} 12-megapixel JPEGs …`);
+      const jpgs = await makePhotoJpegs(join(ctx.tmp, 'jpegs'), n, sharp);
+      ctx.log(`  ours on the JPEGs …`);
+      const t = median(await timePasses(ours, jpgs, passes));
+      ctx.log(`  cv2 on the JPEGs …`);
+      const cv = await cv2(jpgs, 'jpegs');
+      rows.push({
+        item,
+        metric: jpgMetric,
+        unit: 'ms/img',
+        ours: t / jpgs.length,
+        peer: typeof cv === 'string' ? null : cv.msPerImg,
+        ...(typeof cv === 'string' ? {} : { peerName: `cv2 ${cv.opencv} loop` }),
+        goal: { kind: 'ratio<=', value: 1.5 },
+        note: `${n} generated 4000×3000 q90 JPEGs (~2 MB), effective ms/img = pass wall time ÷ images; ours: ${ours.how}${typeof cv === 'string' ? `; ${cv}` : ''}`,
+      });
+    }
+  } finally {
+    await ours.close();
+  }
+  return rows;
+}

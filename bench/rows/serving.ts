@@ -1,0 +1,161 @@
+/**
+ * Items 4, 6 and the API half of 7: cold start to /readyz 200; throughput and latency under
+ * autocannon load, one process vs API_WORKERS=2; API RSS over 10,000 requests.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { exists, unavailable, type Ctx } from '../lib/context.ts';
+import { BodyFactory, loadAutocannon, runLoad, type LoadResult } from '../lib/load.ts';
+import { apiAvailable, startApi, treeRss, type RunningApi } from '../lib/proc.ts';
+import { maxRelativeDeviation, median } from '../lib/stats.ts';
+import type { Row } from '../lib/table.ts';
+
+let dbCounter = 0;
+/** Env for a bench API process: its own SQLite file and log folder in the run's temp dir. */
+export function apiEnv(ctx: Ctx, extra: Record<string, string> = {}): Record<string, string> {
+  const n = dbCounter++;
+  return { DB_PATH: join(ctx.tmp, `api-${n}.db`), LOG_DIR: join(ctx.tmp, `api-logs-${n}`), LOG_CONSOLE: 'false', LOG_LEVEL: 'warn', MODEL_DIR: ctx.modelDir, ...extra };
+}
+
+function apiMissing(): string | undefined {
+  if (!apiAvailable()) return 'not available yet: packages/api/src/main.ts';
+  if (!exists('models/fashion-cnn/model.json')) return 'not available yet: no trained model';
+  return undefined;
+}
+
+export async function measureColdStart(ctx: Ctx): Promise<Row[]> {
+  const metric = 'API cold start: process start → /readyz 200';
+  const goal = { kind: 'ours<=', value: 1500 } as const;
+  const missing = apiMissing();
+  if (missing) return [unavailable(4, metric, 'ms', missing, goal)];
+  const runs = ctx.quick ? 2 : 5;
+  const times: number[] = [];
+  const viaCli: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const api = await startApi(apiEnv(ctx));
+    times.push(api.readyMs);
+    await api.stop();
+  }
+  if (!ctx.quick) {
+    for (let i = 0; i < 3; i++) {
+      const api = await startApi(apiEnv(ctx), { viaTsxCli: true });
+      viaCli.push(api.readyMs);
+      await api.stop();
+    }
+  }
+  return [
+    {
+      item: 4,
+      metric,
+      unit: 'ms',
+      ours: median(times),
+      peer: null,
+      goal,
+      note: `median of ${runs} starts of \`node --import tsx packages/api/src/main.ts\` (fresh SQLite each, default engine), runs: ${times.map((t) => t.toFixed(0)).join(', ')} ms${viaCli.length ? `; through the tsx CLI (as \`pnpm api\`, pnpm's own start not counted): median ${median(viaCli).toFixed(0)} ms` : ''}`,
+    },
+  ];
+}
+
+async function testPixels(ctx: Ctx): Promise<Uint8Array> {
+  return new Uint8Array(readFileSync((await ctx.data()).testImages));
+}
+
+/** Starts an API with `workers` processes; with several, waits until every worker has loaded its engine. */
+async function startServing(ctx: Ctx, workers: number): Promise<RunningApi> {
+  const api = await startApi(apiEnv(ctx, { API_WORKERS: String(workers) }));
+  // /readyz answers once the first worker is ready; give the others time to load their engine.
+  if (workers > 1) await new Promise((r) => setTimeout(r, 2500));
+  return api;
+}
+
+export async function measureServing(ctx: Ctx): Promise<Row[]> {
+  const item = 6;
+  const missing = apiMissing();
+  const ac = loadAutocannon();
+  if (missing || !ac) return [unavailable(item, 'serving throughput, API_WORKERS=2 vs 1 process', 'img/s', missing ?? 'autocannon not installed (root devDependency)', { kind: 'ratio>=', value: 1.7 })];
+  const px = await testPixels(ctx);
+  const batches = [1, 100];
+  const conns = ctx.quick ? [8] : [1, 4, 16];
+  const seconds = ctx.quick ? 3 : 6;
+  const results = new Map<string, LoadResult>();
+  const stamp = Date.now().toString(36);
+  for (const workers of [1, 2]) {
+    ctx.log(`  API with ${workers} process${workers > 1 ? 'es' : ''} …`);
+    const api = await startServing(ctx, workers);
+    try {
+      // Warm-up, unmeasured: JIT, engine caches, SQLite pages.
+      for (const b of batches) await runLoad(ac, api.url, new BodyFactory(`bench-warm-${stamp}-${workers}-${b}`, b, px), { connections: 4, seconds: 1.5 });
+      for (const b of batches) {
+        for (const c of conns) {
+          const r = await runLoad(ac, api.url, new BodyFactory(`bench-load-${stamp}-${workers}-${b}-${c}`, b, px), { connections: c, seconds });
+          results.set(`${workers}/${b}/${c}`, r);
+          ctx.log(`    batch ${b}, ${c} connections: ${r.imagesPerSec.toFixed(0)} img/s, p50 ${r.p50} ms, p99 ${r.p99} ms${r.non2xx || r.errors ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''}`);
+        }
+      }
+    } finally {
+      await api.stop();
+    }
+  }
+  const rows: Row[] = [];
+  for (const b of batches) {
+    for (const c of conns) {
+      const two = results.get(`2/${b}/${c}`)!;
+      const one = results.get(`1/${b}/${c}`)!;
+      const bad = (r: LoadResult) => (r.non2xx || r.errors ? ` (${r.non2xx} non-2xx, ${r.errors} errors)` : '');
+      rows.push({
+        item,
+        metric: `serving batch ${b}, ${c} conn: API_WORKERS=2 vs 1 process`,
+        unit: 'img/s',
+        ours: two.imagesPerSec,
+        peer: one.imagesPerSec,
+        peerName: '1 process',
+        ...(c === conns[conns.length - 1] ? { goal: { kind: 'ratio>=', value: 1.7 } as const } : {}),
+        note: `p50/p99 ${two.p50}/${two.p99} ms with 2 workers${bad(two)}, ${one.p50}/${one.p99} ms with 1${bad(one)}; ${seconds} s each, loopback, autocannon in the bench process on the same 2 cores`,
+      });
+    }
+  }
+  return rows;
+}
+
+export async function measureApiMemory(ctx: Ctx): Promise<Row[]> {
+  const item = 7;
+  const metric = `API RSS drift over ${ctx.quick ? '2,000' : '10,000'} requests after warm-up`;
+  const goal = { kind: 'ours<=', value: 10 } as const;
+  const missing = apiMissing();
+  const ac = loadAutocannon();
+  if (missing || !ac) return [unavailable(item, metric, '%', missing ?? 'autocannon not installed', goal)];
+  const total = ctx.quick ? 2000 : 10_000;
+  const warm = total / 10;
+  const px = await testPixels(ctx);
+  const api = await startApi(apiEnv(ctx));
+  const samples: { done: number; rss: number }[] = [];
+  try {
+    let done = 0;
+    const pid = api.child.pid!;
+    const timer = setInterval(() => samples.push({ done, rss: treeRss(pid) }), 100);
+    try {
+      await runLoad(ac, api.url, new BodyFactory(`bench-mem-${Date.now().toString(36)}`, 1, px, 64), { connections: 4, amount: total, onResponse: () => done++ });
+    } finally {
+      clearInterval(timer);
+    }
+    samples.push({ done, rss: treeRss(pid) });
+  } finally {
+    await api.stop();
+  }
+  const after = samples.filter((s) => s.done >= warm);
+  if (!after.length) return [unavailable(item, metric, '%', 'no RSS samples after warm-up', goal)];
+  const base = after[0]!.rss;
+  const dev = maxRelativeDeviation(after.map((s) => s.rss), base) * 100;
+  const mb = (b: number) => (b / 2 ** 20).toFixed(0);
+  return [
+    {
+      item,
+      metric,
+      unit: '%',
+      ours: dev,
+      peer: null,
+      goal,
+      note: `batch-1 requests, 4 connections, one process; RSS ${mb(samples[0]!.rss)} MB at start, ${mb(base)} MB after ${warm} warm-up requests, max ${mb(Math.max(...after.map((s) => s.rss)))} MB, ${mb(after[after.length - 1]!.rss)} MB at the end (${samples.length} samples)`,
+    },
+  ];
+}

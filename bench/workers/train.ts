@@ -1,0 +1,43 @@
+/**
+ * Our training speed: ms per 1,000 images of one epoch on the wasm engine (with the model package's
+ * custom kernels), the committed architecture, Adam, the card's batch size, trainOnBatch like
+ * `pnpm train` does (including building each batch from uint8 pixels), first batches excluded.
+ * Prints one JSON line.
+ */
+import { readFileSync } from 'node:fs';
+import { initTf, loadModel, tf } from '../../packages/model/src/index.ts';
+import { parseArgs, need } from '../lib/args.ts';
+
+const args = parseArgs(process.argv.slice(2));
+const images = new Uint8Array(readFileSync(need(args, 'images')));
+const labels = new Uint8Array(readFileSync(need(args, 'labels')));
+const bs = Number(need(args, 'batch'));
+const warm = Number(args.get('warmup-batches') ?? 3);
+const backend = await initTf((args.get('backend') ?? 'wasm') as 'wasm');
+const model = await loadModel(need(args, 'dir'));
+model.compile({ optimizer: tf.train.adam(Number(args.get('lr') ?? 0.001)), loss: 'categoricalCrossentropy' });
+const n = Math.min(labels.length, Number(args.get('limit') ?? labels.length));
+const x = new Float32Array(bs * 784);
+const y = new Float32Array(bs * 10);
+let t0 = performance.now();
+let done = 0;
+let loss = NaN;
+for (let b = 0, from = 0; from < n; b++, from += bs) {
+  if (b === warm) {
+    t0 = performance.now();
+    done = 0;
+  }
+  const m = Math.min(bs, n - from);
+  y.fill(0);
+  for (let k = 0; k < m; k++) {
+    for (let p = 0; p < 784; p++) x[k * 784 + p] = images[(from + k) * 784 + p]! / 255;
+    y[k * 10 + labels[from + k]!] = 1;
+  }
+  const xs = tf.tensor4d(x.subarray(0, m * 784), [m, 28, 28, 1]);
+  const ys = tf.tensor2d(y.subarray(0, m * 10), [m, 10]);
+  loss = (await model.trainOnBatch(xs, ys)) as number;
+  tf.dispose([xs, ys]);
+  done += m;
+}
+const sec = (performance.now() - t0) / 1000;
+console.log(JSON.stringify({ backend, batch: bs, images: done, msPer1000: (sec * 1000 * 1000) / done, finalLoss: loss }));
