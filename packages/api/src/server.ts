@@ -90,9 +90,12 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
     (closing ??= (async () => {
       state.draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections turn idle as their last response goes out: close them as they do.
       server.closeIdleConnections();
+      const idle = setInterval(() => server.closeIdleConnections(), 25);
       const cut = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
       await closed;
+      clearInterval(idle);
       clearTimeout(cut);
       store.close();
       if (ownsClassifier) await classifier.dispose();

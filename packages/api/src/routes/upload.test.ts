@@ -1,0 +1,87 @@
+import { expect } from 'chai';
+import { crc32 } from 'node:zlib';
+import { datasetPng, photoImage } from '@refund-vision/preprocess/test-images';
+import { PIXELS_PER_IMAGE } from '@refund-vision/shared';
+import { startTestServer, testBatch, type TestServer } from '../test-support.ts';
+
+/** A PNG whose header claims width × height; nothing after IHDR. */
+function pngHeader(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 6, 0, 0, 0], 8);
+  const type = Buffer.from('IHDR');
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(Buffer.concat([type, ihdr])));
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(13);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), len, type, ihdr, crc]);
+}
+
+async function upload(url: string, files: { name: string; data: Buffer; type?: string }[]) {
+  const form = new FormData();
+  for (const f of files) form.append('files', new Blob([new Uint8Array(f.data)], { type: f.type ?? 'application/octet-stream' }), f.name);
+  const res = await fetch(`${url}/v1/predict/image`, { method: 'POST', body: form });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+describe('POST /v1/predict/image', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer({ api: { uploadMaxBytes: 2 * 1024 * 1024 } });
+  });
+  after(async () => srv?.stop());
+
+  it('classifies real PNG and JPEG files and reports a bad file among them on its own', async () => {
+    const { pixels, labels } = await testBatch(4, 3000);
+    const item = (i: number) => pixels.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE);
+    const files = [
+      { name: 'a.png', data: await datasetPng(item(0), 280), type: 'image/png' },
+      { name: 'b.jpg', data: await photoImage(item(1), { seed: 7 }), type: 'image/jpeg' },
+      { name: 'broken.png', data: Buffer.from('this is not an image at all'), type: 'image/png' },
+      { name: 'c.png', data: await datasetPng(item(2)), type: 'image/png' },
+      { name: 'd.jpg', data: await photoImage(item(3), { seed: 9, format: 'jpeg' }), type: 'image/jpeg' },
+    ];
+    const res = await upload(srv.url, files);
+    expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    expect(res.body.files.map((f: any) => f.file)).to.deep.equal(['a.png', 'b.jpg', 'broken.png', 'c.png', 'd.jpg']);
+    const bad = res.body.files[2];
+    expect(bad.ok).to.equal(false);
+    expect(bad.error.code).to.equal('not-image');
+    const good = res.body.files.filter((f: any) => f.ok);
+    expect(good).to.have.length(4);
+    for (const f of good) {
+      expect(f.top3).to.have.length(3);
+      expect(f.predictionId).to.be.a('number');
+    }
+    // dataset-like PNGs are the training distribution: they must come out as their label
+    expect(res.body.files[0].classIndex).to.equal(labels[0]);
+    expect(res.body.files[3].classIndex).to.equal(labels[2]);
+    const run = srv.store.getRun(res.body.runKey)!;
+    expect(run).to.deep.include({ source: 'upload', status: 'completed', images: 4 });
+  });
+
+  it('refuses an image whose header declares huge dimensions, before decoding it', async () => {
+    const res = await upload(srv.url, [{ name: 'huge.png', data: pngHeader(100_000, 100_000), type: 'image/png' }]);
+    expect(res.status).to.equal(400);
+    expect(res.body.error.code).to.equal('image-too-large');
+    expect(res.body.error.details[0]).to.deep.include({ file: 'huge.png', code: 'too-large' });
+  });
+
+  it('answers bad uploads with 4xx JSON: no files, wrong content type, file over the limit', async () => {
+    const empty = await fetch(`${srv.url}/v1/predict/image`, { method: 'POST', body: new FormData() });
+    expect(empty.status).to.equal(400);
+    const json = await fetch(`${srv.url}/v1/predict/image`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(json.status).to.equal(415);
+    const big = await upload(srv.url, [{ name: 'big.png', data: Buffer.alloc(3 * 1024 * 1024, 1) }]);
+    expect(big.status).to.equal(413);
+    expect(big.body.error.code).to.equal('limit-file-size');
+    const truncated = await fetch(`${srv.url}/v1/predict/image`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=XYZ' },
+      body: '--XYZ\r\nContent-Disposition: form-data; name="f"; filename="a.png"\r\n\r\nabc',
+    });
+    expect(truncated.status).to.equal(400);
+    expect(((await truncated.json()) as any).error.code).to.be.a('string');
+  });
+});

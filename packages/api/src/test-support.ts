@@ -1,0 +1,132 @@
+/**
+ * Test fixtures (tests only): one real classifier per mocha process, a real server on an ephemeral
+ * port with its SQLite file and logs in a temp dir, Fashion-MNIST test images, and request helpers.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { createLogger, encodePixels, loadConfig, type Logger, PIXELS_PER_IMAGE, projectRoot, type Config, type ConfigOverrides } from '@refund-vision/shared';
+import { loadClassifier, loadFashionMnist, tensorCount, type Classifier, type FashionMnist } from '@refund-vision/model';
+import { startServer, type ServerHandle } from './server.ts';
+
+let classifier: Promise<Classifier> | undefined;
+let testSet: Promise<FashionMnist> | undefined;
+
+export const modelDir = () => join(projectRoot(), 'models', 'fashion-cnn');
+
+/** The committed model, loaded once and shared by every suite (its engine is process-wide anyway). */
+export function sharedClassifier(): Promise<Classifier> {
+  return (classifier ??= loadClassifier({ dir: modelDir() }));
+}
+
+let logger: Logger | undefined;
+
+/**
+ * One logger for every test server: a file transport in a folder that is removed under it would
+ * crash the process, so the folder lives until the test process exits.
+ */
+export function testLogger(): Logger {
+  if (logger) return logger;
+  const dir = join(tmpdir(), `rv-api-test-logs-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return (logger = createLogger('api', { dir, console: false, level: 'warn' }));
+}
+
+/** tf.memory().numTensors when the classifier runs on tfjs; the ONNX engine holds no tfjs tensors. */
+export function liveTensors(classifier: Classifier): number {
+  return classifier.engine === 'onnx' ? 0 : tensorCount();
+}
+
+export function fashionTest(): Promise<FashionMnist> {
+  return (testSet ??= loadFashionMnist('test'));
+}
+
+/** `count` test images starting at `start`: pixels (N×784) and labels. */
+export async function testBatch(count: number, start = 0): Promise<{ pixels: Uint8Array; labels: number[] }> {
+  const ds = await fashionTest();
+  return {
+    pixels: ds.images.slice(start * PIXELS_PER_IMAGE, (start + count) * PIXELS_PER_IMAGE),
+    labels: Array.from(ds.labels.subarray(start, start + count)),
+  };
+}
+
+export interface TestServer extends ServerHandle {
+  dir: string;
+  config: Config;
+  /** Stops the server and removes its temp dir. */
+  stop(): Promise<void>;
+}
+
+export function testConfig(dir: string, overrides: ConfigOverrides = {}): Config {
+  return loadConfig({
+    env: {},
+    overrides: {
+      ...overrides,
+      root: dir,
+      api: { port: 0, dbPath: join(dir, 'rv.db'), ...overrides.api },
+      model: { dir: modelDir(), ...overrides.model },
+      logs: { dir: join(dir, 'logs'), console: false, level: 'warn', ...overrides.logs },
+    },
+  });
+}
+
+export async function startTestServer(overrides: ConfigOverrides = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'rv-api-'));
+  const config = testConfig(dir, overrides);
+  const handle = await startServer({ config, classifier: await sharedClassifier(), logger: testLogger() });
+  return {
+    ...handle,
+    dir,
+    config,
+    async stop() {
+      await handle.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function predictBody(pixels: Uint8Array, opts: { runKey?: string; batchIndex?: number; labels?: number[]; ids?: string[] } = {}) {
+  const n = pixels.length / PIXELS_PER_IMAGE;
+  return {
+    runKey: opts.runKey ?? 'test-run',
+    batchIndex: opts.batchIndex ?? 0,
+    images: Array.from({ length: n }, (_, i) => ({ id: opts.ids?.[i] ?? `img-${i}.png`, ...(opts.labels ? { label: opts.labels[i] } : {}) })),
+    pixels: encodePixels(pixels),
+  };
+}
+
+export interface Sent {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
+
+/** fetch with a JSON (or raw) body; parses JSON answers. */
+export async function send(
+  url: string,
+  opts: { method?: string; json?: unknown; body?: BodyInit | Buffer; headers?: Record<string, string>; gzip?: boolean } = {},
+): Promise<Sent> {
+  const headers: Record<string, string> = { ...opts.headers };
+  let body: BodyInit | undefined = opts.body as BodyInit | undefined;
+  if (opts.json !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    const text = JSON.stringify(opts.json);
+    body = opts.gzip ? gzipSync(text) : text;
+    if (opts.gzip) headers['content-encoding'] = 'gzip';
+  }
+  const res = await fetch(url, { method: opts.method ?? (body !== undefined ? 'POST' : 'GET'), headers, body });
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+/** Seeded PRNG for reproducible generated inputs. */
+export { rng as seeded } from '@refund-vision/preprocess/test-images';
