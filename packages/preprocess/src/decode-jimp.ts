@@ -1,10 +1,13 @@
 /**
- * Pure-JS decoding with jimp's format codecs (pngjs, jpeg-js, omggif, utif, bmp-js, and libwebp
- * compiled to wasm for WebP). Always available; slow on big photos (a 12 MP JPEG takes seconds).
+ * Pure-JS decoding with jimp's format codecs (pngjs, jpeg-js, omggif, utif, bmp-js) and libwebp
+ * compiled to wasm for WebP. Always available; slow on big photos (a 12 MP JPEG takes seconds).
  * The codecs are used directly rather than through a Jimp instance: only the bitmap is needed.
  */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { defaultFormats } from 'jimp';
-import webp from '@jimp/wasm-webp';
+import decodeWebp, { init as initWebp } from '@jsquash/webp/decode.js';
 import type { Format } from './probe.ts';
 import { orient, toGray, type Gray } from './raster.ts';
 
@@ -22,9 +25,27 @@ const MIME: Record<Format, string> = {
   webp: 'image/webp',
 };
 
+// @jimp/wasm-webp cannot decode in Node: it re-initialises its emscripten module on every call,
+// and that module fetch()es its .wasm by URL, which Node's fetch refuses for file: URLs. The same
+// codec (@jsquash/webp) is used here with the .wasm compiled from disk once.
+let webpReady: Promise<void> | undefined;
+const webpCodec: Codec = {
+  mime: 'image/webp',
+  async decode(data) {
+    webpReady ??= (async () => {
+      const pkg = createRequire(import.meta.url).resolve('@jsquash/webp/package.json');
+      const wasm = await readFile(join(dirname(pkg), 'codec', 'dec', 'webp_dec.wasm'));
+      await initWebp(await WebAssembly.compile(wasm));
+    })();
+    await webpReady;
+    const img = await decodeWebp(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer);
+    return { data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength), width: img.width, height: img.height };
+  },
+};
+
 let codecs: Map<string, Codec> | undefined;
 function codecFor(format: Format): Codec {
-  codecs ??= new Map([...defaultFormats, webp].map((f) => (f as unknown as () => Codec)()).map((c) => [c.mime, c]));
+  codecs ??= new Map([...defaultFormats.map((f) => (f as unknown as () => Codec)()), webpCodec].map((c) => [c.mime, c]));
   const codec = codecs.get(MIME[format]);
   if (!codec) throw new Error(`no jimp codec for ${format}`);
   return codec;

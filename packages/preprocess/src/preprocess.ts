@@ -67,7 +67,8 @@ async function decode(buf: Buffer, decoder: PreprocessOptions['decoder'], maxPix
       const gray = decodePngFast(buf);
       if (gray) return { gray, decoder: 'png-fast', info };
     }
-    if (choice !== 'jimp') {
+    // libvips' prebuilt binaries have no BMP loader (it would need ImageMagick): BMP is jimp's.
+    if (choice !== 'jimp' && info.format !== 'bmp') {
       const sharp = await loadSharp();
       if (sharp) return { gray: await decodeWithSharp(sharp, buf, info, maxPixels), decoder: 'sharp', info };
       if (choice === 'sharp') throw new Error("decoder 'sharp' was requested but sharp is not installed");

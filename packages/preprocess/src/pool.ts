@@ -1,0 +1,120 @@
+/**
+ * worker_threads pool for preprocessing: decoding is CPU-bound JS (png-fast, jimp, the fit) or
+ * libvips, and one Node thread cannot use the second core. Workers read the files themselves, so
+ * only a path goes in and 784 bytes come out. An error thrown in a worker comes back as the same
+ * ImageError (reason and message), and a worker that dies is replaced without sinking the pool.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { ImageError, isImageErrorReason, type ImageErrorReason } from './errors.ts';
+import type { Preprocessed, PreprocessOptions } from './preprocess.ts';
+
+export interface PreprocessPool {
+  run(path: string): Promise<Preprocessed>;
+  runBuffer(buf: Buffer): Promise<Preprocessed>;
+  readonly size: number;
+  close(): Promise<void>;
+}
+
+export interface Request {
+  id: number;
+  path?: string;
+  buf?: Uint8Array;
+}
+
+export type Reply = { id: number; ok: true; result: Preprocessed } | { id: number; ok: false; reason: ImageErrorReason | undefined; message: string };
+
+interface Task {
+  req: Request;
+  resolve: (r: Preprocessed) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  inFlight: Map<number, Task>;
+}
+
+/** Requests in flight per worker: 2 lets one read or libvips call overlap the other's JS. */
+const PER_WORKER = 2;
+const ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+
+export function createPreprocessPool(opts: { size?: number } & PreprocessOptions = {}): PreprocessPool {
+  const size = Math.max(1, Math.floor(opts.size ?? availableParallelism()));
+  const workerOpts: PreprocessOptions = { decoder: opts.decoder, maxPixels: opts.maxPixels, maxBytes: opts.maxBytes };
+  const queue: Task[] = [];
+  const slots: Slot[] = [];
+  let nextId = 1;
+  let closed = false;
+
+  function spawn(): Slot {
+    // No inherited loader flags: worker-entry.mjs registers tsx itself (see there).
+    const worker = new Worker(ENTRY, { workerData: workerOpts, execArgv: [] });
+    const slot: Slot = { worker, inFlight: new Map() };
+    worker.unref();
+    worker.on('message', (reply: Reply) => {
+      const task = slot.inFlight.get(reply.id);
+      if (!task) return;
+      slot.inFlight.delete(reply.id);
+      if (slot.inFlight.size === 0) worker.unref();
+      if (reply.ok) task.resolve(reply.result);
+      else task.reject(reply.reason && isImageErrorReason(reply.reason) ? new ImageError(reply.reason, reply.message) : new Error(reply.message));
+      pump();
+    });
+    const fail = (err: Error) => {
+      const i = slots.indexOf(slot);
+      if (i >= 0) slots.splice(i, 1);
+      for (const t of slot.inFlight.values()) t.reject(err);
+      slot.inFlight.clear();
+      if (!closed) {
+        slots.push(spawn());
+        pump();
+      }
+    };
+    worker.on('error', (e) => fail(new Error(`preprocess worker failed: ${e.message}`)));
+    worker.on('exit', (code) => {
+      if (slots.includes(slot)) fail(new Error(`preprocess worker exited with code ${code}`));
+    });
+    return slot;
+  }
+
+  function pump(): void {
+    while (queue.length > 0) {
+      let best: Slot | undefined;
+      for (const s of slots) if (s.inFlight.size < PER_WORKER && (!best || s.inFlight.size < best.inFlight.size)) best = s;
+      if (!best) return;
+      const task = queue.shift()!;
+      if (best.inFlight.size === 0) best.worker.ref();
+      best.inFlight.set(task.req.id, task);
+      best.worker.postMessage(task.req);
+    }
+  }
+
+  function submit(req: Omit<Request, 'id'>): Promise<Preprocessed> {
+    if (closed) return Promise.reject(new Error('preprocess pool is closed'));
+    return new Promise((resolve, reject) => {
+      queue.push({ req: { ...req, id: nextId++ }, resolve, reject });
+      pump();
+    });
+  }
+
+  for (let i = 0; i < size; i++) slots.push(spawn());
+
+  return {
+    size,
+    run: (path) => submit({ path }),
+    runBuffer: (buf) => submit({ buf }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      const err = new Error('preprocess pool closed');
+      for (const t of queue.splice(0)) t.reject(err);
+      const all = slots.splice(0);
+      for (const s of all) {
+        for (const t of s.inFlight.values()) t.reject(err);
+        s.inFlight.clear();
+      }
+      await Promise.all(all.map((s) => s.worker.terminate()));
+    },
+  };
+}
