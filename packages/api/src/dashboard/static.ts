@@ -18,7 +18,8 @@ export function createDashboardRouter(): express.Router {
     res.set('Cache-Control', 'no-cache').sendFile(join(PUBLIC_DIR, 'index.html'));
   });
   router.get(DASHBOARD_PATHS.chartJs, (_req, res) => {
-    res.set('Cache-Control', 'public, max-age=86400').sendFile(CHART_JS);
+    // pnpm keeps packages under node_modules/.pnpm: allow that dot-folder for this one known file.
+    res.set('Cache-Control', 'public, max-age=86400').sendFile(CHART_JS, { dotfiles: 'allow' });
   });
   router.use(DASHBOARD_PATHS.assets, express.static(PUBLIC_DIR, { index: false, maxAge: 0, fallthrough: true }));
   return router;

@@ -6,7 +6,7 @@ import express, { type Request } from 'express';
 import { z } from 'zod';
 import { AppError, CLASS_NAMES, classIndexOf, notFound, type Config, type Logger } from '@refund-vision/shared';
 import type { Classifier } from '@refund-vision/model';
-import { CursorError, type MetricsStore } from '../metrics-store.ts';
+import type { MetricsStore } from '../metrics-store.ts';
 import { jsonBody } from '../http/json-body.ts';
 import { describeZodError } from '../http/errors.ts';
 import { createDashboardRouter } from '../dashboard/static.ts';
@@ -84,24 +84,7 @@ export function createHistoryRouter(deps: HistoryDeps): express.Router {
 
   router.get('/v1/history', (req, res) => {
     const days = parseDays(req.query.days, 365);
-    res.json(historySeries(store.db, { days }));
-  });
-
-  /** One run for the dashboard: its summary, its predictions (with feedback) page by page. */
-  router.get('/v1/history/runs/:id', (req, res) => {
-    const run = store.getRun(String(req.params.id));
-    if (!run) throw notFound('run-not-found', `no run '${String(req.params.id).slice(0, 140)}'`);
-    const limit = req.query.limit === undefined ? 200 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new AppError(400, 'invalid-limit', 'limit: a whole number from 1 to 1000');
-    const cursor = typeof req.query.cursor === 'string' && req.query.cursor ? req.query.cursor : undefined;
-    let predictions;
-    try {
-      predictions = store.runPredictions(run.id, { limit, cursor });
-    } catch (e) {
-      if (e instanceof CursorError) throw new AppError(400, 'invalid-cursor', e.message);
-      throw e;
-    }
-    res.json({ run, predictions, baseline: baselineOf(deps.classifier) });
+    res.json({ ...historySeries(store.db, { days }), baseline: baselineOf(deps.classifier) });
   });
 
   router.use(createDashboardRouter());

@@ -177,7 +177,7 @@ function drawSummary(s) {
     card('Mean confidence', pct(s.meanConfidence), 'how sure the model was'),
     card('Accuracy (labels)', pct(s.accuracy.value), `${s.accuracy.labelled.toLocaleString('en')} labelled images`, 'measured'),
     card('Accuracy (feedback)', pct(s.feedbackAccuracy.value), `${s.feedbackAccuracy.count} predictions reviewed`, 'measured'),
-    card('Health', `${s.health.ALERT} ALERT · ${s.health.WARN} WARN`, `${s.health.OK} runs OK`, s.health.ALERT ? 'alert' : s.health.WARN ? 'warn' : 'ok'),
+    card('Health', `${s.health.ALERT} ALERT`, `${s.health.WARN} WARN · ${s.health.OK} OK${s.health.unchecked ? ` · ${s.health.unchecked} open` : ''}`, s.health.ALERT ? 'alert' : s.health.WARN ? 'warn' : 'ok'),
     card('Time per prediction', `${ms(s.msPerPrediction.p50)} ms`, `p95 ${ms(s.msPerPrediction.p95)} ms`),
   );
 }
@@ -280,17 +280,16 @@ async function openRun(id, append = false) {
   try {
     const q = new URLSearchParams({ limit: '200' });
     if (append && nextCursor) q.set('cursor', nextCursor);
-    const detail = await api(`/v1/history/runs/${encodeURIComponent(id)}?${q}`);
+    const detail = await api(`/v1/runs/${encodeURIComponent(id)}?${q}`);
     state.run = detail.run;
-    state.baseline = detail.baseline;
     const section = $('#detail');
     section.hidden = false;
     section.dataset.runId = String(detail.run.id);
     if (!append) drawRunHeader(detail.run);
-    const rows = detail.predictions.items.map(predictionRow);
+    const rows = detail.predictions.map(predictionRow);
     if (append) $('#predictions-table tbody').append(...rows);
     else $('#predictions-table tbody').replaceChildren(...rows);
-    nextCursor = detail.predictions.nextCursor;
+    nextCursor = detail.nextCursor;
     $('#more').hidden = !nextCursor;
     section.dataset.predictions = String($('#predictions-table tbody').children.length);
     if (!append) section.scrollIntoView({ behavior: 'instant', block: 'start' });
@@ -310,6 +309,7 @@ async function load() {
     const [history, summary] = await Promise.all([api(`/v1/history?days=${days}`), api(`/v1/summary?from=${encodeURIComponent(from)}`)]);
     state.history = history;
     state.classNames = history.classNames;
+    state.baseline = history.baseline;
     drawSummary(summary);
     drawCharts(history);
     drawRunsTable(history);

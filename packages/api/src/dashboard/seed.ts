@@ -1,0 +1,77 @@
+/**
+ * Records runs through the real HTTP API (POST /v1/predict, then complete), for the dashboard's
+ * browser test and its screenshot. `backdate` moves a recorded run in time through the store, so
+ * a few weeks of history can be made in seconds.
+ */
+import { encodePixels, PIXELS_PER_IMAGE, type RunSummary } from '@refund-vision/shared';
+import type { MetricsStore } from '../metrics-store.ts';
+
+export interface SeedRun {
+  runKey: string;
+  /** N×784 uint8. */
+  pixels: Uint8Array;
+  labels?: number[] | undefined;
+  ids?: string[] | undefined;
+  batchSize?: number;
+  /** Close the run (default true) so its health is checked. */
+  complete?: boolean;
+  processMs?: number;
+}
+
+export interface SeededRun {
+  run: RunSummary | undefined;
+  predictionIds: number[];
+  classes: number[];
+}
+
+async function post(url: string, body: unknown): Promise<any> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`POST ${url}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+export async function recordRun(baseUrl: string, r: SeedRun): Promise<SeededRun> {
+  const n = r.pixels.length / PIXELS_PER_IMAGE;
+  const size = r.batchSize ?? 256;
+  const predictionIds: number[] = [];
+  const classes: number[] = [];
+  for (let start = 0, batchIndex = 0; start < n; start += size, batchIndex++) {
+    const end = Math.min(n, start + size);
+    const images = Array.from({ length: end - start }, (_, j) => {
+      const i = start + j;
+      const label = r.labels?.[i];
+      return { id: r.ids?.[i] ?? `${r.runKey}/img-${String(i).padStart(4, '0')}.png`, ...(label === undefined ? {} : { label }) };
+    });
+    const body = await post(`${baseUrl}/v1/predict`, {
+      runKey: r.runKey,
+      batchIndex,
+      images,
+      pixels: encodePixels(r.pixels.subarray(start * PIXELS_PER_IMAGE, end * PIXELS_PER_IMAGE)),
+    });
+    for (const p of body.predictions) (predictionIds.push(p.predictionId), classes.push(p.classIndex));
+  }
+  let run: RunSummary | undefined;
+  if (r.complete !== false) run = await post(`${baseUrl}/v1/runs/${encodeURIComponent(r.runKey)}/complete`, r.processMs === undefined ? {} : { processMs: r.processMs });
+  return { run, predictionIds, classes };
+}
+
+/** Moves a run (and its predictions' timestamps) so that it started at `startedAt`. */
+export function backdate(store: MetricsStore, runKey: string, startedAt: Date, durationMs = 90_000): void {
+  const start = startedAt.toISOString();
+  const end = new Date(startedAt.getTime() + durationMs).toISOString();
+  store.db.transaction(() => {
+    const run = store.db.prepare<[string], { id: number; status: string }>('SELECT id, status FROM runs WHERE run_key = ?').get(runKey);
+    if (!run) throw new Error(`backdate: no run '${runKey}'`);
+    store.db.prepare('UPDATE runs SET started_at = ?, finished_at = CASE WHEN status = ? THEN ? ELSE NULL END WHERE id = ?').run(start, 'completed', end, run.id);
+    store.db.prepare('UPDATE batches SET created_at = ? WHERE run_id = ?').run(start, run.id);
+    store.db.prepare('UPDATE predictions SET created_at = ? WHERE run_id = ?').run(start, run.id);
+  })();
+}
+
+/** Copies images `indices` of a dataset into one N×784 array. */
+export function pick(images: Uint8Array, indices: number[]): Uint8Array {
+  const out = new Uint8Array(indices.length * PIXELS_PER_IMAGE);
+  indices.forEach((k, j) => out.set(images.subarray(k * PIXELS_PER_IMAGE, (k + 1) * PIXELS_PER_IMAGE), j * PIXELS_PER_IMAGE));
+  return out;
+}
