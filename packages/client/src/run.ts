@@ -212,7 +212,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       log.log(reason === 'missing-folder' ? 'error' : 'warn', text, { file: item.id, reason, detail: message });
     };
 
-    const pool: PreprocessPool = opts.pool ?? (ownPool = await makePool(c.workers));
+    const pool: PreprocessPool = opts.pool ?? (ownPool = await makePool(c.workers, c.maxFileBytes));
 
     const processFile = async (item: ScanFile) => {
       let hash: string;
@@ -356,13 +356,13 @@ export function summaryLine(r: RunReport): string {
   return `run ${r.runKey}${r.resumed ? ' (resumed)' : ''}: ${parts.join(', ')} in ${(r.processMs / 1000).toFixed(1)} s → ${r.resultsPath}${tail}`;
 }
 
-async function makePool(size: number): Promise<PreprocessPool> {
+async function makePool(size: number, maxBytes: number): Promise<PreprocessPool> {
   // Loaded on demand so the scheduler and CLIs start without spinning up decoders.
   const mod = (await import('@refund-vision/preprocess')) as unknown as {
-    createPreprocessPool?: (o: { size: number }) => PreprocessPool;
+    createPreprocessPool?: (o: { size: number; maxBytes: number }) => PreprocessPool;
     preprocessImage: (path: string) => Promise<{ pixels: Uint8Array; kind: string }>;
   };
-  if (mod.createPreprocessPool) return mod.createPreprocessPool({ size });
+  if (mod.createPreprocessPool) return mod.createPreprocessPool({ size, maxBytes });
   // Without the worker pool, decode on this thread; the run's in-flight limit still bounds memory.
   return { run: (path) => mod.preprocessImage(path), close: () => {} };
 }

@@ -67,6 +67,8 @@ describe('Scheduler', () => {
     await until(() => calls.length === 2, 'the next day');
     finish();
     await s.stop();
+    clock.uninstall();
+    clock = undefined;
     const log = await eventsText(cfg.logs.dir);
     expect(log).to.match(/WARN  scheduler run=- tick skipped: the previous run is still going reason=schedule/);
     expect(log).to.match(/scheduler started .*cron="0 18 \* \* \*"/);

@@ -2,7 +2,6 @@
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeLoggers } from '@refund-vision/shared';
 import { eventFiles } from './events.ts';
 
 export function tempDir(prefix = 'rv-client-'): { dir: string; cleanup: () => void } {
@@ -10,13 +9,21 @@ export function tempDir(prefix = 'rv-client-'): { dir: string; cleanup: () => vo
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Flushes every logger, then returns the events log text of `dir`. */
+/**
+ * The events log text of `dir` once the logger's pending writes have landed (the text stopped
+ * changing). Loggers are left open: closing them would also close the in-process API's.
+ */
 export async function eventsText(dir: string): Promise<string> {
-  await closeLoggers();
-  if (!existsSync(dir)) return '';
-  return eventFiles(dir)
-    .map((f) => readFileSync(f, 'utf8'))
-    .join('');
+  const read = () => (existsSync(dir) ? eventFiles(dir).map((f) => readFileSync(f, 'utf8')).join('') : '');
+  let last = read();
+  let stable = 0;
+  for (let i = 0; i < 100 && stable < 3; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    const now = read();
+    stable = now === last && now !== '' ? stable + 1 : 0;
+    last = now;
+  }
+  return last;
 }
 
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
