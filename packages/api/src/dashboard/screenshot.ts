@@ -81,8 +81,9 @@ try {
     const alertRow = page.locator('#runs-table tbody tr', { hasText: 'inverted' });
     await alertRow.click();
     await page.waitForSelector('#detail:not([hidden]) #predictions-table tbody tr');
-    await page.evaluate(() => window.scrollTo(0, 0));
-    const height = await page.evaluate(() => Math.min(document.body.scrollHeight, 2300));
+    // Strings run in the page: this package is compiled without DOM types.
+    await page.evaluate('window.scrollTo(0, 0)');
+    const height = Number(await page.evaluate('Math.min(document.body.scrollHeight, 2300)'));
     await page.screenshot({ path: out, clip: { x: 0, y: 0, width: 1400, height }, fullPage: true });
     console.log(`wrote ${out}`);
   } finally {
