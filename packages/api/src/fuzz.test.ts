@@ -113,7 +113,7 @@ function generator(seed: number) {
     // random bytes
     () => ({ path: pick(['/v1/predict', '/predict', '/v2/models/fashion-cnn/infer', '/v1/predict/image']), body: Buffer.from(pixels(1).subarray(0, 1 + int(700))), headers: pick([json, { 'content-type': 'multipart/form-data; boundary=b' }, { 'content-type': 'application/octet-stream' }]), kind: 'bytes' }),
     // wrong content types
-    () => ({ path: pick(['/v1/predict', '/predict', '/v2/models/fashion-cnn/infer', '/v1/predict/image', '/v1/runs/r/complete']), body: JSON.stringify(validV1()), headers: pick([{ 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }, { 'content-type': 'multipart/form-data' }, { 'content-type': 'application/json; charset=latin9' }, {}]), kind: 'content-type' }),
+    () => ({ path: pick(['/v1/predict', '/predict', '/v2/models/fashion-cnn/infer', '/v1/predict/image', '/v1/runs/r/complete']), body: JSON.stringify(validV1()), headers: pick([{ 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }, { 'content-type': 'multipart/form-data' }, { 'content-type': 'application/json; charset=latin9' }, {} as Record<string, string>]), kind: 'content-type' }),
     // bad encodings
     () => ({ path: '/v1/predict', body: pick([Buffer.from('not gzip at all'), gzipSync(JSON.stringify(validV1())).subarray(0, 50)]), headers: { ...json, 'content-encoding': pick(['gzip', 'deflate', 'zstd', 'br']) }, kind: 'encoding' }),
     // oversize
@@ -159,7 +159,7 @@ describe('fuzz: generated bad requests against the real server', () => {
         let status = 0;
         let text = '';
         try {
-          const res = await fetch(`${srv.url}${c.path}`, { method: c.method ?? 'POST', headers: c.headers, body: c.body as BodyInit | undefined });
+          const res = await fetch(`${srv.url}${c.path}`, { method: c.method ?? 'POST', headers: c.headers, body: c.body as RequestInit['body'] });
           status = res.status;
           text = await res.text();
         } catch (e) {

@@ -13,8 +13,9 @@ export interface PixelStats {
 
 export function pixelStats(pixels: Uint8Array): PixelStats {
   // A histogram keeps the per-pixel work to one increment; the sums come from 256 bins.
-  const hist = new Uint32Array(256);
-  for (let i = 0; i < pixels.length; i++) hist[pixels[i]!]!++;
+  const hist = new Float64Array(256);
+  const n = pixels.length;
+  for (let i = 0; i < n; i++) hist[pixels[i]!]! += 1;
   let sum = 0;
   let sumSq = 0;
   let nearZero = 0;

@@ -7,11 +7,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { ConfigError, createLogger, isLoopback, loadConfig, type Config, type Logger } from '@refund-vision/shared';
-import { loadClassifier, type Classifier } from '@refund-vision/model';
+import { loadClassifier, type Classifier } from '@refund-vision/model/classifier';
 import { createApp } from './app.ts';
 import type { ServerState } from './deps.ts';
 import { MetricsStore } from './metrics-store.ts';
 import { ApiMetrics } from './routes/prometheus.ts';
+import { preloadPreprocess } from './routes/upload.ts';
 
 export interface StartServerOptions {
   config?: Config;
@@ -83,6 +84,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   state.ready = true;
+  setImmediate(() => void preloadPreprocess().catch((e) => logger.error('image preprocessing unavailable', { error: (e as Error).message })));
   logger.info('api ready', { url: `http://${host}:${port}`, model: classifier.version, engine: classifier.engine, startupMs: Math.round(performance.now() - t0) });
 
   let closing: Promise<void> | undefined;

@@ -107,10 +107,10 @@ export interface Sent {
 /** fetch with a JSON (or raw) body; parses JSON answers. */
 export async function send(
   url: string,
-  opts: { method?: string; json?: unknown; body?: BodyInit | Buffer; headers?: Record<string, string>; gzip?: boolean } = {},
+  opts: { method?: string; json?: unknown; body?: RequestInit['body'] | Buffer; headers?: Record<string, string>; gzip?: boolean } = {},
 ): Promise<Sent> {
   const headers: Record<string, string> = { ...opts.headers };
-  let body: BodyInit | undefined = opts.body as BodyInit | undefined;
+  let body: RequestInit['body'] | undefined = opts.body as RequestInit['body'] | undefined;
   if (opts.json !== undefined) {
     headers['content-type'] ??= 'application/json';
     const text = JSON.stringify(opts.json);

@@ -12,16 +12,23 @@ export const MAX_JSON_DEPTH = 16;
 
 /** Deepest nesting of arrays/objects in a JSON text, stopping early past `limit`. */
 export function jsonDepth(buf: Uint8Array, limit = MAX_JSON_DEPTH): number {
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   let depth = 0;
   let max = 0;
-  let inString = false;
-  for (let i = 0; i < buf.length; i++) {
-    const c = buf[i]!;
-    if (inString) {
-      if (c === 92) i++; // backslash: skip the escaped byte
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 91 || c === 123) {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c === 34) {
+      // Jump over the string with a native search for its closing quote (base64 payloads are long).
+      let end = b.indexOf(34, i + 1);
+      while (end > 0) {
+        let slashes = 0;
+        while (b[end - 1 - slashes] === 92) slashes++;
+        if (slashes % 2 === 0) break;
+        end = b.indexOf(34, end + 1);
+      }
+      if (end < 0) return max; // unterminated: JSON.parse will say so
+      i = end;
+    } else if (c === 91 || c === 123) {
       if (++depth > max && (max = depth) > limit) return max;
     } else if (c === 93 || c === 125) depth--;
   }

@@ -8,10 +8,14 @@
 import { Router, type Request, type Response } from 'express';
 import multer from 'multer';
 import { AppError, badRequest, CLASS_NAMES, PIXELS_PER_IMAGE, type TopK } from '@refund-vision/shared';
-import { preprocessImage } from '@refund-vision/preprocess';
 import type { AppDeps } from '../deps.ts';
 import { toAppError } from '../http/errors.ts';
 import { classify, recordOneShotRun } from '../inference.ts';
+
+// The image stack (sharp, jimp) takes longer to import than the rest of the server: it is loaded
+// after the server is ready (preloadPreprocess) or on the first upload, never on the start-up path.
+let preprocess: Promise<typeof import('@refund-vision/preprocess')> | undefined;
+export const preloadPreprocess = () => (preprocess ??= import('@refund-vision/preprocess'));
 
 export type UploadResult =
   | { file: string; ok: true; predictionId: number; classIndex: number; className: string; confidence: number; top3: TopK[]; width: number; height: number; format: string }
@@ -45,6 +49,7 @@ export function uploadRouter(deps: AppDeps): Router {
     const files = await receive(req, res);
     if (files.length === 0) throw badRequest('no-files', 'no image files in the form (send them as multipart file fields)');
     const names = files.map((f, i) => cleanName(f.originalname, i));
+    const { preprocessImage } = await preloadPreprocess();
     const prepared = await Promise.all(
       files.map(async (f) => {
         try {
