@@ -56,7 +56,7 @@ describe('health: per-run checks on real images and the real model', function ()
 
   it('a normal sample of test images is OK on every check, also against recent normal runs', async () => {
     const run = await runOf(sample(500));
-    const recent = [mixOf(await runOf(sample(300, 30, 7))), mixOf(await runOf(sample(300, 30, 13)))];
+    const recent = [mixOf(await runOf(sample(300, 30, 7))), mixOf(await runOf(sample(300, 30, 13))), mixOf(await runOf(sample(200, 40, 17)))];
     const checks = assessRun(run, clf.card, health, recent);
     expect(checks.map((c) => c.name)).to.include.members(['confidence', 'low-confidence', 'class-mix', 'class-mix-recent', 'input-mean', 'input-near-zero', 'input-std']);
     for (const c of checks) expect(c.status, explain(checks)).to.equal('OK');
@@ -81,7 +81,7 @@ describe('health: per-run checks on real images and the real model', function ()
 
   it('a one-class folder ALERTs on class mix (vs training and vs recent runs) but is not input drift', async () => {
     const sneakers = await runOf(ofClass(7, 300));
-    const recent = [mixOf(await runOf(sample(300, 30, 7)))];
+    const recent = [mixOf(await runOf(sample(300, 30, 7))), mixOf(await runOf(sample(300, 30, 13))), mixOf(await runOf(sample(200, 40, 17)))];
     const checks = assessRun(sneakers, clf.card, health, recent);
     const mix = byName(checks, 'class-mix');
     expect(mix.status, explain(checks)).to.equal('ALERT');
@@ -91,6 +91,18 @@ describe('health: per-run checks on real images and the real model', function ()
     // Sneakers are darker than the average item, but a legitimate folder must not look like broken input.
     expect(byName(checks, 'input-mean').status, explain(checks)).to.not.equal('ALERT');
     expect(byName(checks, 'input-near-zero').status, explain(checks)).to.not.equal('ALERT');
+  });
+
+  it('one broken run among the recent ones does not become the norm', async () => {
+    const normal = [mixOf(await runOf(sample(300, 30, 7))), mixOf(await runOf(sample(300, 30, 13)))];
+    const broken = mixOf(await runOf(ofClass(8, 200)));
+    const small = await runOf(sample(30, 300, 11));
+    const withBroken = assessRun(small, clf.card, health, [...normal, broken]);
+    expect(byName(withBroken, 'class-mix-recent').status, explain(withBroken)).to.equal('OK');
+    expect(byName(withBroken, 'class-mix-recent').message).to.match(/median mix of the last 3 runs/);
+    const tooFew = assessRun(small, clf.card, health, normal);
+    expect(byName(tooFew, 'class-mix-recent').value).to.equal(null);
+    expect(byName(tooFew, 'class-mix-recent').message).to.match(/only 2 earlier completed runs/);
   });
 
   it('small runs are judged by chi-squared: 20 sneakers ALERT, 20 mixed items OK', async () => {

@@ -236,13 +236,29 @@ function classMixCheck(name: string, against: string, counts: number[], referenc
   return { name, status, value: d, baseline: 0, message };
 }
 
+/** Fewer earlier runs than this give no trustworthy picture of "recent". */
+const MIN_RECENT_RUNS = 3;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
 function recentMixCheck(counts: number[], recent: number[][], t: Thresholds): HealthCheck {
-  const usable = recent.filter((r) => r.some((x) => x > 0));
-  if (!usable.length) {
-    return { name: 'class-mix-recent', status: 'OK', value: null, baseline: null, message: 'no earlier completed runs to compare the class mix with' };
+  const usable = recent.filter((r) => r.some((x) => x > 0)).map(normalise);
+  if (usable.length < MIN_RECENT_RUNS) {
+    return {
+      name: 'class-mix-recent',
+      status: 'OK',
+      value: null,
+      baseline: null,
+      message: `only ${usable.length} earlier completed run${usable.length === 1 ? '' : 's'}; the class mix is compared with recent runs from ${MIN_RECENT_RUNS} on`,
+    };
   }
-  const mean = Array.from({ length: NUM_CLASSES }, (_, i) => usable.reduce((s, r) => s + normalise(r)[i]!, 0) / usable.length);
-  return classMixCheck('class-mix-recent', `the mean of the last ${usable.length} run${usable.length === 1 ? '' : 's'}`, counts, mean, t);
+  // The per-class median, so that one broken run among the recent ones does not become the norm.
+  const reference = normalise(Array.from({ length: NUM_CLASSES }, (_, i) => median(usable.map((r) => r[i]!))));
+  return classMixCheck('class-mix-recent', `the median mix of the last ${usable.length} runs`, counts, reference, t);
 }
 
 // ---- input drift ------------------------------------------------------------------------------

@@ -2,29 +2,8 @@ import { expect } from 'chai';
 import { CLASS_NAMES, RunSummary } from '@refund-vision/shared';
 import { send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
 import { backdate, recordRun, type SeededRun } from '../dashboard/seed.ts';
-import { csvCell, RUN_CSV_HEADER } from './csv.ts';
+import { csvCell, parseCsv, RUN_CSV_HEADER } from './csv.ts';
 import { historySeries } from './queries.ts';
-
-/** RFC 4180 CSV → rows of cells (quoted cells may hold commas, quotes and newlines). */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (cell += '"', i++);
-      else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') (row.push(cell), (cell = ''));
-    else if (ch === '\n') (row.push(cell), rows.push(row), (row = []), (cell = ''));
-    else if (ch !== '\r') cell += ch;
-  }
-  if (cell || row.length) (row.push(cell), rows.push(row));
-  return rows;
-}
 
 describe('history routes: feedback, summary, CSV, series', () => {
   let srv: TestServer;
