@@ -1,6 +1,6 @@
 /**
- * A PNG decoder for the common case — non-interlaced, 8 bits per sample, gray / RGB / RGBA / gray+alpha
- * / palette — that goes straight from the filtered scanlines to the gray raster, one row at a time,
+ * A PNG decoder for the common case — non-interlaced, 8 bits per sample (gray / RGB / RGBA /
+ * gray+alpha / palette) or 1–4 bits (gray / palette) — that goes straight from the filtered scanlines to the gray raster, one row at a time,
  * without an RGBA copy of the image. It exists for speed: the sample PNGs are 761×761 RGBA
  * upscales whose rows mostly repeat (filter Up with all-zero deltas), and such a row costs a
  * memcmp and a memcpy here instead of ~3,000 byte operations. Anything else returns undefined and
@@ -26,7 +26,8 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
   const colorType = buf[25]!;
   const interlace = buf[28]!;
   const channels = CHANNELS[colorType];
-  if (depth !== 8 || interlace !== 0 || !channels || width === 0 || height === 0) return undefined;
+  const packed = depth < 8 && (colorType === 0 || colorType === 3) && (depth === 1 || depth === 2 || depth === 4);
+  if ((depth !== 8 && !packed) || interlace !== 0 || !channels || width === 0 || height === 0) return undefined;
 
   const idat: Buffer[] = [];
   let palette: Uint8Array | undefined;
@@ -56,6 +57,11 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
     }
     lut = new Uint8Array(256);
     grayRun(rgba, 0, lut, 0, 256, 4);
+  } else if (packed) {
+    // 1/2/4-bit gray: stretch to 0–255 (exact: ×255, ×85, ×17).
+    const max = (1 << depth) - 1;
+    lut = new Uint8Array(256);
+    for (let v = 0; v <= max; v++) lut[v] = (v * 255) / max;
   }
 
   let raw: Buffer;
@@ -64,13 +70,14 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
   } catch (e) {
     throw new ImageError('corrupt', `PNG image data is corrupt (${(e as Error).message})`);
   }
-  const stride = width * channels;
+  const stride = packed ? Math.ceil((width * depth) / 8) : width * channels;
   if (raw.length < height * (stride + 1)) throw new ImageError('corrupt', `PNG image data is truncated (${raw.length} of ${height * (stride + 1)} bytes)`);
   if (zeros.length < stride) zeros = Buffer.alloc(stride);
   const zero = zeros.subarray(0, stride);
 
   const out = new Uint8Array(width * height);
-  const bpp = channels;
+  const bpp = packed ? 1 : channels;
+  const unpacked = packed ? new Uint8Array(width) : undefined;
   for (let y = 0; y < height; y++) {
     const p = y * (stride + 1) + 1; // this row's samples, unfiltered in place
     const q = p - stride - 1; // previous row's samples
@@ -82,10 +89,23 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
       continue;
     }
     unfilter(raw, p, q, stride, bpp, filter, y === 0);
-    if (lut) for (let x = 0; x < width; x++) out[y * width + x] = lut[raw[p + x]!]!;
+    if (unpacked) {
+      unpack(raw, p, depth, unpacked);
+      for (let x = 0; x < width; x++) out[y * width + x] = lut![unpacked[x]!]!;
+    } else if (lut) for (let x = 0; x < width; x++) out[y * width + x] = lut[raw[p + x]!]!;
     else grayRun(raw, p, out, y * width, width, channels);
   }
   return { data: out, width, height };
+}
+
+/** Sub-byte samples, most significant bits first. */
+function unpack(raw: Buffer, p: number, depth: number, out: Uint8Array): void {
+  const perByte = 8 / depth;
+  const mask = (1 << depth) - 1;
+  for (let x = 0; x < out.length; x++) {
+    const byte = raw[p + Math.floor(x / perByte)]!;
+    out[x] = (byte >> (8 - depth * ((x % perByte) + 1))) & mask;
+  }
 }
 
 function unfilter(raw: Buffer, p: number, q: number, stride: number, bpp: number, filter: number, first: boolean): void {

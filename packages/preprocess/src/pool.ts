@@ -51,7 +51,12 @@ export function createPreprocessPool(opts: { size?: number } & PreprocessOptions
     // No inherited loader flags: worker-entry.mjs registers tsx itself (see there).
     const worker = new Worker(ENTRY, { workerData: workerOpts, execArgv: [] });
     const slot: Slot = { worker, inFlight: new Map() };
+    // Idle workers must not keep the program alive. Unref once more when the worker is online:
+    // an unref before that leaves a port referenced in the parent (seen on Node 20).
     worker.unref();
+    worker.once('online', () => {
+      if (slot.inFlight.size === 0) worker.unref();
+    });
     worker.on('message', (reply: Reply) => {
       const task = slot.inFlight.get(reply.id);
       if (!task) return;

@@ -1,0 +1,106 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { projectRoot } from '@refund-vision/shared';
+import { createPreprocessPool, ImageError, preprocessImage, type PreprocessPool } from './index.ts';
+import { datasetPng, photoImage, requireSharp, rng } from './test-images.ts';
+
+function syntheticItem(seed: number): Uint8Array {
+  const r = rng(seed);
+  const cx = 8 + r() * 12;
+  const cy = 8 + r() * 12;
+  return new Uint8Array(784).map((_, i) => {
+    const d = Math.hypot((i % 28) - cx, Math.floor(i / 28) - cy);
+    return d < 9 ? 120 + Math.round(r() * 130) : 0;
+  });
+}
+
+describe('preprocess pool', function () {
+  this.timeout(60000);
+  let dir: string;
+  let pool: PreprocessPool | undefined;
+  const good: string[] = [];
+
+  before(async () => {
+    await requireSharp();
+    dir = mkdtempSync(join(tmpdir(), 'rv-preprocess-pool-'));
+    for (let i = 0; i < 6; i++) {
+      const x = syntheticItem(i);
+      const p = join(dir, `item ${i}.${i % 2 ? 'jpg' : 'png'}`);
+      writeFileSync(p, i % 2 ? await photoImage(x, { seed: i, itemSide: 160, width: 300, height: 240 }) : await datasetPng(x, 300));
+      good.push(p);
+    }
+  });
+  afterEach(async () => {
+    await pool?.close();
+    pool = undefined;
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('returns the same result as the in-process call, from paths and from buffers', async () => {
+    pool = createPreprocessPool();
+    expect(pool.size).to.equal(availableParallelism());
+    const [viaPath, viaBuffer, local] = await Promise.all([
+      Promise.all(good.map((p) => pool!.run(p))),
+      Promise.all(good.map((p) => import('node:fs').then((fs) => pool!.runBuffer(fs.readFileSync(p))))),
+      Promise.all(good.map((p) => preprocessImage(p))),
+    ]);
+    for (let i = 0; i < good.length; i++) {
+      for (const r of [viaPath[i]!, viaBuffer[i]!]) {
+        expect(r.pixels).to.be.instanceOf(Uint8Array);
+        expect(Array.from(r.pixels)).to.deep.equal(Array.from(local[i]!.pixels));
+        expect({ ...r, pixels: undefined }).to.deep.equal({ ...local[i]!, pixels: undefined });
+      }
+    }
+  });
+
+  it('a corrupt, an empty and a missing file among good ones: each fails with its reason, the rest succeed', async () => {
+    pool = createPreprocessPool({ size: 2 });
+    const { readFileSync } = await import('node:fs');
+    const png = readFileSync(good[0]!);
+    const corrupt = join(dir, 'corrupt.png');
+    writeFileSync(corrupt, png.subarray(0, png.length >> 1));
+    const empty = join(dir, 'empty.png');
+    writeFileSync(empty, '');
+    const files = [...good.slice(0, 3), corrupt, empty, join(dir, 'missing.png'), dir, ...good.slice(3)];
+    const settled = await Promise.allSettled(files.map((f) => pool!.run(f)));
+    const reasons = settled.map((s) => (s.status === 'fulfilled' ? 'ok' : s.reason instanceof ImageError ? s.reason.reason : `not an ImageError: ${s.reason}`));
+    expect(reasons).to.deep.equal(['ok', 'ok', 'ok', 'corrupt', 'empty', 'unreadable', 'unreadable', 'ok', 'ok', 'ok']);
+    const err = (settled[5] as PromiseRejectedResult).reason as ImageError;
+    expect(err.name).to.equal('ImageError');
+    expect(err.message).to.contain('missing.png');
+    // And it keeps working afterwards.
+    expect(Array.from((await pool.run(good[1]!)).pixels)).to.deep.equal(Array.from((await preprocessImage(good[1]!)).pixels));
+  });
+
+  it('passes its options to the workers', async () => {
+    // good[1] is a 300×240 JPEG, good[0] a 300×300 PNG.
+    pool = createPreprocessPool({ size: 1, decoder: 'jimp', maxPixels: 80000 });
+    const r = await pool.run(good[1]!);
+    expect(r.decoder).to.equal('jimp');
+    const err = await pool.run(good[0]!).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(ImageError);
+    expect((err as ImageError).reason).to.equal('too-large');
+  });
+
+  it('refuses work after close()', async () => {
+    pool = createPreprocessPool({ size: 1 });
+    await pool.close();
+    const err = await pool.run(good[0]!).catch((e: unknown) => e);
+    expect((err as Error).message).to.match(/closed/);
+  });
+
+  it('works in a program started with the tsx CLI, and does not keep it alive once idle', async () => {
+    const script = join(dir, 'use-pool.mts');
+    const poolUrl = pathToFileURL(fileURLToPath(new URL('./pool.ts', import.meta.url))).href;
+    writeFileSync(script, `import { createPreprocessPool } from ${JSON.stringify(poolUrl)};\nconst pool = createPreprocessPool({ size: 2 });\nconst r = await pool.run(${JSON.stringify(good[0])});\nconsole.log(JSON.stringify({ kind: r.kind, sum: r.pixels.reduce((a, b) => a + b, 0) }));\n`);
+    const tsx = join(projectRoot(), 'node_modules', '.bin', 'tsx');
+    const { stdout } = await promisify(execFile)(tsx, [script], { timeout: 30000 });
+    const local = await preprocessImage(good[0]!);
+    expect(JSON.parse(stdout)).to.deep.equal({ kind: local.kind, sum: local.pixels.reduce((a, b) => a + b, 0) });
+  });
+});
