@@ -11,6 +11,7 @@ import { parseCsv } from './csv.ts';
 import { hugeJpegHeader, startTestServer, storedPredictions, writeImages, type TestServer } from './e2e-support.ts';
 import { CSV_COLUMNS, mismatchFlag } from './results-csv.ts';
 import { runBatch } from './run.ts';
+import { Scheduler } from './schedule.ts';
 import { clientConfig, eventsText, flakyProxy, tempDir } from './test-support.ts';
 
 function readCsv(path: string): Record<string, string>[] {
@@ -74,7 +75,7 @@ describe('client run against the real API', function () {
     }
     expect(photo9.mismatch).to.be.oneOf(['yes', 'review']);
     expect(report.mismatches.length + report.reviews.length).to.be.at.least(1);
-    expect(rows.every((r) => r.status === 'classified' && r.top3.split('; ').length === 3)).to.equal(true);
+    expect(rows.every((r) => r.status === 'classified' && (r.top3 ?? '').split('; ').length === 3)).to.equal(true);
 
     // Re-run: nothing new, even after a rename and a move
     renameSync(join(inbox, 'loose.png'), join(inbox, 'renamed loose.png'));
@@ -113,7 +114,7 @@ describe('client run against the real API', function () {
     expect(report.classified).to.equal(4);
     expect(report.delivered).to.equal(true);
     const rows = readCsv(report.resultsPath);
-    const reason = (file: string) => rows.find((r) => r.file === `inbox/${file}` || r.file === file)?.detail.split(':')[0];
+    const reason = (file: string) => rows.find((r) => r.file === `inbox/${file}` || r.file === file)?.detail?.split(':')[0];
     expect(reason('bad/zero.png')).to.equal('empty');
     expect(reason('bad/truncated.png')).to.equal('corrupt');
     expect(reason('bad/huge.jpg')).to.equal('too-large');
@@ -182,5 +183,22 @@ describe('client run against the real API', function () {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('runs on a real cron schedule (every second) after waiting for /readyz', async () => {
+    const cfg = config({ cron: '* * * * * *', timezone: 'UTC' });
+    await writeImages(cfg.client.inbox, [0, 1, 2].map((i) => ({ name: `s/${i}.png`, index: 60 + i, kind: 'dataset' as const })));
+    const s = new Scheduler({ config: cfg, logger: logger(cfg) });
+    await s.start();
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!s.readState()?.lastRunKey && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      await s.stop();
+    }
+    const runKey = s.readState()!.lastRunKey!;
+    expect(storedPredictions(api, runKey).map((p) => p.id).sort()).to.deep.equal(['s/0.png', 's/1.png', 's/2.png']);
+    const log = await eventsText(cfg.logs.dir);
+    expect(log).to.match(/INFO  scheduler run=- scheduled run starting reason=schedule/);
   });
 });

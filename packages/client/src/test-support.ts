@@ -94,3 +94,35 @@ export function clientConfig(dir: string, overrides: ConfigOverrides = {}): Conf
     overrides: { ...overrides, root: dir, logs: { dir: join(dir, 'logs'), console: false, ...overrides.logs } },
   });
 }
+
+/**
+ * A proxy that lets the test decide, per POST /v1/predict (numbered from 1), to pass it, to hold
+ * the request without forwarding it, or to forward it and hold the API's answer (the batch is then
+ * recorded but the client never hears so). `onHold` fires when something is held.
+ */
+export async function gateProxy(target: string, gate: (n: number) => 'pass' | 'hold-request' | 'hold-response', onHold: (n: number) => void) {
+  let n = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const isPredict = req.method === 'POST' && req.url === '/v1/predict';
+      const what = isPredict ? gate(++n) : 'pass';
+      const seq = n;
+      if (what === 'hold-request') return onHold(seq);
+      const up = httpRequest(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, (r) => {
+        const body: Buffer[] = [];
+        r.on('data', (c) => body.push(c));
+        r.on('end', () => {
+          if (what === 'hold-response') return onHold(seq);
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          res.end(Buffer.concat(body));
+        });
+      });
+      up.on('error', () => res.writeHead(502).end());
+      up.end(Buffer.concat(chunks));
+    });
+  });
+  const url = await listen(server);
+  return { url, count: () => n, close: () => closeServer(server) };
+}

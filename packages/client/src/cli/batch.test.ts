@@ -1,0 +1,102 @@
+/**
+ * The real `pnpm batch` CLI as a child process against the real API in this process: killed with
+ * SIGKILL at the worst moments and started again, no image is missing and none is recorded twice.
+ */
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ENV_KEYS, projectRoot } from '@refund-vision/shared';
+import { startTestServer, storedPredictions, writeImages, type TestServer } from '../e2e-support.ts';
+import { gateProxy, tempDir } from '../test-support.ts';
+
+const CLI = join(projectRoot(), 'packages', 'client', 'src', 'cli', 'batch.ts');
+
+interface Child {
+  proc: ChildProcess;
+  out: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function startCli(configFile: string, args: string[] = []): Child {
+  // RV_ROOT: every relative path (inbox, outbox, state, results) lands in the test's temp folder.
+  const env: NodeJS.ProcessEnv = { ...process.env, RV_CONFIG: configFile, RV_ROOT: dirname(configFile) };
+  for (const k of Object.keys(ENV_KEYS)) delete env[k];
+  // node --import tsx, not the tsx binary: that one runs node as ITS child, which a SIGKILL would orphan.
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: projectRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  return { proc, out: () => out, exit };
+}
+
+describe('pnpm batch (child process)', function () {
+  this.timeout(120_000);
+  let api: TestServer;
+  let t: ReturnType<typeof tempDir>;
+  before(async () => (api = await startTestServer()));
+  after(async () => api?.stop());
+  beforeEach(() => (t = tempDir()));
+  afterEach(() => t.cleanup());
+
+  const writeConfig = (apiUrl: string, extra: Record<string, unknown> = {}) => {
+    const file = join(t.dir, 'refund-vision.config.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        client: { apiUrl, batchSize: 4, workers: 1, retries: 1, retryBaseDelayMs: 10, retryMaxDelayMs: 20, timeoutMs: 5000, ...extra },
+        logs: { dir: join(t.dir, 'logs'), console: false },
+      }),
+    );
+    return file;
+  };
+
+  it('killed with SIGKILL twice mid-run, then run again: every image recorded exactly once', async () => {
+    const names = Array.from({ length: 18 }, (_, i) => `G${i % 2}/img ${i}.png`);
+    await writeImages(join(t.dir, 'data', 'inbox'), names.map((name, i) => ({ name, index: 100 + i, kind: 'dataset' as const })));
+
+    // 1st attempt: killed after the API recorded batch 1 but before the client got the answer
+    let victim: Child | undefined;
+    const proxy = await gateProxy(api.url, (n) => (n === 2 ? 'hold-response' : 'pass'), () => victim!.proc.kill('SIGKILL'));
+    const config = writeConfig(proxy.url);
+    victim = startCli(config);
+    expect((await victim.exit).signal, victim.out()).to.equal('SIGKILL');
+    await proxy.close();
+    const runKeys = readdirSync(join(t.dir, 'data', 'client', 'runs')).filter((n) => n.endsWith('.json'));
+    expect(runKeys).to.have.length(1);
+    const runKey = runKeys[0]!.replace(/\.json$/, '');
+    expect(storedPredictions(api, runKey)).to.have.length(8); // batches 0 and 1
+
+    // 2nd attempt: resumes, and is killed while its second request is on the way (not forwarded)
+    const proxy2 = await gateProxy(api.url, (n) => (n === 2 ? 'hold-request' : 'pass'), () => victim!.proc.kill('SIGKILL'));
+    victim = startCli(writeConfig(proxy2.url));
+    expect((await victim.exit).signal, victim.out()).to.equal('SIGKILL');
+    await proxy2.close();
+
+    // 3rd attempt, straight to the API: finishes the same run
+    const last = startCli(writeConfig(api.url));
+    const { code } = await last.exit;
+    expect(code, last.out()).to.equal(0);
+    expect(last.out()).to.match(new RegExp(`run ${runKey} \\(resumed\\): 18 classified`));
+
+    const stored = storedPredictions(api, runKey);
+    expect(stored.map((p) => p.id).sort()).to.deep.equal([...names].sort());
+    expect(new Set(stored.map((p) => p.hash)).size).to.equal(18);
+    expect(api.store.listRuns({}).items.reduce((s, r) => s + r.images, 0)).to.equal(18);
+    expect(api.store.getRunByKey(runKey)!.status).to.equal('completed');
+
+    // and a 4th run finds nothing new
+    const again = startCli(writeConfig(api.url));
+    expect((await again.exit).code).to.equal(0);
+    expect(again.out()).to.match(/: 0 classified, 0 bad files, 18 already done/);
+  });
+
+  it('exits non-zero with a one-line summary when the API cannot be reached', async () => {
+    await writeImages(join(t.dir, 'data', 'inbox'), [{ name: 'a.png', index: 5, kind: 'dataset' }]);
+    const cli = startCli(writeConfig('http://127.0.0.1:9'));
+    const { code } = await cli.exit;
+    expect(code).to.equal(1);
+    expect(cli.out().trim().split('\n').at(-1)).to.match(/^run \S+: 0 classified, .* NOT DELIVERED: 1 images queued/);
+  });
+});
