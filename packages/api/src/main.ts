@@ -5,13 +5,14 @@
  */
 import cluster from 'node:cluster';
 import { closeLoggers, ConfigError, loadConfig } from '@refund-vision/shared';
-import { runPrimary } from './cluster.ts';
-import { checkExposure, startServer } from './server.ts';
+import { checkExposure } from './http/auth.ts';
 
 async function main() {
   const config = loadConfig();
   checkExposure(config);
-  if (config.api.workers > 1 && cluster.isPrimary) return runPrimary(config);
+  // The primary only forks: it never loads the model or the web stack.
+  if (config.api.workers > 1 && cluster.isPrimary) return (await import('./cluster.ts')).runPrimary(config);
+  const { startServer } = await import('./server.ts');
   const handle = await startServer({ config });
   let stopping = false;
   const stop = async (signal: string) => {

@@ -6,9 +6,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { ConfigError, createLogger, isLoopback, loadConfig, type Config, type Logger } from '@refund-vision/shared';
+import { createLogger, loadConfig, type Config, type Logger } from '@refund-vision/shared';
 import { loadClassifier, type Classifier } from '@refund-vision/model/classifier';
 import { createApp } from './app.ts';
+import { checkExposure } from './http/auth.ts';
 import type { ServerState } from './deps.ts';
 import { MetricsStore } from './metrics-store.ts';
 import { ApiMetrics } from './routes/prometheus.ts';
@@ -35,14 +36,6 @@ export interface ServerHandle {
 
 /** How long in-flight requests get to finish on shutdown before their connections are cut. */
 const DRAIN_MS = 10_000;
-
-export function checkExposure(config: Config): void {
-  if (!isLoopback(config.api.host) && !config.api.apiKey) {
-    throw new ConfigError(
-      `refusing to listen on ${config.api.host} without an API key: set API_KEY (16+ characters) so every route but health needs "Authorization: Bearer <key>", or bind to 127.0.0.1`,
-    );
-  }
-}
 
 export async function startServer(opts: StartServerOptions = {}): Promise<ServerHandle> {
   const config = opts.config ?? loadConfig();
@@ -106,6 +99,8 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
 
   return { url: `http://${host}:${port}`, port, host: config.api.host, app, server, store, classifier, state, close };
 }
+
+export { checkExposure };
 
 export function stopServer(handle: ServerHandle): Promise<void> {
   return handle.close();

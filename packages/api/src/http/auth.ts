@@ -1,6 +1,7 @@
 /** Bearer-key check for every route but health and readiness, compared in constant time. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
+import { ConfigError, isLoopback, type Config } from '@refund-vision/shared';
 
 /** Paths a load balancer or orchestrator probes without credentials. */
 export const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready']);
@@ -17,4 +18,13 @@ export function requireApiKey(apiKey: string): RequestHandler {
     res.set('WWW-Authenticate', 'Bearer realm="refund-vision"');
     res.status(401).json({ error: { code: 'unauthorized', message: m ? 'invalid API key' : 'missing Authorization: Bearer <API key>' } });
   };
+}
+
+/** Listening beyond loopback without a key would expose every route: refuse to start instead. */
+export function checkExposure(config: Config): void {
+  if (!isLoopback(config.api.host) && !config.api.apiKey) {
+    throw new ConfigError(
+      `refusing to listen on ${config.api.host} without an API key: set API_KEY (16+ characters) so every route but health needs "Authorization: Bearer <key>", or bind to 127.0.0.1`,
+    );
+  }
 }
