@@ -333,7 +333,8 @@ export function historySeries(db: Db, opts: { days: number; now?: number; maxPoi
       health: r.health,
     });
   }
-  const ratio = (a: number, b: number) => (b ? a / b : null);
+  // Five decimals are far below what a chart shows and shrink a year of points by ~40%.
+  const ratio = (a: number, b: number) => (b ? Math.round((a / b) * 1e5) / 1e5 : null);
   return {
     from,
     to,
