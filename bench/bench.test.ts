@@ -7,7 +7,7 @@ import { evaluate, formatMarkdown, formatNumber, formatTable, ratioOf, type Row 
 import { crc32, deflateSync } from 'node:zlib';
 
 /** The reference CNN of KNOWLEDGE.md as tfjs writes it into model.json (Keras layer configs). */
-const refModel = {
+const refModel: { format: string; modelTopology: { class_name: string; config: { name: string; layers: { class_name: string; config: Record<string, unknown> }[] } }; weightsManifest: never[] } = {
   format: 'layers-model',
   modelTopology: {
     class_name: 'Sequential',
@@ -66,7 +66,7 @@ describe('bench helpers', () => {
     });
     it('names a layer it cannot count instead of guessing', () => {
       const m = structuredClone(refModel);
-      m.modelTopology.config.layers.splice(1, 0, { class_name: 'Conv3D', config: { name: 'odd' } } as never);
+      m.modelTopology.config.layers.splice(1, 0, { class_name: 'Conv3D', config: { name: 'odd' } });
       expect(() => countFlops(m)).to.throw(/odd: layer class 'Conv3D'/);
       expect(() => kerasLayers({ modelTopology: {} })).to.throw(/no layers/);
     });

@@ -72,9 +72,11 @@ try {
     [7, 'memory', async () => [...(await measureApiMemory(ctx)), ...(await measureClientMemory(ctx, clientPeakRss))]],
     [8, 'training', () => measureTraining(ctx)],
   ];
+  const stepSeconds: Record<string, number> = {};
   for (const [item, name, fn] of steps) {
     if (!wants(item)) continue;
     log(`${item}. ${name}`);
+    const t0 = Date.now();
     try {
       rows.push(...(await fn()));
     } catch (e) {
@@ -82,15 +84,17 @@ try {
       log(`${item}. ${name} failed: ${msg}`);
       rows.push({ item, metric: name, unit: '', ours: null, peer: null, note: `bench step failed: ${msg}` });
     }
+    stepSeconds[`${item}. ${name}`] = (Date.now() - t0) / 1000;
   }
   const peerLine = Object.entries(peers.versions).map(([p, v]) => `${p} ${v ?? 'unavailable'}`).join(', ');
-  const header = `refund-vision bench (${quick ? 'quick' : 'full'}), ${new Date(started).toISOString()}, ${info.cpu}, ${info.cores} cores, Node ${info.node}, peers: ${peerLine}; load average at start ${info.loadavgAtStart.join(' ')}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${((Date.now() - started) / 1000).toFixed(0)} s`;
+  const busy = Math.max(info.loadavgAtStart[0]!, loadavg()[0]!) > info.cores;
+  const header = `refund-vision bench (${quick ? 'quick' : 'full'}), ${new Date(started).toISOString()}, ${info.cpu}, ${info.cores} cores, Node ${info.node}, peers: ${peerLine}; load average at start ${info.loadavgAtStart.join(' ')}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${((Date.now() - started) / 1000).toFixed(0)} s${busy ? '\nWARNING: the load average exceeded the core count: other processes shared the CPUs, so times are inflated and ratios noisy.' : ''}`;
   const table = formatTable(rows);
   process.stdout.write(`\n${header}\n\n${table}\n`);
   const out = join(ROOT, 'bench', 'out');
   mkdirSync(out, { recursive: true });
   const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
-  const json = JSON.stringify({ mode: quick ? 'quick' : 'full', startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, machine: info, peers, rows: rows.map(evaluate) }, null, 2);
+  const json = JSON.stringify({ mode: quick ? 'quick' : 'full', startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, machine: info, peers, stepSeconds, loadavgAtEnd: loadavg(), rows: rows.map(evaluate) }, null, 2);
   const md = `${header}\n\n${formatMarkdown(rows)}\n`;
   for (const name of ['results', `${stamp}-${quick ? 'quick' : 'full'}`]) {
     writeFileSync(join(out, `${name}.json`), json);

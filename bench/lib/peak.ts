@@ -12,6 +12,9 @@ import { run } from './proc.ts';
 export interface Peak {
   gflops: number;
   how: string;
+  /** The ISA assumption at the nominal clock, for comparison. */
+  nominalGflops: number;
+  nominalHow: string;
 }
 
 const C_SRC = (vec: 'avx512' | 'avx2') => {
@@ -59,9 +62,11 @@ export async function measurePeak(cpu = '0'): Promise<Peak> {
   const { flags, mhz } = cpuInfo();
   const vec = flags.has('avx512f') ? 'avx512' : flags.has('avx2') && flags.has('fma') ? 'avx2' : null;
   const assumed = assumedFlopsPerCycle(flags);
+  const nominal = { nominalGflops: (assumed.perCycle * mhz) / 1000, nominalHow: `${assumed.isa} × ${mhz} MHz` };
   const fallback = (why: string): Peak => ({
-    gflops: (assumed.perCycle * mhz) / 1000,
+    gflops: nominal.nominalGflops,
     how: `assumed: ${assumed.isa} × ${mhz} MHz (/proc/cpuinfo) — ${why}`,
+    ...nominal,
   });
   if (!vec) return fallback('no AVX2/AVX-512 to measure with');
   const dir = mkdtempSync(join(tmpdir(), 'rv-peak-'));
@@ -79,7 +84,7 @@ export async function measurePeak(cpu = '0'): Promise<Peak> {
     }
     if (!samples.length) return fallback('FMA loop did not run');
     const best = Math.max(...samples);
-    return { gflops: best, how: `measured: ${vec} FMA loop, best of ${samples.length}, one core (${((best * 1000) / mhz).toFixed(1)} FLOP/cycle at ${mhz} MHz nominal)` };
+    return { ...nominal, gflops: best, how: `measured: ${vec} FMA loop, best of ${samples.length}, one core (${((best * 1000) / mhz).toFixed(1)} FLOP/cycle at ${mhz} MHz nominal)` };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -92,7 +92,7 @@ export function formatTable(rows: Row[]): string {
   const { marks, lines } = notes(ev);
   const body = ev.map((r, i) => {
     const c = cells(r);
-    c[0] += marks[i];
+    c[0] = `${c[0]}${marks[i] ?? ''}`;
     return c;
   });
   const widths = HEADERS.map((h, j) => Math.max(h.length, ...body.map((c) => c[j]!.length)));
@@ -110,7 +110,7 @@ export function formatMarkdown(rows: Row[]): string {
   const out = [`| ${HEADERS.join(' | ')} |`, `|${HEADERS.map((_, j) => (j === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
   ev.forEach((r, i) => {
     const c = cells(r).map(mdEscape);
-    c[0] += marks[i];
+    c[0] = `${c[0]}${marks[i] ?? ''}`;
     out.push(`| ${c.join(' | ')} |`);
   });
   if (lines.length) out.push('', ...lines.map((l) => `- ${mdEscape(l)}`));

@@ -19,6 +19,7 @@ ap.add_argument('--batches', default='100,1000')
 ap.add_argument('--seconds', type=float, default=3.0, help='measuring budget per batch size')
 ap.add_argument('--threads', type=int, default=1)
 ap.add_argument('--scale', default='unit')
+ap.add_argument('--limit', type=int, default=0, help='accuracy on the first N labelled images only')
 a = ap.parse_args()
 
 torch.set_num_threads(a.threads)
@@ -45,7 +46,7 @@ with torch.inference_mode():
         res['msPerImg'][str(b)] = statistics.median(times) / b
         res['runs'][str(b)] = len(times)
     if a.labels and info['weights'] == 'loaded':
-        labels = read_u8(a.labels, width=1)
+        labels = read_u8(a.labels, a.limit or None, width=1)
         correct = 0
         for i in range(0, len(labels), 1000):
             p = model(to_input(images[i:i + 1000], info['inputShape'], a.scale))

@@ -33,7 +33,7 @@ export const BATCHES = [100, 1000];
 
 async function ours(ctx: Ctx, backend: string, seconds: number, withAccuracy: boolean): Promise<OursResult> {
   const d = await ctx.data();
-  const labels = withAccuracy ? ['--labels', d.testLabels] : [];
+  const labels = withAccuracy ? ['--labels', d.testLabels, ...(ctx.quick ? ['--limit', '2000'] : [])] : [];
   const r = await run('taskset', ['-c', ctx.cpu, process.execPath, ...tsxArgs('bench/workers/infer.ts', ['--dir', ctx.modelDir, '--backend', backend, '--images', d.testImages, ...labels, '--batches', BATCHES.join(','), '--seconds', String(seconds)])], {
     env: { ...process.env, ORT_THREADS: '1' },
     timeoutMs: 300_000,
@@ -61,6 +61,10 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
   const engines: { name: string; res?: OursResult; err?: string }[] = [];
   const hasOnnx = existsSync(join(ctx.modelDir, 'model.onnx'));
   for (const backend of [...(hasOnnx ? ['onnx'] : []), 'wasm']) {
+    if (ctx.quick && engines.some((e) => e.res)) {
+      engines.push({ name: backend, err: 'quick run: secondary engine skipped' });
+      continue;
+    }
     ctx.log(`  our ${backend} engine, one core …`);
     try {
       engines.push({ name: backend, res: await ours(ctx, backend, seconds, !engines.some((e) => e.res)) });
@@ -77,7 +81,8 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
     ctx.log(`  PyTorch, one thread …`);
     const d = await ctx.data();
     try {
-      torch = await runPy<TorchResult>('torch_infer.py', ['--model-dir', ctx.modelDir, '--images', d.testImages, '--labels', d.testLabels, '--batches', BATCHES.join(','), '--seconds', String(seconds), '--threads', '1'], { cpu: ctx.cpu });
+      const limit = ctx.quick ? ['--limit', '2000'] : [];
+      torch = await runPy<TorchResult>('torch_infer.py', ['--model-dir', ctx.modelDir, '--images', d.testImages, '--labels', d.testLabels, ...limit, '--batches', BATCHES.join(','), '--seconds', String(seconds), '--threads', '1'], { cpu: ctx.cpu });
     } catch (e) {
       torchErr = (e as Error).message;
     }
@@ -117,12 +122,12 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
     ours: Number.isFinite(best) ? best : null,
     peer: limitMs,
     peerName: 'limit',
-    note: `${(flops.flops / 1e6).toFixed(2)} MFLOP/img counted from model.json${Number.isFinite(cardFlops) ? ` (card: ${(cardFlops / 1e6).toFixed(2)})` : ''} ÷ ${peak.gflops.toFixed(1)} GFLOP/s (${peak.how})`,
+    note: `${(flops.flops / 1e6).toFixed(2)} MFLOP/img counted from model.json${Number.isFinite(cardFlops) ? ` (card: ${(cardFlops / 1e6).toFixed(2)})` : ''} ÷ ${peak.gflops.toFixed(1)} GFLOP/s (${peak.how}; nominal ${peak.nominalGflops.toFixed(0)} GFLOP/s = ${peak.nominalHow})`,
   });
   const primaryRes = engines.find((e) => e.name === primary)?.res;
   rows.push({
     item,
-    metric: `accuracy on 10,000 test images (${primary ?? 'ours'} vs PyTorch, same weights)`,
+    metric: `accuracy on ${ctx.quick ? 'the first 2,000' : '10,000'} test images (${primary ?? 'ours'} vs PyTorch, same weights)`,
     unit: '%',
     ours: primaryRes?.accuracy !== undefined ? primaryRes.accuracy * 100 : null,
     peer: torch?.accuracy !== undefined ? torch.accuracy * 100 : null,

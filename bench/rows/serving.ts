@@ -76,7 +76,7 @@ export async function measureServing(ctx: Ctx): Promise<Row[]> {
   const px = await testPixels(ctx);
   const batches = [1, 100];
   const conns = ctx.quick ? [8] : [1, 4, 16];
-  const seconds = ctx.quick ? 3 : 6;
+  const seconds = ctx.quick ? 2.5 : 6;
   const results = new Map<string, LoadResult>();
   const stamp = Date.now().toString(36);
   for (const workers of [1, 2]) {
@@ -84,7 +84,7 @@ export async function measureServing(ctx: Ctx): Promise<Row[]> {
     const api = await startServing(ctx, workers);
     try {
       // Warm-up, unmeasured: JIT, engine caches, SQLite pages.
-      for (const b of batches) await runLoad(ac, api.url, new BodyFactory(`bench-warm-${stamp}-${workers}-${b}`, b, px), { connections: 4, seconds: 1.5 });
+      for (const b of batches) await runLoad(ac, api.url, new BodyFactory(`bench-warm-${stamp}-${workers}-${b}`, b, px), { connections: 4, seconds: ctx.quick ? 1 : 2 });
       for (const b of batches) {
         for (const c of conns) {
           const r = await runLoad(ac, api.url, new BodyFactory(`bench-load-${stamp}-${workers}-${b}-${c}`, b, px), { connections: c, seconds });

@@ -18,7 +18,7 @@ export async function measureTraining(ctx: Ctx): Promise<Row[]> {
   const batch = Number(card?.training?.batchSize ?? 64);
   const lr = Number(card?.training?.learningRate ?? 0.001);
   const d = await ctx.data();
-  const images = ctx.quick ? 1500 : 6000;
+  const images = ctx.quick ? 1000 : 6000;
   // Slice files: the first `images` training images (the data loader wrote more).
   const common = ['--images', d.trainImages, '--labels', d.trainLabels, '--batch', String(batch), '--lr', String(lr)];
   ctx.log(`  ours (wasm), ${images} images …`);

@@ -33,7 +33,8 @@ for (const b of need(args, 'batches').split(',').map(Number)) {
 }
 let accuracy: number | undefined;
 if (args.has('labels')) {
-  const labels = readFileSync(need(args, 'labels'));
+  const all = readFileSync(need(args, 'labels'));
+  const labels = all.subarray(0, Math.min(all.length, Number(args.get('limit') ?? all.length)));
   let correct = 0;
   for (let i = 0; i < labels.length; i += 1000) {
     const m = Math.min(1000, labels.length - i);
