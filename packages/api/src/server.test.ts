@@ -4,15 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@refund-vision/shared';
 import { startServer } from './server.ts';
-import { predictBody, send, sharedClassifier, startTestServer, testBatch, testConfig, testLogger, type TestServer } from './test-support.ts';
+import { predictBody, send, sharedClassifier, useTestServer, startTestServer, testBatch, testConfig, testLogger } from './test-support.ts';
 
 describe('API server', () => {
   describe('without a key, on loopback', () => {
-    let srv: TestServer;
-    before(async () => {
-      srv = await startTestServer();
-    });
-    after(async () => srv?.stop());
+    const srv = useTestServer();
 
     it('is live and ready once the model is warm', async () => {
       expect((await send(`${srv.url}/healthz`)).status).to.equal(200);
@@ -89,11 +85,7 @@ describe('API server', () => {
 
   describe('with an API key', () => {
     const key = 'k'.repeat(8) + '-secret-test-key';
-    let srv: TestServer;
-    before(async () => {
-      srv = await startTestServer({ api: { apiKey: key } });
-    });
-    after(async () => srv?.stop());
+    const srv = useTestServer({ api: { apiKey: key } });
 
     it('requires Authorization: Bearer <key> everywhere but health and readiness', async () => {
       for (const p of ['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready']) expect((await send(`${srv.url}${p}`)).status, p).to.equal(200);

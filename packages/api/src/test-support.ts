@@ -87,6 +87,16 @@ export async function startTestServer(overrides: ConfigOverrides = {}): Promise<
   };
 }
 
+/** A server for the enclosing mocha suite: started before its tests, stopped after them. */
+export function useTestServer(overrides: ConfigOverrides = {}): TestServer {
+  const holder = {} as TestServer;
+  before(async () => {
+    Object.assign(holder, await startTestServer(overrides));
+  });
+  after(async () => holder.stop?.());
+  return holder;
+}
+
 export function predictBody(pixels: Uint8Array, opts: { runKey?: string; batchIndex?: number; labels?: number[]; ids?: string[] } = {}) {
   const n = pixels.length / PIXELS_PER_IMAGE;
   return {

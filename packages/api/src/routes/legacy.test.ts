@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { LEGACY_CLASS_NAMES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
-import { send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
+import { send, useTestServer, testBatch } from '../test-support.ts';
 import { rowOrderFromText } from './legacy.ts';
 
 /**
@@ -16,11 +16,7 @@ function pandasToJson(pixels: Uint8Array, labels: string[]): string {
 }
 
 describe('POST /predict (legacy pandas format)', () => {
-  let srv: TestServer;
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => srv?.stop());
+  const srv = useTestServer();
 
   it('round-trips a frame built like the old client builds it: [[num, item, confidence_percent], …] in row order', async () => {
     const { pixels, labels } = await testBatch(8, 1000);

@@ -1,13 +1,9 @@
 import { expect } from 'chai';
 import { PIXELS_PER_IMAGE, PredictResponse, RunSummary } from '@refund-vision/shared';
-import { liveTensors, predictBody, send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
+import { liveTensors, predictBody, send, useTestServer, startTestServer, testBatch } from '../test-support.ts';
 
 describe('POST /v1/predict', () => {
-  let srv: TestServer;
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => srv?.stop());
+  const srv = useTestServer();
 
   it('classifies a labelled batch of test images, records it, and reports accuracy from the labels', async () => {
     const { pixels, labels } = await testBatch(100);

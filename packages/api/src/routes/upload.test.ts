@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { crc32 } from 'node:zlib';
 import { datasetPng, photoImage } from '@refund-vision/preprocess/test-images';
 import { PIXELS_PER_IMAGE } from '@refund-vision/shared';
-import { startTestServer, testBatch, type TestServer } from '../test-support.ts';
+import { useTestServer, testBatch } from '../test-support.ts';
 
 /** A PNG whose header claims width × height; nothing after IHDR. */
 function pngHeader(width: number, height: number): Buffer {
@@ -26,11 +26,7 @@ async function upload(url: string, files: { name: string; data: Buffer; type?: s
 }
 
 describe('POST /v1/predict/image', () => {
-  let srv: TestServer;
-  before(async () => {
-    srv = await startTestServer({ api: { uploadMaxBytes: 2 * 1024 * 1024 } });
-  });
-  after(async () => srv?.stop());
+  const srv = useTestServer({ api: { uploadMaxBytes: 2 * 1024 * 1024 } });
 
   it('classifies real PNG and JPEG files and reports a bad file among them on its own', async () => {
     const { pixels, labels } = await testBatch(4, 3000);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
+import { send, useTestServer, testBatch } from '../test-support.ts';
 
 const nest = (flat: number[], shape: number[]): unknown[] => {
   if (shape.length === 1) return flat;
@@ -8,11 +8,7 @@ const nest = (flat: number[], shape: number[]): unknown[] => {
 };
 
 describe('Open Inference Protocol V2', () => {
-  let srv: TestServer;
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => srv?.stop());
+  const srv = useTestServer();
 
   it('serves server metadata, health, model metadata and model readiness', async () => {
     expect((await send(`${srv.url}/v2/health/live`)).body).to.deep.equal({ live: true });
