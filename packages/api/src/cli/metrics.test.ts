@@ -78,10 +78,13 @@ describe('pnpm metrics (CLI on a SQLite file filled through the real API)', func
   });
 
   it('--since limits the period; --format json and csv carry the same runs', async () => {
-    const recent = await metrics('--db', db, '--since', '2d');
+    const [recent, json, csv] = await Promise.all([
+      metrics('--db', db, '--since', '2d'),
+      metrics('--db', db, '--format', 'json', '--since', '30d'),
+      metrics('--db', db, '--format', 'csv'),
+    ]);
     expect(recent.out).to.include('cli-labelled').and.not.include('cli-last-week');
 
-    const json = await metrics('--db', db, '--format', 'json', '--since', '30d');
     expect(json.code, json.err).to.equal(0);
     const parsed = JSON.parse(json.out);
     const runs = parsed.runs.map((x: unknown) => RunSummary.parse(x));
@@ -89,7 +92,6 @@ describe('pnpm metrics (CLI on a SQLite file filled through the real API)', func
     expect(runs[1]).to.deep.equal(labelled);
     expect(parsed.summary.images).to.equal(300);
 
-    const csv = await metrics('--db', db, '--format', 'csv');
     const rows = parseCsv(csv.out);
     expect(rows[0]).to.deep.equal(RUN_CSV_HEADER);
     expect(rows.slice(1).map((x) => x[1])).to.deep.equal(['cli-last-week', 'cli-labelled', 'cli-inverted']);
@@ -97,7 +99,7 @@ describe('pnpm metrics (CLI on a SQLite file filled through the real API)', func
   });
 
   it('--run shows one run per class with its health checks', async () => {
-    const r = await metrics('--db', db, '--run', 'cli-inverted');
+    const [r, byId] = await Promise.all([metrics('--db', db, '--run', 'cli-inverted'), metrics('--db', db, '--run', String(labelled.id), '--format', 'csv')]);
     expect(r.code, r.err).to.equal(0);
     expect(r.out).to.include('Run cli-inverted').and.include('120 images');
     expect(r.out).to.match(/ALERT +input-mean: mean pixel 0\.\d+ .* per-image SDs above/);
@@ -108,7 +110,6 @@ describe('pnpm metrics (CLI on a SQLite file filled through the real API)', func
     expect(counts).to.deep.equal(inverted.perClass.map((c) => c.count));
     expect(r.out).to.include('Test-set conf.'); // the committed model card is the run's model
 
-    const byId = await metrics('--db', db, '--run', String(labelled.id), '--format', 'csv');
     const rows = parseCsv(byId.out);
     expect(rows[0]).to.deep.equal(['run_key', 'class_index', 'class_name', 'count', 'share', 'mean_confidence']);
     expect(rows.slice(1).map((x) => Number(x[3]))).to.deep.equal(labelled.perClass.map((c) => c.count));

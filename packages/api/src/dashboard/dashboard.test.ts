@@ -126,10 +126,12 @@ describe('dashboard in headless Chromium against the real API', function () {
 
   it('a year of daily runs loads in one call and draws 365+ points', async () => {
     const { pixels } = await testBatch(2, 7000);
-    for (let d = 3; d < 368; d++) {
-      const runKey = `year-${d}`;
-      await recordRun(srv.url, { runKey, pixels });
-      backdate(srv.store, runKey, new Date(Date.now() - d * 86_400_000 + 3_600_000));
+    const days = Array.from({ length: 365 }, (_, i) => i + 3);
+    for (let i = 0; i < days.length; i += 8) {
+      await Promise.all(days.slice(i, i + 8).map(async (d) => {
+        await recordRun(srv.url, { runKey: `year-${d}`, pixels });
+        backdate(srv.store, `year-${d}`, new Date(Date.now() - d * 86_400_000 + 3_600_000));
+      }));
     }
     historyCalls = 0;
     const t0 = Date.now();
