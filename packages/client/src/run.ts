@@ -212,7 +212,10 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       log.log(reason === 'missing-folder' ? 'error' : 'warn', text, { file: item.id, reason, detail: message });
     };
 
-    const pool: PreprocessPool = opts.pool ?? (ownPool = await makePool(c.workers, c.maxFileBytes));
+
+    // Started on the first new image: a run with nothing new never boots the workers (seconds).
+    let poolReady: Promise<PreprocessPool> | undefined;
+    const pool = () => (poolReady ??= opts.pool ? Promise.resolve(opts.pool) : makePool(c.workers, c.maxFileBytes).then((p) => (ownPool = p)));
 
     const processFile = async (item: ScanFile) => {
       let hash: string;
@@ -233,7 +236,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       seen.set(hash, item.id);
       let pre: { pixels: Uint8Array; kind: string };
       try {
-        pre = await pool.run(item.path);
+        pre = await (await pool()).run(item.path);
       } catch (e) {
         return fail(item, imageErrorReason(e), (e as Error).message, hash);
       }
@@ -256,7 +259,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
     };
 
     const inflight = new Set<Promise<void>>();
-    const limit = Math.max(2, c.workers * 2);
+    const limit = Math.max(4, c.workers * 8);
     for await (const item of scanFolders(roots, { maxFileBytes: c.maxFileBytes, prefixRoot: roots.length > 1 })) {
       counts.found++;
       if (item.kind === 'problem') {
