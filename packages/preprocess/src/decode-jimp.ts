@@ -27,7 +27,7 @@ const MIME: Record<Format, string> = {
 
 // @jimp/wasm-webp cannot decode in Node: it re-initialises its emscripten module on every call,
 // and that module fetch()es its .wasm by URL, which Node's fetch refuses for file: URLs. The same
-// codec (@jsquash/webp) is used here with the .wasm compiled from disk once.
+// codec (@jsquash/webp) is used here, initialised once with the .wasm bytes read from disk.
 let webpReady: Promise<void> | undefined;
 const webpCodec: Codec = {
   mime: 'image/webp',
@@ -35,7 +35,7 @@ const webpCodec: Codec = {
     webpReady ??= (async () => {
       const pkg = createRequire(import.meta.url).resolve('@jsquash/webp/package.json');
       const wasm = await readFile(join(dirname(pkg), 'codec', 'dec', 'webp_dec.wasm'));
-      await initWebp(await WebAssembly.compile(wasm));
+      await initWebp({ wasmBinary: wasm } as never);
     })();
     await webpReady;
     const img = await decodeWebp(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer);

@@ -29,16 +29,17 @@ export async function sharpAvailable(): Promise<boolean> {
 /** Longest side above which the decoder shrinks before handing the raster over. */
 const SHRINK_ABOVE = 1024;
 /** The shrunk raster keeps at least this many pixels on its longest side for trimming. */
-const KEEP_AT_LEAST = 448;
+const KEEP_AT_LEAST = 400;
 
 /**
- * Target longest side for a large image: the original divided by the largest of 8, 4, 2 that keeps
- * KEEP_AT_LEAST — exactly what libjpeg's (and libwebp's) scaled decoding produces, so for JPEG the
- * shrink is done by the decoder in the DCT domain and no second resampling happens.
+ * Target longest side for a large image, chosen so that libjpeg's scaled decoding (1/8, 1/4, 1/2
+ * in the DCT domain: most of the speed) does the bulk of the shrink. sharp picks shrink-on-load
+ * factor f only when the overall shrink is at least f + 1 (its guard against libjpeg rounding:
+ * an exact 8 gets 4), so the target is longest / (f + 1) and libvips reduces the last bit.
  */
 export function workingSide(longest: number): number | undefined {
   if (longest <= SHRINK_ABOVE) return undefined;
-  for (const f of [8, 4, 2]) if (longest / f >= KEEP_AT_LEAST) return Math.ceil(longest / f);
+  for (const f of [8, 4, 2]) if (longest / (f + 1) >= KEEP_AT_LEAST) return Math.floor(longest / (f + 1));
   return undefined;
 }
 

@@ -90,6 +90,16 @@ describe('preprocess: pixels', function () {
     expect(correlations.reduce((a, b) => a + b) / correlations.length, 'mean correlation').to.be.above(0.9);
   });
 
+  it('a large photo (2400×1800) shrunk on load by sharp agrees with jimp\'s full-size decode', async () => {
+    const x = item(test.images, 4321);
+    const jpg = await photoImage(x, { seed: 3, width: 2400, height: 1800, itemSide: 1300 });
+    const rs = await preprocessImage(jpg, { decoder: 'sharp' });
+    const rj = await preprocessImage(jpg, { decoder: 'jimp' });
+    expect([rs.width, rs.height]).to.deep.equal([2400, 1800]);
+    expectSame(rs, rj, 'large photo', 1.5, 30);
+    expect(correlation(rs.pixels, x)).to.be.above(0.8);
+  });
+
   it('EXIF orientation is applied (3, 6, 8) by both decoders', async () => {
     const x = item(test.images, 7);
     const plain = await preprocessImage(await photoImage(x, { seed: 7, width: 420, height: 300, itemSide: 220 }), { decoder: 'sharp' });
