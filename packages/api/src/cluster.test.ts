@@ -61,6 +61,15 @@ describe('pnpm api with two worker processes (cluster)', function () {
     expect(done.body).to.deep.include({ images: 40, status: 'completed' });
   });
 
+  it('answers /metrics with the sum over both workers', async () => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const m = /refund_vision_http_requests_total\{method="POST",route="\/v1\/predict",status="200"\} (\d+)/.exec(text);
+    expect(Number(m?.[1])).to.equal(20);
+    expect(text.match(/refund_vision_model_info\{[^}]*\} 1/g)).to.have.length(1);
+    const predicted = [...text.matchAll(/refund_vision_predictions_total\{class="[^"]+"\} (\d+)/g)].reduce((a, x) => a + Number(x[1]), 0);
+    expect(predicted).to.equal(40);
+  });
+
   it('drains and exits 0 on SIGTERM, leaving a consistent database', async () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');

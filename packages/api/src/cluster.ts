@@ -6,7 +6,9 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { closeLoggers, createLogger, type Config } from '@refund-vision/shared';
+import client from 'prom-client';
 import { MetricsStore } from './metrics-store.ts';
+import { METRICS_REPLY, METRICS_REQUEST } from './cluster-protocol.ts';
 
 export async function runPrimary(config: Config): Promise<void> {
   const logger = createLogger('api', { dir: config.logs.dir, level: config.logs.level, console: config.logs.console });
@@ -25,6 +27,18 @@ export async function runPrimary(config: Config): Promise<void> {
     logger.error('api worker died, starting another', { pid: worker.process.pid, code, signal });
     ready--;
     fork();
+  });
+  // A worker's /metrics asks here; the answer sums every worker's registry.
+  const aggregator = new client.AggregatorRegistry();
+  cluster.on('message', (worker, m: { type?: string; id?: string }) => {
+    if (m?.type !== METRICS_REQUEST) return;
+    aggregator.clusterMetrics().then(
+      (text) => worker.isConnected() && worker.send({ type: METRICS_REPLY, id: m.id, text }),
+      (e) => {
+        logger.warn('cluster metrics failed', { error: (e as Error).message });
+        if (worker.isConnected()) worker.send({ type: METRICS_REPLY, id: m.id });
+      },
+    );
   });
   for (let i = 0; i < config.api.workers; i++) fork();
 

@@ -3,9 +3,12 @@
  * class, a confidence histogram, and the model's version and engine. One registry per app, so
  * several servers in one process (tests) do not share counters.
  */
+import cluster from 'node:cluster';
+import { randomUUID } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
 import client from 'prom-client';
 import { CLASS_NAMES } from '@refund-vision/shared';
+import { METRICS_REPLY, METRICS_REQUEST } from '../cluster-protocol.ts';
 import type { BatchPrediction } from '../metrics-store.ts';
 
 export class ApiMetrics {
@@ -40,6 +43,8 @@ export class ApiMetrics {
     help: 'The model being served (value 1)',
     labelNames: ['version', 'engine'] as const,
     registers: [this.registry],
+    // every worker serves the same model: summing across workers would say 2
+    aggregator: 'first',
   });
 
   constructor() {
@@ -74,10 +79,41 @@ export class ApiMetrics {
   }
 }
 
+/**
+ * In a cluster worker, a scrape reaches one worker: it asks the primary, which gathers every
+ * worker's registry (prom-client's AggregatorRegistry) and answers with the sum. Falls back to
+ * this worker's own numbers if the primary does not answer in time.
+ */
+function clusterMetrics(local: client.Registry): Promise<string> {
+  return new Promise((resolve) => {
+    const id = randomUUID();
+    const onMessage = (m: { type?: string; id?: string; text?: string }) => {
+      if (m?.type !== METRICS_REPLY || m.id !== id) return;
+      finish(m.text);
+    };
+    const finish = (text: string | undefined) => {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      if (text !== undefined) resolve(text);
+      else void local.metrics().then(resolve);
+    };
+    const timer = setTimeout(() => finish(undefined), 3000);
+    process.on('message', onMessage);
+    process.send!({ type: METRICS_REQUEST, id });
+  });
+}
+
 export function prometheusRouter(metrics: ApiMetrics): Router {
   const router = Router();
+  const inCluster = cluster.isWorker && !!process.send;
+  if (inCluster) {
+    // Constructing one installs prom-client's worker-side listener that answers the primary.
+    new client.AggregatorRegistry();
+    client.AggregatorRegistry.setRegistries([metrics.registry]);
+  }
   router.get('/metrics', async (_req, res) => {
-    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+    const text = inCluster ? await clusterMetrics(metrics.registry) : await metrics.registry.metrics();
+    res.set('Content-Type', metrics.registry.contentType).send(text);
   });
   return router;
 }
