@@ -83,6 +83,21 @@ describe('API server', () => {
     });
   });
 
+  it('answers a real failure (its database gone) with a 500 JSON without a stack, and stops being ready', async () => {
+    const own = await startTestServer();
+    try {
+      own.store.close();
+      const { pixels } = await testBatch(2);
+      const res = await send(`${own.url}/v1/predict`, { json: predictBody(pixels, { runKey: 'no-db' }) });
+      expect(res.status).to.equal(500);
+      expect(res.body).to.deep.equal({ error: { code: 'internal', message: 'internal server error' } });
+      expect((await send(`${own.url}/readyz`)).status).to.equal(503);
+      expect((await send(`${own.url}/healthz`)).status).to.equal(200);
+    } finally {
+      await own.stop();
+    }
+  });
+
   describe('with an API key', () => {
     const key = 'k'.repeat(8) + '-secret-test-key';
     const srv = useTestServer({ api: { apiKey: key } });
