@@ -1,16 +1,15 @@
 /**
  * The API's view of the model: load once, predict N×784 uint8 → N×10 probabilities on the best
- * engine available. auto = onnx (onnxruntime-node loads and model.onnx matches the weights), then
+ * engine available. TensorFlow.js is imported only when a tfjs engine is used. auto = onnx (onnxruntime-node loads and model.onnx matches the weights), then
  * tfjs-node, wasm, cpu. A forced engine that cannot run is an error, never a silent fallback.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ModelCard, PIXELS_PER_IMAGE, type Logger } from '@refund-vision/shared';
-import { EngineUnavailableError, initTf, parseBackend, tf, type BackendChoice, type EngineName } from './engine.ts';
-import { readArtifacts, weightsVersion } from './io.ts';
+import { EngineUnavailableError, parseBackend, type BackendChoice, type EngineName } from './backend-choice.ts';
+import { readArtifacts, weightsVersion } from './model-files.ts';
 import { createOnnxRunner, loadOrt, type OnnxRunner } from './onnx-engine.ts';
-import { predictTf } from './predict-tf.ts';
 
 export interface Classifier {
   /** card.version: content hash of the weights. */
@@ -108,8 +107,13 @@ export async function loadClassifier(opts: LoadClassifierOptions): Promise<Class
     log?.debug('onnx engine unavailable, trying tfjs', { reason: problem });
   }
 
-  const engine = await initTf(choice === 'auto' ? 'auto' : choice, log);
+  // TensorFlow.js loads only here: the onnx path starts faster without it.
+  const { initTf, tf } = await import('./engine.ts');
+  const { predictTf } = await import('./predict-tf.ts');
+  const engine = await initTf(choice, log);
   const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   log?.info('model loaded', { engine, version: card.version, dir });
-  return make(card, engine, async (p, n) => predictTf(model, p, n), async () => model.dispose());
+  return make(card, engine, async (p, n) => predictTf(model, p, n), async () => {
+    model.dispose();
+  });
 }

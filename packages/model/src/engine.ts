@@ -8,22 +8,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import type { Logger } from '@refund-vision/shared';
 import { registerWasmKernels } from './wasm-kernels.ts';
 
-export type EngineName = 'onnx' | 'node' | 'wasm' | 'cpu';
-export type TfEngine = 'node' | 'wasm' | 'cpu';
-export type BackendChoice = 'auto' | EngineName;
-
-export class EngineUnavailableError extends Error {
-  constructor(engine: string, reason: string) {
-    super(`engine '${engine}' is unavailable: ${reason}`);
-    this.name = 'EngineUnavailableError';
-  }
-}
-
-export function parseBackend(value: string | undefined): BackendChoice {
-  const v = (value ?? 'auto').trim().toLowerCase() || 'auto';
-  if (v === 'auto' || v === 'onnx' || v === 'node' || v === 'wasm' || v === 'cpu') return v;
-  throw new Error(`unknown backend '${value}': expected auto, onnx, node, wasm or cpu`);
-}
+export { EngineUnavailableError, parseBackend, type BackendChoice, type EngineName, type TfEngine } from './backend-choice.ts';
+import { EngineUnavailableError, type BackendChoice, type TfEngine } from './backend-choice.ts';
 
 let nodeFailure: string | undefined;
 async function tryNode(): Promise<boolean> {

@@ -25,8 +25,10 @@ export interface TrainOptions {
   validation: number;
   /** Horizontal flips of half the training images (clothes are left–right symmetric). */
   flip: boolean;
-  /** Use only the first N training images (for timing runs). */
+  /** Use only N training images (for timing runs and tests). */
   limit?: number;
+  /** Evaluate on only the first N test images (tests); default all 10,000. */
+  testLimit?: number;
   out: string;
   backend?: TfEngine;
   logger?: Logger;
@@ -152,8 +154,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const durationSec = (Date.now() - start) / 1000;
 
     const saved = await saveModel(model, opts.out);
-    const testProbs = predictTf(model, test.images, test.count);
-    const ev = evaluate(testProbs, test.labels);
+    const nTest = Math.min(opts.testLimit ?? test.count, test.count);
+    const testProbs = predictTf(model, test.images, nTest);
+    const ev = evaluate(testProbs, test.labels, nTest);
     const trainPixels = new Uint8Array(trainIdx.length * PIXELS_PER_IMAGE);
     const trainLabels = new Uint8Array(trainIdx.length);
     trainIdx.forEach((i, k) => {

@@ -38,6 +38,14 @@ function convInfo(xShape: number[], filterShape: number[], attrs: Record<string,
   );
 }
 
+/** Conv geometry with short names; K = rows of the im2col matrix, M = output positions. */
+function convDims(xShape: number[], filterShape: number[], attrs: Record<string, any>) {
+  const c = convInfo(xShape, filterShape, attrs);
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = c;
+  const { filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = c;
+  return { N, H, W, Ci, OH, OW, Co, FH, FW, SH, SW, top: c.padInfo.top, left: c.padInfo.left, K: FH * FW * Ci, M: N * OH * OW };
+}
+
 let baseMatMul: KernelFn | undefined;
 
 /** wasm GEMM on rank-3 float32 tensors, no transposes: [B,m,k]·[B,k,n] → [B,m,n]. */
@@ -50,13 +58,7 @@ const as = (t: Info, shape: number[]): Info => ({ dataId: t.dataId, shape, dtype
 
 export function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   const { x, dy } = inputs as { x: Info; dy: Info };
-  const c = convInfo(x.shape, attrs.filterShape, attrs);
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = c;
-  const { filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = c;
-  const top = c.padInfo.top;
-  const left = c.padInfo.left;
-  const K = FH * FW * Ci;
-  const M = N * OH * OW;
+  const { N, H, W, Ci, OH, OW, Co, FH, FW, SH, SW, top, left, K, M } = convDims(x.shape, attrs.filterShape, attrs);
   const cols = backend.makeOutput([1, K, M], F32);
   const xv = view(backend, x);
   const cv = view(backend, cols);
@@ -90,13 +92,7 @@ export function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): In
 
 export function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
   const { dy, filter } = inputs as { dy: Info; filter: Info };
-  const c = convInfo(attrs.inputShape, filter.shape, attrs);
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = c;
-  const { filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = c;
-  const top = c.padInfo.top;
-  const left = c.padInfo.left;
-  const K = FH * FW * Ci;
-  const M = N * OH * OW;
+  const { N, H, W, Ci, OH, OW, Co, FH, FW, SH, SW, top, left, K, M } = convDims(attrs.inputShape, filter.shape, attrs);
   // filter [K, Co] → [Co, K], so the GEMM needs no transpose flag.
   const wt = backend.makeOutput([1, Co, K], F32);
   {

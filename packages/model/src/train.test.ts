@@ -1,0 +1,52 @@
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ModelCard } from '@refund-vision/shared';
+import { loadClassifier } from './classifier.ts';
+import { train } from './train.ts';
+
+describe('training (tiny runs on the wasm engine)', function () {
+  this.timeout(120_000);
+  let tmp: string;
+  before(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'rv-train-'));
+  });
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  const opts = (out: string) => ({ arch: 'fast', epochs: 2, batchSize: 50, seed: 7, learningRate: 0.002, validation: 200, flip: true, limit: 1000, testLimit: 2000, out, progress: () => {} });
+  const quick = (out: string, seed: number) => ({ ...opts(out), epochs: 1, limit: 300, validation: 50, testLimit: 100, seed });
+
+  it('writes model.json, weights and a model card valid against the shared schema, and learns', async () => {
+    const out = join(tmp, 'a');
+    const { card, model } = await train(opts(out));
+    model.dispose();
+    const onDisk = ModelCard.parse(JSON.parse(readFileSync(join(out, 'model-card.json'), 'utf8')));
+    expect(onDisk.version).to.equal(card.version);
+    expect(card.training.trainImages).to.equal(1000);
+    expect(card.training.validationImages).to.equal(200);
+    expect(card.training.backend).to.equal('wasm');
+    expect(card.evaluation.testImages).to.equal(2000);
+    expect(card.evaluation.accuracy).to.be.above(0.5); // 2 epochs on 1,000 images; chance is 0.1
+    expect(card.evaluation.confusion.flat().reduce((a, b) => a + b, 0)).to.equal(2000);
+    expect(card.monitoring.classDistribution.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-3);
+    expect(card.monitoring.pixelMean).to.be.within(0.2, 0.4);
+    expect(card.monitoring.imageMeanStd).to.be.above(0);
+    const history = (card.training as unknown as { history: { valAccuracy: number }[] }).history;
+    expect(history).to.have.length(2);
+    const clf = await loadClassifier({ dir: out, backend: 'wasm' });
+    expect(clf.version).to.equal(card.version);
+    await clf.dispose();
+  });
+
+  it('is reproducible: the same seed gives the same weights', async () => {
+    const a = await train(quick(join(tmp, 'b1'), 7));
+    const b = await train(quick(join(tmp, 'b2'), 7));
+    a.model.dispose();
+    b.model.dispose();
+    expect(b.card.version).to.equal(a.card.version);
+    const c = await train(quick(join(tmp, 'b3'), 8));
+    c.model.dispose();
+    expect(c.card.version).to.not.equal(a.card.version);
+  });
+});
