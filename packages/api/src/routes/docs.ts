@@ -30,8 +30,9 @@ const INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swag
 
 export function docsRouter(deps: AppDeps): Router {
   const router = Router();
-  const doc = JSON.stringify(openApiDocument(deps.classifier.version));
-  router.get('/openapi.json', (_req, res) => res.type('application/json').send(doc));
+  // Built on first request: converting the zod schemas is work the start-up path does not need.
+  let doc: string | undefined;
+  router.get('/openapi.json', (_req, res) => res.type('application/json').send((doc ??= JSON.stringify(openApiDocument(deps.classifier.version)))));
   router.get('/docs', (_req, res) => res.type('html').send(PAGE));
   router.get('/docs/init.js', (_req, res) => res.type('application/javascript').send(INIT));
   router.use('/docs/assets', express.static(swaggerDir, { index: false, maxAge: '1d', fallthrough: true }));
