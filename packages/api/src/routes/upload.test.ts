@@ -35,12 +35,12 @@ describe('POST /v1/predict/image', () => {
       { name: 'a.png', data: await datasetPng(item(0), 280), type: 'image/png' },
       { name: 'b.jpg', data: await photoImage(item(1), { seed: 7 }), type: 'image/jpeg' },
       { name: 'broken.png', data: Buffer.from('this is not an image at all'), type: 'image/png' },
-      { name: 'c.png', data: await datasetPng(item(2)), type: 'image/png' },
+      { name: 'jacke-größe.png', data: await datasetPng(item(2)), type: 'image/png' },
       { name: 'd.jpg', data: await photoImage(item(3), { seed: 9, format: 'jpeg' }), type: 'image/jpeg' },
     ];
     const res = await upload(srv.url, files);
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
-    expect(res.body.files.map((f: any) => f.file)).to.deep.equal(['a.png', 'b.jpg', 'broken.png', 'c.png', 'd.jpg']);
+    expect(res.body.files.map((f: any) => f.file)).to.deep.equal(['a.png', 'b.jpg', 'broken.png', 'jacke-größe.png', 'd.jpg']);
     const bad = res.body.files[2];
     expect(bad.ok).to.equal(false);
     expect(bad.error.code).to.equal('not-image');

@@ -21,8 +21,18 @@ export type UploadResult =
   | { file: string; ok: true; predictionId: number; classIndex: number; className: string; confidence: number; top3: TopK[]; width: number; height: number; format: string }
   | { file: string; ok: false; error: { code: string; message: string } };
 
-/** A client-chosen file name, kept readable but bounded and free of control characters. */
-const cleanName = (name: string | undefined, i: number) => (name ?? '').replace(/[\x00-\x1f\x7f]/g, '').slice(0, 255) || `file-${i + 1}`;
+/**
+ * A client-chosen file name, kept readable but bounded and free of control characters. busboy hands
+ * over the header's bytes as latin1; browsers and curl send UTF-8, so decode it when it is UTF-8.
+ */
+function cleanName(name: string | undefined, i: number): string {
+  let n = name ?? '';
+  if (/^[\x00-\xff]*$/.test(n)) {
+    const utf8 = Buffer.from(n, 'latin1').toString('utf8');
+    if (!utf8.includes('\uFFFD')) n = utf8;
+  }
+  return n.replace(/[\x00-\x1f\x7f]/g, '').slice(0, 255) || `file-${i + 1}`;
+}
 
 export function uploadRouter(deps: AppDeps): Router {
   const { config } = deps;
