@@ -66,7 +66,7 @@ export function recordOneShotRun(deps: AppDeps, input: OneShotInput, respond: (p
   });
   if (result.outcome === 'conflict') throw new AppError(409, 'conflict', result.message);
   deps.metrics.observePredictions(input.classified.predictions);
-  completeRun(deps, runKey, { processMs: totalMs });
+  completeRun(deps, runKey, { processMs: totalMs }, { quiet: true });
   return { runKey, response: result.response };
 }
 
@@ -74,7 +74,7 @@ export function recordOneShotRun(deps: AppDeps, input: OneShotInput, respond: (p
  * Closes a run: health checks against the model card and recent runs, stored with the run, and an
  * event when the model looks less trustworthy. A completed run is returned as it is.
  */
-export function completeRun(deps: AppDeps, runKey: string, input: CompleteRunInput): RunSummary {
+export function completeRun(deps: AppDeps, runKey: string, input: CompleteRunInput, opts: { quiet?: boolean } = {}): RunSummary {
   const { store, classifier, config, logger } = deps;
   const run = store.getRunByKey(runKey);
   if (!run) throw new AppError(404, 'run-not-found', `no run with key '${runKey}'`);
@@ -85,6 +85,7 @@ export function completeRun(deps: AppDeps, runKey: string, input: CompleteRunInp
   const fields = { run: runKey, images: done.images, failures: done.failures, health: done.health, meanConfidence: done.meanConfidence };
   const problems = describeProblems(checks);
   if (problems) logger.log(done.health === 'ALERT' ? 'error' : 'warn', `run health ${done.health}: ${problems}`, fields);
-  else logger.info('run completed', fields);
+  // One-shot runs (a legacy, V2 or upload request each) would flood the events log at info.
+  else logger.log(opts.quiet ? 'debug' : 'info', 'run completed', fields);
   return done;
 }
