@@ -24,6 +24,9 @@ export interface BenchResult {
   failed: number;
   imagesPerSec: number;
   msPerImage: number;
+  /** CPU time of the whole process (all threads, libvips' included) per image: what it costs
+   *  regardless of how busy the machine is; wall time ≈ this ÷ cores on an idle machine. */
+  cpuMsPerImage: number;
   /** 'single' or 'pool ×N'. */
   mode: string;
   /** Decoders that produced the results (png-fast, sharp, jimp) and how often, last pass. */
@@ -53,18 +56,23 @@ export async function benchPreprocess(opts: BenchOptions): Promise<BenchResult> 
     const warm = opts.warmup ?? Math.min(files.length, 2 * (pool?.size ?? 1) + 2);
     await pass(Array.from({ length: warm }, (_, i) => files[i % files.length]!));
     const times: number[] = [];
+    const cpuTimes: number[] = [];
     for (let r = 0; r < Math.max(1, repeat); r++) {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await pass(files);
       times.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpuTimes.push((c.user + c.system) / 1000);
     }
-    times.sort((a, b) => a - b);
-    const ms = times[Math.floor(times.length / 2)]!;
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const ms = median(times);
     return {
       images: files.length,
       failed,
       imagesPerSec: (files.length * 1000) / ms,
       msPerImage: ms / files.length,
+      cpuMsPerImage: median(cpuTimes) / files.length,
       mode: pool ? `pool ×${pool.size}` : 'single',
       decoders,
     };

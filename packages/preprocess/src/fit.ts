@@ -69,24 +69,36 @@ export function borderBackground(img: Gray): Background {
  * its pixels differ, so sensor noise and JPEG ringing in the margin do not stretch the box.
  */
 export function contentBox(img: Gray, bg: Background): Box | undefined {
-  const { data, width: w, height: h } = img;
+  const { data, width: w, height: h, sameAsAbove } = img;
   const threshold = Math.max(16, 4 * bg.spread);
   const lo = bg.level - threshold;
   const hi = bg.level + threshold;
   const rows = new Uint32Array(h);
   const cols = new Uint32Array(w);
+  // Columns hit by the last distinct row, credited once per repetition of that row.
+  const hits = new Int32Array(w);
+  let nHits = 0;
+  let times = 0;
+  const credit = () => {
+    for (let i = 0; i < nHits; i++) cols[hits[i]!]! += times;
+  };
   for (let y = 0; y < h; y++) {
+    if (y > 0 && sameAsAbove?.[y]) {
+      rows[y] = rows[y - 1]!;
+      times++;
+      continue;
+    }
+    credit();
     const row = y * w;
-    let count = 0;
+    nHits = 0;
     for (let x = 0; x < w; x++) {
       const v = data[row + x]!;
-      if (v < lo || v > hi) {
-        count++;
-        cols[x]!++;
-      }
+      if (v < lo || v > hi) hits[nHits++] = x;
     }
-    rows[y] = count;
+    rows[y] = nHits;
+    times = 1;
   }
+  credit();
   const minInRow = Math.max(1, Math.ceil(w * 0.004));
   const minInCol = Math.max(1, Math.ceil(h * 0.004));
   let y0 = 0;
@@ -153,14 +165,18 @@ export function areaFit(img: Gray, box: Box, background: number): Float64Array {
   const atY = (SIDE - bh / step) / 2;
   const wx = axisWeights(box.x0, atX, step, box.x0, box.x1);
   const wy = axisWeights(box.y0, atY, step, box.y0, box.y1);
-  const { data, width: w } = img;
+  const { data, width: w, sameAsAbove } = img;
 
-  // Horizontal pass over the box's rows, then vertical.
+  // Horizontal pass over the box's rows (a repeated row reuses the one above), then vertical.
   const rowsH = box.y1 - box.y0;
   const tmp = new Float64Array(rowsH * SIDE);
   for (let r = 0; r < rowsH; r++) {
-    const row = (box.y0 + r) * w;
     const o = r * SIDE;
+    if (r > 0 && sameAsAbove?.[box.y0 + r]) {
+      tmp.copyWithin(o, o - SIDE, o);
+      continue;
+    }
+    const row = (box.y0 + r) * w;
     for (let j = 0; j < SIDE; j++) {
       const n = wx.count[j]!;
       if (n === 0) continue;

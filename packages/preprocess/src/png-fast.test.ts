@@ -112,6 +112,12 @@ describe('png-fast', function () {
     const fast = decodePngFast(png)!;
     const ref = await decodeWithSharp(sharp, png, inspectImage(png), 1e8);
     expect(Buffer.from(fast.data).equals(Buffer.from(ref.data))).to.equal(true);
+    expect(fast.sameAsAbove!.reduce((a, b) => a + b, 0), 'repeated rows found').to.be.above(700);
+    // Reusing repeated rows in the fit changes nothing.
+    const a = await preprocessImage(png);
+    const b = await preprocessImage(png, { decoder: 'sharp' });
+    expect(a.decoder).to.equal('png-fast');
+    expect(Array.from(a.pixels)).to.deep.equal(Array.from(b.pixels));
   });
 
   it('leaves 16-bit and interlaced PNGs to the general decoders, which agree', async () => {

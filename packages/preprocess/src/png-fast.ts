@@ -76,26 +76,29 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
   const zero = zeros.subarray(0, stride);
 
   const out = new Uint8Array(width * height);
+  const sameAsAbove = new Uint8Array(height);
   const bpp = packed ? 1 : channels;
   const unpacked = packed ? new Uint8Array(width) : undefined;
+  // `q` is where the previous row's unfiltered samples are: a repeated row is not copied, the
+  // pointer just stays on the last distinct row (identical content).
+  let q = -1;
   for (let y = 0; y < height; y++) {
     const p = y * (stride + 1) + 1; // this row's samples, unfiltered in place
-    const q = p - stride - 1; // previous row's samples
     const filter = raw[p - 1]!;
-    if (filter === 2 && y > 0 && raw.subarray(p, p + stride).equals(zero)) {
-      // Identical to the row above.
-      raw.copyWithin(p, q, q + stride);
+    if (filter === 2 && q >= 0 && raw.subarray(p, p + stride).equals(zero)) {
       out.copyWithin(y * width, (y - 1) * width, y * width);
+      sameAsAbove[y] = 1;
       continue;
     }
-    unfilter(raw, p, q, stride, bpp, filter, y === 0);
+    unfilter(raw, p, q, stride, bpp, filter, q < 0);
+    q = p;
     if (unpacked) {
       unpack(raw, p, depth, unpacked);
       for (let x = 0; x < width; x++) out[y * width + x] = lut![unpacked[x]!]!;
     } else if (lut) for (let x = 0; x < width; x++) out[y * width + x] = lut[raw[p + x]!]!;
     else grayRun(raw, p, out, y * width, width, channels);
   }
-  return { data: out, width, height };
+  return { data: out, width, height, sameAsAbove };
 }
 
 /** Sub-byte samples, most significant bits first. */

@@ -3,6 +3,9 @@ export interface Gray {
   data: Uint8Array;
   width: number;
   height: number;
+  /** Optional hint from the decoder: sameAsAbove[y] = 1 when row y equals row y − 1 (upscaled
+   *  images repeat most rows), so per-row work can be reused. */
+  sameAsAbove?: Uint8Array;
 }
 
 // Rec. 601 luma in 16.16 fixed point, the weights cv2, jimp and Pillow use; libvips' own b-w

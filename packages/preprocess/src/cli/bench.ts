@@ -3,7 +3,7 @@
  * single thread and pool. `tsx packages/preprocess/src/cli/bench.ts [--repeat N]`
  */
 import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { projectRoot } from '@refund-vision/shared';
 import { benchPreprocess, writeLargePhoto, type BenchResult } from '../bench.ts';
@@ -33,7 +33,9 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-console.log(`${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores, Node ${process.version}`);
+console.log(`${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 for (const [name, r] of rows) {
-  console.log(`${name.padEnd(18)} ${r.mode.padEnd(8)} ${r.msPerImage.toFixed(2).padStart(8)} ms/img ${r.imagesPerSec.toFixed(0).padStart(6)} img/s  ${JSON.stringify(r.decoders)}${r.failed ? ` failed ${r.failed}` : ''}`);
+  console.log(
+    `${name.padEnd(18)} ${r.mode.padEnd(8)} ${r.msPerImage.toFixed(2).padStart(8)} ms/img ${r.imagesPerSec.toFixed(0).padStart(6)} img/s  cpu ${r.cpuMsPerImage.toFixed(2)} ms/img  ${JSON.stringify(r.decoders)}${r.failed ? ` failed ${r.failed}` : ''}`,
+  );
 }
