@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelCard, PIXELS_PER_IMAGE, projectRoot } from '@refund-vision/shared';
 import { loadClassifier, type Classifier } from './classifier.ts';
-import { EngineUnavailableError, tensorCount } from './engine.ts';
+import { EngineUnavailableError, tensorCount, tf } from './engine.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { evaluate } from './metrics.ts';
 
@@ -53,6 +53,21 @@ describe('classifier on the committed model', () => {
     for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
     expect(worst).to.be.below(1e-4);
     for (let r = 0; r < n; r += 97) expect(b.subarray(r * 10, r * 10 + 10).reduce((s, v) => s + v, 0)).to.be.closeTo(1, 1e-5);
+  });
+
+  it('keeps each tfjs classifier on its own engine when another engine is loaded later', async () => {
+    const n = 20;
+    const px = test.images.subarray(0, n * PIXELS_PER_IMAGE);
+    const cpu = await loadClassifier({ dir: MODEL_DIR, backend: 'cpu' });
+    try {
+      expect(cpu.engine).to.equal('cpu');
+      const a = await cpu.predict(px, n);
+      const b = await wasm.predict(px, n);
+      expect(tf.getBackend()).to.equal('wasm');
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).to.be.below(1e-4);
+    } finally {
+      await cpu.dispose();
+    }
   });
 
   it('does not leak tensors when predicting on the tfjs engine', async () => {

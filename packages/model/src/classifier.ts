@@ -108,12 +108,16 @@ export async function loadClassifier(opts: LoadClassifierOptions): Promise<Class
   }
 
   // TensorFlow.js loads only here: the onnx path starts faster without it.
-  const { initTf, tf } = await import('./engine.ts');
+  const { initTf, tf, useTfEngine } = await import('./engine.ts');
   const { predictTf } = await import('./predict-tf.ts');
   const engine = await initTf(choice, log);
   const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   log?.info('model loaded', { engine, version: card.version, dir });
-  return make(card, engine, async (p, n) => predictTf(model, p, n), async () => {
+  const run = async (p: Uint8Array, n: number) => {
+    await useTfEngine(engine);
+    return predictTf(model, p, n);
+  };
+  return make(card, engine, run, async () => {
     model.dispose();
   });
 }

@@ -64,6 +64,14 @@ export async function initTf(choice: BackendChoice = 'auto', logger?: Logger): P
   throw new EngineUnavailableError('auto', 'no TensorFlow.js backend could start');
 }
 
+/**
+ * tfjs has one global backend; a classifier loaded on one engine calls this before predicting, so a
+ * later load of another engine in the same process does not silently move it.
+ */
+export async function useTfEngine(engine: TfEngine): Promise<void> {
+  if (tf.getBackend() !== tfName(engine)) await tf.setBackend(tfName(engine));
+}
+
 /** Live tensors in the tfjs engine, for leak tests. */
 export function tensorCount(): number {
   return tf.memory().numTensors;

@@ -1,5 +1,14 @@
 export { loadClassifier, readCard, ONNX_FILE, type Classifier, type LoadClassifierOptions } from './classifier.ts';
-export { initTf, parseBackend, tensorCount, EngineUnavailableError, type EngineName, type BackendChoice, type TfEngine } from './engine.ts';
-export { loadFashionMnist, DatasetError, type FashionMnist, type Split } from './fashion-mnist.ts';
-export { saveModel, loadModel, readArtifacts, weightsVersion } from './io.ts';
-export { evaluate, pixelStats, type Evaluation, type PixelStats } from './metrics.ts';
+export { EngineUnavailableError, parseBackend, type BackendChoice, type EngineName, type TfEngine } from './backend-choice.ts';
+export { initTf, tensorCount } from './engine.ts';
+export { loadFashionMnist, candidateDirs, DatasetError, type FashionMnist, type Split } from './fashion-mnist.ts';
+export { saveModel, loadModel } from './io.ts';
+export { readArtifacts, weightsVersion, MODEL_JSON, WEIGHTS_FILE } from './model-files.ts';
+export { evaluate, pixelStats, classDistribution, type Evaluation, type PixelStats } from './metrics.ts';
+export { evaluateModel, type EvaluationReport } from './evaluate.ts';
+export { ARCHITECTURES, architecture, flopsPerImage, type Architecture } from './architectures.ts';
+export { train, TRAIN_DEFAULTS, type TrainOptions, type TrainResult } from './train.ts';
+export { exportOnnx, buildOnnxModel } from './onnx-export.ts';
+export { measureSpeed, type SpeedRow } from './speed.ts';
+export { writeSamples, type SampleFile } from './samples.ts';
+export { encodeGrayPng } from './png.ts';

@@ -4,8 +4,7 @@
  * and dropout (Math.random is swapped for a seeded generator while training, since tfjs dropout
  * with a fixed seed would reuse one mask for every step).
  */
-import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLASS_NAMES, ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE, type Logger } from '@refund-vision/shared';
 import { architecture, flopsPerImage, summaryLines } from './architectures.ts';
@@ -38,7 +37,7 @@ export interface TrainOptions {
   onnx?: boolean;
 }
 
-export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = { epochs: 12, batchSize: 64, seed: 42, arch: 'deep', learningRate: 0.001, validation: 5000, flip: true };
+export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = { epochs: 12, batchSize: 64, seed: 42, arch: 'ref', learningRate: 0.001, validation: 5000, flip: true };
 
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -212,9 +211,4 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   } finally {
     Math.random = realRandom;
   }
-}
-
-/** sha-256 of a file's bytes, first 12 hex digits. */
-export function fileVersion(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 12);
 }
