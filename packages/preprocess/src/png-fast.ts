@@ -91,6 +91,12 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
       continue;
     }
     unfilter(raw, p, q, stride, bpp, filter, q < 0);
+    if (q >= 0 && raw.subarray(p, p + stride).equals(raw.subarray(q, q + stride))) {
+      // Repeated with another filter (e.g. None): same outcome, found after unfiltering.
+      out.copyWithin(y * width, (y - 1) * width, y * width);
+      sameAsAbove[y] = 1;
+      continue;
+    }
     q = p;
     if (unpacked) {
       unpack(raw, p, depth, unpacked);
