@@ -5,7 +5,7 @@
  * its DECOMPRESSED content, so Debian's re-headered .gz copies pass and a corrupt one fails.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { projectRoot, type Logger } from '@refund-vision/shared';
@@ -32,7 +32,8 @@ export const FILES: Record<Split, { images: FileSpec; labels: FileSpec }> = {
   },
 };
 
-const DOWNLOAD_BASE = 'https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/';
+/** The official files, from the zalandoresearch/fashion-mnist repository (HTTPS). */
+const DOWNLOAD_BASE = 'https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/';
 
 export interface FashionMnist {
   images: Uint8Array;
@@ -115,7 +116,7 @@ async function download(dir: string, split: Split, logger?: Logger): Promise<voi
     const tmp = join(dir, `${spec.name}.gz.part`);
     writeFileSync(tmp, body);
     readIdx(tmp, spec); // verify before the file takes its final name
-    writeFileSync(join(dir, `${spec.name}.gz`), body);
+    renameSync(tmp, join(dir, `${spec.name}.gz`));
   }
 }
 
