@@ -72,6 +72,16 @@ describe('POST /v1/predict/image', () => {
     const big = await upload(srv.url, [{ name: 'big.png', data: Buffer.alloc(3 * 1024 * 1024, 1) }]);
     expect(big.status).to.equal(413);
     expect(big.body.error.code).to.equal('limit-file-size');
+    const many = await upload(srv.url, Array.from({ length: 5 }, (_, i) => ({ name: `part-${i}.png`, data: Buffer.alloc(1.9 * 1024 * 1024, i) })));
+    expect(many.status).to.equal(413);
+    expect(many.body.error.code).to.equal('body-too-large');
+    const chunked = await fetch(`${srv.url}/v1/predict/image`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=XYZ' },
+      body: new Blob(['--XYZ--\r\n']).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).to.equal(411);
     const truncated = await fetch(`${srv.url}/v1/predict/image`, {
       method: 'POST',
       headers: { 'content-type': 'multipart/form-data; boundary=XYZ' },

@@ -42,11 +42,17 @@ export function uploadRouter(deps: AppDeps): Router {
     limits: { fileSize: config.api.uploadMaxBytes, files: config.api.uploadMaxFiles, fields: 16, fieldSize: 64 * 1024, parts: config.api.uploadMaxFiles + 16, headerPairs: 200 },
   }).any();
 
+  // Files are held in memory: besides the per-file limit, the whole form is capped, and its size
+  // must be declared so that an oversize form is refused before a byte of it is read.
+  const maxForm = config.api.uploadMaxBytes * 4;
   const receive = (req: Request, res: Response) =>
     new Promise<Express.Multer.File[]>((resolve, reject) => {
       if (!req.is('multipart/form-data')) {
         return reject(new AppError(415, 'unsupported-media-type', `expected Content-Type: multipart/form-data, got ${req.get('content-type') ?? 'none'}`));
       }
+      const declared = Number(req.get('content-length'));
+      if (!req.get('content-length') || !Number.isFinite(declared)) return reject(new AppError(411, 'length-required', 'uploads must declare Content-Length'));
+      if (declared > maxForm) return reject(new AppError(413, 'body-too-large', `the form is ${declared} bytes; at most ${maxForm} per request`));
       upload(req, res, (err: unknown) => {
         if (!err) return resolve((req.files as Express.Multer.File[] | undefined) ?? []);
         // busboy's own complaints (bad boundary, truncated form) are the sender's fault too.
