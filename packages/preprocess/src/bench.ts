@@ -15,7 +15,7 @@ export interface BenchOptions extends PreprocessOptions {
   pool?: boolean | number | PreprocessPool;
   /** Timed passes over all files (median reported). Default 3. */
   repeat?: number;
-  /** Untimed images first. Default min(files, 2 × pool size + 2). */
+  /** Untimed images first (JIT, codec and worker warm-up). Default min(files, 20 + 4 × pool size). */
   warmup?: number;
 }
 
@@ -53,7 +53,7 @@ export async function benchPreprocess(opts: BenchOptions): Promise<BenchResult> 
       if (pool) await Promise.all(list.map(one));
       else for (const f of list) await one(f);
     };
-    const warm = opts.warmup ?? Math.min(files.length, 2 * (pool?.size ?? 1) + 2);
+    const warm = opts.warmup ?? Math.min(files.length, 20 + 4 * (pool?.size ?? 1));
     await pass(Array.from({ length: warm }, (_, i) => files[i % files.length]!));
     const times: number[] = [];
     const cpuTimes: number[] = [];
