@@ -30,7 +30,8 @@ async function main() {
 }
 
 main().catch(async (e) => {
-  const msg = e instanceof ConfigError ? e.message : (e as Error)?.stack ?? String(e);
+  // The reason, not a stack: a missing model or a taken port is the operator's to fix.
+  const msg = e instanceof ConfigError || process.env.LOG_LEVEL !== 'debug' ? ((e as Error)?.message ?? String(e)) : ((e as Error).stack ?? String(e));
   process.stderr.write(`api: cannot start: ${msg}\n`);
   await closeLoggers();
   process.exit(1);
