@@ -7,6 +7,7 @@ import helmet from 'helmet';
 import type { AppDeps } from './deps.ts';
 import { requireApiKey } from './http/auth.ts';
 import { errorHandler, notFoundHandler } from './http/errors.ts';
+import { markArrival } from './http/timing.ts';
 import { createHistoryRouter } from './history/router.ts';
 import { docsRouter } from './routes/docs.ts';
 import { legacyRouter } from './routes/legacy.ts';
@@ -22,6 +23,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(markArrival);
   app.use(metrics.middleware());
   app.use(
     helmet({

@@ -17,6 +17,7 @@
 import { Router } from 'express';
 import { badRequest, LEGACY_CLASS_NAMES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import type { AppDeps } from '../deps.ts';
+import { arrivedAt } from '../http/timing.ts';
 import { jsonBody } from '../http/json-body.ts';
 import { classify, recordOneShotRun } from '../inference.ts';
 
@@ -101,7 +102,7 @@ export const legacyNum = (label: string): number | string => (/^-?\d{1,15}$/.tes
 export function legacyRouter(deps: AppDeps): Router {
   const router = Router();
   router.post('/predict', ...jsonBody(deps.config.api.bodyLimitBytes), async (req, res) => {
-    const t0 = performance.now();
+    const t0 = arrivedAt(res);
     const { labels, pixels } = parseLegacyFrame(req.body, res.locals.rawJson as string | undefined, deps.config.api.maxBatch);
     const classified = await classify(deps, pixels, labels.length);
     const reply: LegacyRow[] = classified.predictions.map((p, i) => [legacyNum(labels[i]!), LEGACY_CLASS_NAMES[p.classIndex]!, Math.round(p.confidence * 10000) / 100]);

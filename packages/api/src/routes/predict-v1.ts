@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { Router } from 'express';
 import { AppError, badRequest, decodePixels, CLASS_NAMES, PredictRequest, PIXELS_PER_IMAGE, type PredictResponse } from '@refund-vision/shared';
 import type { AppDeps } from '../deps.ts';
+import { arrivedAt } from '../http/timing.ts';
 import { jsonBody } from '../http/json-body.ts';
 import { classify } from '../inference.ts';
 import type { RecordBatchResult } from '../metrics-store.ts';
@@ -29,7 +30,7 @@ export function predictV1Router(deps: AppDeps): Router {
   };
 
   router.post('/v1/predict', ...jsonBody(config.api.bodyLimitBytes), async (req, res) => {
-    const t0 = performance.now();
+    const t0 = arrivedAt(res);
     const body = PredictRequest.parse(req.body);
     const n = body.images.length;
     if (n > config.api.maxBatch) throw badRequest('too-many-images', `at most ${config.api.maxBatch} images per batch, got ${n}`);

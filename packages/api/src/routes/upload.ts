@@ -9,6 +9,7 @@ import { Router, type Request, type Response } from 'express';
 import multer from 'multer';
 import { AppError, badRequest, CLASS_NAMES, PIXELS_PER_IMAGE, type TopK } from '@refund-vision/shared';
 import type { AppDeps } from '../deps.ts';
+import { arrivedAt } from '../http/timing.ts';
 import { toAppError } from '../http/errors.ts';
 import { classify, recordOneShotRun } from '../inference.ts';
 
@@ -61,7 +62,7 @@ export function uploadRouter(deps: AppDeps): Router {
     });
 
   router.post('/v1/predict/image', async (req, res) => {
-    const t0 = performance.now();
+    const t0 = arrivedAt(res);
     const files = await receive(req, res);
     if (files.length === 0) throw badRequest('no-files', 'no image files in the form (send them as multipart file fields)');
     const names = files.map((f, i) => cleanName(f.originalname, i));

@@ -9,6 +9,7 @@ import { Router, type ErrorRequestHandler } from 'express';
 import { z } from 'zod';
 import { AppError, badRequest, IMAGE_SIZE, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import type { AppDeps } from '../deps.ts';
+import { arrivedAt } from '../http/timing.ts';
 import { toAppError } from '../http/errors.ts';
 import { jsonBody } from '../http/json-body.ts';
 import { classify, recordOneShotRun } from '../inference.ts';
@@ -112,7 +113,7 @@ export function v2Router(deps: AppDeps): Router {
     res.status(ready ? 200 : 503).json({ name: V2_MODEL_NAME, ready });
   });
   router.post(['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer'], ...jsonBody(config.api.bodyLimitBytes), async (req, res) => {
-    const t0 = performance.now();
+    const t0 = arrivedAt(res);
     known(String(req.params.name), req.params.version as string | undefined);
     const body = InferRequest.parse(req.body);
     const input = body.inputs[0]!;
