@@ -63,6 +63,10 @@ describe('POST /v1/predict', () => {
     const sameKey = await send(`${srv.url}/v1/predict`, { json: predictBody(b.pixels, { runKey: 'conf', batchIndex: 1 }), headers: { 'idempotency-key': 'key-0' } });
     expect(sameKey.status).to.equal(409);
     expect(srv.store.getRun('conf')!.images).to.equal(2);
+    // the same race while both are in flight: one is recorded, the other refused
+    const race = await Promise.all([a, b].map((x) => send(`${srv.url}/v1/predict`, { json: predictBody(x.pixels, { runKey: 'race', batchIndex: 0 }) })));
+    expect(race.map((r) => r.status).sort()).to.deep.equal([200, 409]);
+    expect(srv.store.getRun('race')!.images).to.equal(2);
   });
 
   it('answers malformed batches with 4xx JSON and leaves no tensors behind', async () => {

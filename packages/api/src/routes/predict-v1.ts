@@ -22,10 +22,10 @@ export function predictV1Router(deps: AppDeps): Router {
   /** In-flight batches by (run key, batch index) and by idempotency key, this process only. */
   const inFlight = new Map<string, { hash: string; done: Promise<RecordBatchResult> }>();
 
-  const answer = (result: RecordBatchResult, hash: string, ownHash: string): PredictResponse => {
-    if (result.outcome === 'conflict' || hash !== ownHash) {
-      throw new AppError(409, 'idempotency-conflict', result.outcome === 'conflict' ? result.message : 'a different request with the same batch or Idempotency-Key is being processed');
-    }
+  /** The stored answer, or 409 when the key belongs to a different request. */
+  const answer = (result: RecordBatchResult, sameRequest = true): PredictResponse => {
+    if (result.outcome === 'conflict') throw new AppError(409, 'idempotency-conflict', result.message);
+    if (!sameRequest) throw new AppError(409, 'idempotency-conflict', 'a different request with the same batch or Idempotency-Key is being processed');
     return result.response as PredictResponse;
   };
 
@@ -42,11 +42,11 @@ export function predictV1Router(deps: AppDeps): Router {
     const keys = [`b:${body.runKey}\0${body.batchIndex}`, ...(idem ? [`k:${idem}`] : [])];
 
     const prior = store.checkBatch(body.runKey, body.batchIndex, idem, hash);
-    if (prior) return res.json({ ...answer(prior, hash, hash), replayed: true });
+    if (prior) return res.json({ ...answer(prior), replayed: true });
     const running = keys.map((k) => inFlight.get(k)).find((x) => x);
     if (running) {
       const result = await running.done;
-      return res.json({ ...answer(result, running.hash, hash), replayed: true });
+      return res.json({ ...answer(result, running.hash === hash), replayed: true });
     }
 
     const pixels = decodePixels(body.pixels);
@@ -90,7 +90,7 @@ export function predictV1Router(deps: AppDeps): Router {
     for (const k of keys) inFlight.set(k, entry);
     try {
       const result = await done;
-      const response = answer(result, hash, hash);
+      const response = answer(result);
       // Recorded by another process between our check and our write: that answer is the answer.
       res.json(result.outcome === 'replayed' ? { ...response, replayed: true } : response);
     } finally {
