@@ -1,6 +1,7 @@
 /** The OpenAPI 3 document served at /openapi.json; message schemas come from the shared zod contract. */
 import { z } from 'zod';
 import { CompleteRunRequest, ErrorBody, PredictRequest, PredictResponse, RunSummary } from '@refund-vision/shared';
+import { historyOpenApiPaths } from './history/openapi.ts';
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any', target: 'openapi-3.0' }) as Record<string, unknown>;
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -90,17 +91,7 @@ export function openApiDocument(version: string) {
           responses: { 200: { description: 'the final run summary', content: json(ref('RunSummary')) }, ...errors(400, 401, 404) },
         },
       },
-      '/v1/predictions/{id}/feedback': {
-        post: {
-          summary: 'Feedback on a prediction: {"correctClass": 0–9 or class name} or {"correct": true}',
-          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer' } }],
-          requestBody: { required: true, content: json({ type: 'object' }) },
-          responses: { 200: { description: 'stored' }, ...errors(400, 401, 404) },
-        },
-      },
-      '/v1/summary': { get: { summary: 'Summary over a time range (runs, images, confidence, accuracy, alerts, p50/p95 time per prediction)', responses: { 200: { description: 'summary' }, ...errors(400, 401) } } },
-      '/v1/runs.csv': { get: { summary: 'Runs as CSV over a time range', responses: { 200: { description: 'text/csv' }, ...errors(400, 401) } } },
-      '/v1/history': { get: { summary: 'Series for the dashboard charts', responses: { 200: { description: 'series' }, ...errors(400, 401) } } },
+      ...historyOpenApiPaths(),
       '/v2': { get: { summary: 'V2 server metadata', responses: { 200: { description: 'name, version, extensions' } } } },
       '/v2/health/live': { get: { summary: 'V2 liveness', security: [], responses: { 200: { description: 'live' } } } },
       '/v2/health/ready': { get: { summary: 'V2 readiness', security: [], responses: { 200: { description: 'ready' }, 503: { description: 'loading' } } } },

@@ -36,7 +36,7 @@ describe('API server', () => {
     it('serves the OpenAPI document and a Swagger UI from its own origin', async () => {
       const doc = await send(`${srv.url}/openapi.json`);
       expect(doc.body.openapi).to.match(/^3\./);
-      for (const p of ['/v1/predict', '/predict', '/v1/predict/image', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{runKey}/complete', '/v2/models/fashion-cnn/infer', '/metrics']) {
+      for (const p of ['/v1/predict', '/predict', '/v1/predict/image', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{runKey}/complete', '/v2/models/fashion-cnn/infer', '/metrics', '/v1/predictions/{id}/feedback', '/v1/summary']) {
         expect(doc.body.paths, p).to.have.property(p);
       }
       expect(doc.body.components.schemas.PredictRequest.properties).to.have.property('pixels');
