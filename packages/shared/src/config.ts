@@ -87,11 +87,6 @@ export const ConfigSchema = z.object({
     classMixAlert: ratio.default(0.5),
     /** Runs smaller than this use chi-squared instead of JS distance. */
     smallRun: z.coerce.number().int().min(1).default(50),
-    /** Input drift, in training-set standard deviations of the statistic. */
-    pixelMeanWarn: z.coerce.number().min(0).default(0.1),
-    pixelMeanAlert: z.coerce.number().min(0).default(0.2),
-    zeroShareWarn: ratio.default(0.15),
-    zeroShareAlert: ratio.default(0.3),
     /**
      * Input drift as used by the API's health checks: the shift of a run's mean pixel / near-zero
      * share in units of the training set's PER-IMAGE spread (monitoring.imageMeanStd /
