@@ -1,7 +1,8 @@
 /**
  * Peak FP32 FLOP/s of one core, for the physical limit of inference (model FLOPs ÷ peak).
  * Measured with a small FMA-bound C loop (12 independent vector FMA chains, enough to cover the FMA
- * latency on two ports) compiled for the widest SIMD the CPU reports; when no C compiler is present
+ * latency on two ports) compiled for the widest SIMD the CPU reports, timed on thread CPU time so
+ * other processes sharing the core do not lower it; when no C compiler is present
  * the peak is assumed from the CPU flags and clock and the table says so.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,7 @@ const C_SRC = (vec: 'avx512' | 'avx2') => {
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static double now(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 int main(int argc, char **argv) {
   long iters = atol(argv[1]);
   ${T} b = ${set}(0.9999999f), c = ${set}(1e-7f);

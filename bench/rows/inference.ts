@@ -10,6 +10,7 @@ import { exists, peerProblem, readCardJson, unavailable, type Ctx } from '../lib
 import { measurePeak } from '../lib/peak.ts';
 import { run, tsxArgs } from '../lib/proc.ts';
 import { runPy } from '../lib/python.ts';
+import { median } from '../lib/stats.ts';
 import type { Row } from '../lib/table.ts';
 
 interface OursResult {
@@ -49,7 +50,7 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
     return [unavailable(item, 'inference', 'ms/img', 'not available yet: no trained model in models/fashion-cnn or no model package')];
   }
   const card = readCardJson(ctx.modelDir);
-  const seconds = ctx.quick ? 1 : 4;
+  const seconds = ctx.quick ? 1 : 2;
   const rows: Row[] = [];
 
   const flops = countFlops(JSON.parse(readFileSync(join(ctx.modelDir, 'model.json'), 'utf8')));
@@ -58,35 +59,54 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
   const peak = await measurePeak(ctx.cpu);
   const limitMs = flops.flops / (peak.gflops * 1e9) * 1000;
 
-  const engines: { name: string; res?: OursResult; err?: string }[] = [];
+  // Ours and PyTorch alternate in rounds, so a load swing on the shared machine hits both sides;
+  // each side's figure is the median over rounds of its per-round medians.
+  const rounds = ctx.quick ? 1 : 3;
   const hasOnnx = existsSync(join(ctx.modelDir, 'model.onnx'));
-  for (const backend of [...(hasOnnx ? ['onnx'] : []), 'wasm']) {
-    if (ctx.quick && engines.some((e) => e.res)) {
-      engines.push({ name: backend, err: 'quick run: secondary engine skipped' });
-      continue;
-    }
-    ctx.log(`  our ${backend} engine, one core …`);
-    try {
-      engines.push({ name: backend, res: await ours(ctx, backend, seconds, !engines.some((e) => e.res)) });
-    } catch (e) {
-      engines.push({ name: backend, err: (e as Error).message });
-    }
-  }
-  if (!hasOnnx) engines.push({ name: 'onnx', err: 'not available yet: no model.onnx in models/fashion-cnn' });
-
+  const backends = [...(hasOnnx ? ['onnx'] : []), 'wasm'];
+  const perRound = new Map<string, OursResult[]>();
+  const failures = new Map<string, string>();
   const tProblem = peerProblem(ctx, 'torch');
-  let torch: TorchResult | undefined;
+  const torchRuns: TorchResult[] = [];
   let torchErr = tProblem;
-  if (!tProblem) {
-    ctx.log(`  PyTorch, one thread …`);
-    const d = await ctx.data();
-    try {
-      const limit = ctx.quick ? ['--limit', '2000'] : [];
-      torch = await runPy<TorchResult>('torch_infer.py', ['--model-dir', ctx.modelDir, '--images', d.testImages, '--labels', d.testLabels, ...limit, '--batches', BATCHES.join(','), '--seconds', String(seconds), '--threads', '1'], { cpu: ctx.cpu });
-    } catch (e) {
-      torchErr = (e as Error).message;
+  const d = await ctx.data();
+  for (let round = 0; round < rounds; round++) {
+    for (const backend of backends) {
+      if (failures.has(backend)) continue;
+      if (ctx.quick && backend !== backends[0]) {
+        failures.set(backend, 'quick run: secondary engine skipped');
+        continue;
+      }
+      ctx.log(`  round ${round + 1}/${rounds}: our ${backend} engine, one core …`);
+      try {
+        const r = await ours(ctx, backend, seconds, round === 0 && !perRound.size);
+        perRound.set(backend, [...(perRound.get(backend) ?? []), r]);
+      } catch (e) {
+        failures.set(backend, (e as Error).message);
+      }
+    }
+    if (!torchErr) {
+      ctx.log(`  round ${round + 1}/${rounds}: PyTorch, one thread …`);
+      try {
+        const acc = round === 0 ? ['--labels', d.testLabels, ...(ctx.quick ? ['--limit', '2000'] : [])] : [];
+        torchRuns.push(await runPy<TorchResult>('torch_infer.py', ['--model-dir', ctx.modelDir, '--images', d.testImages, ...acc, '--batches', BATCHES.join(','), '--seconds', String(seconds), '--threads', '1'], { cpu: ctx.cpu }));
+      } catch (e) {
+        torchErr = (e as Error).message;
+      }
     }
   }
+  const combine = <T extends { msPerImg: Record<string, number>; runs: Record<string, number>; accuracy?: number }>(rs: T[]): T | undefined =>
+    rs.length
+      ? {
+          ...rs[0]!,
+          accuracy: rs.find((r) => r.accuracy !== undefined)?.accuracy,
+          msPerImg: Object.fromEntries(BATCHES.map((b) => [b, median(rs.map((r) => r.msPerImg[b]!))])),
+          runs: Object.fromEntries(BATCHES.map((b) => [b, rs.reduce((a, r) => a + (r.runs[b] ?? 0), 0)])),
+        }
+      : undefined;
+  const engines: { name: string; res?: OursResult; err?: string }[] = backends.map((name) => ({ name, res: combine(perRound.get(name) ?? []), err: failures.get(name) }));
+  if (!hasOnnx) engines.push({ name: 'onnx', err: 'not available yet: no model.onnx in models/fashion-cnn' });
+  const torch = torchErr ? undefined : combine(torchRuns);
   const torchName = torch ? `PyTorch ${torch.torch.replace(/^(\d+\.\d+).*/, '$1')}, ${torch.threads} thread` : undefined;
 
   // The goal applies to the engine the API picks on its own (auto: ONNX first).
@@ -107,7 +127,7 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
         ...(torchName ? { peerName: torchName } : {}),
         ...(e.name === primary ? { goal: { kind: 'ratio<=', value: 0.5 } as const } : {}),
         note: [
-          `median of ${e.res.runs[b]} runs after 3 warm-up runs, pinned to CPU ${ctx.cpu}${e.name === 'onnx' ? ', ORT 1 intra-op thread' : ', tfjs wasm (single-threaded in Node)'}`,
+          `median of ${e.res.runs[b]} runs in ${rounds} round(s) alternating with PyTorch, 3 warm-up runs each, pinned to CPU ${ctx.cpu}${e.name === 'onnx' ? ', ORT 1 intra-op thread' : ', tfjs wasm (single-threaded in Node)'}`,
           torch ? `PyTorch median of ${torch.runs[b]} runs` : `peer: ${torchErr}`,
           e.name === primary ? 'engine the API uses (auto)' : 'secondary engine, no goal',
         ].join('; '),

@@ -54,17 +54,6 @@ export async function ourPreprocessor(size = cpus().length): Promise<Ours> {
   };
 }
 
-async function timePasses(ours: Ours, files: string[], passes: number): Promise<number[]> {
-  await ours.pass(files); // warm-up: workers started, codecs loaded, page cache
-  const out: number[] = [];
-  for (let i = 0; i < passes; i++) {
-    const t0 = performance.now();
-    await ours.pass(files);
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
-
 export async function measurePreprocess(ctx: Ctx): Promise<Row[]> {
   const item = 2;
   const pngMetric = 'preprocess sample PNGs (761×761 RGBA)';
@@ -79,24 +68,38 @@ export async function measurePreprocess(ctx: Ctx): Promise<Row[]> {
   const rows: Row[] = [];
   const ours = await ourPreprocessor();
   const cvProblem = peerProblem(ctx, 'cv2');
-  const cv2 = async (files: string[], name: string): Promise<Cv2Result | string> => {
-    if (cvProblem) return cvProblem;
+  /**
+   * Rounds alternate one timed pass of ours with one of cv2 (its own process, a warm-up pass then
+   * one timed pass), so load swings on the shared machine hit both; medians over the rounds.
+   */
+  const interleaved = async (files: string[], name: string): Promise<{ ours: number; cv: Cv2Result | string }> => {
     const list = join(ctx.tmp, `${name}.txt`);
     writeFileSync(list, files.join('\n'));
-    try {
-      return await runPy<Cv2Result>('cv2_preprocess.py', ['--list', list, '--passes', String(passes)]);
-    } catch (e) {
-      return (e as Error).message;
+    await ours.pass(files); // warm-up: workers started, codecs loaded, page cache
+    const mine: number[] = [];
+    const theirs: Cv2Result[] = [];
+    let cvErr = cvProblem;
+    for (let i = 0; i < passes; i++) {
+      const t0 = performance.now();
+      await ours.pass(files);
+      mine.push(performance.now() - t0);
+      if (!cvErr) {
+        try {
+          theirs.push(await runPy<Cv2Result>('cv2_preprocess.py', ['--list', list, '--passes', '1']));
+        } catch (e) {
+          cvErr = (e as Error).message;
+        }
+      }
     }
+    const cv: Cv2Result | string = cvErr ?? { ...theirs[0]!, passes: theirs.length, msPerImg: median(theirs.map((t) => t.msPerImg)), imagesPerSec: 1000 / median(theirs.map((t) => t.msPerImg)) };
+    return { ours: median(mine), cv };
   };
   try {
     // Sample PNGs.
     if (!ctx.samples.length) rows.push(unavailable(item, pngMetric, 'img/s', 'sample images not found (../shared/data/refund-samples or REFUND_SAMPLES_DIR)'));
     else {
-      ctx.log(`  ours on ${ctx.samples.length} sample PNGs …`);
-      const t = median(await timePasses(ours, ctx.samples, passes));
-      ctx.log(`  cv2 on the same PNGs …`);
-      const cv = await cv2(ctx.samples, 'pngs');
+      ctx.log(`  ours and cv2 on ${ctx.samples.length} sample PNGs, ${passes} rounds …`);
+      const { ours: t, cv } = await interleaved(ctx.samples, 'pngs');
       rows.push({
         item,
         metric: pngMetric,
@@ -105,7 +108,7 @@ export async function measurePreprocess(ctx: Ctx): Promise<Row[]> {
         peer: typeof cv === 'string' ? null : cv.imagesPerSec,
         ...(typeof cv === 'string' ? {} : { peerName: `cv2 ${cv.opencv} loop, 1 process` }),
         goal: { kind: 'ratio>=', value: 1.5 },
-        note: `${ctx.samples.length} files, median of ${passes} passes after a warm-up pass; ours: ${ours.how} on ${cpus().length} cores${typeof cv === 'string' ? `; ${cv}` : `; cv2 setNumThreads default (${cv.threads})`}`,
+        note: `${ctx.samples.length} files, median of ${passes} passes after a warm-up pass, alternating with cv2 (each cv2 pass after its own warm-up pass); ours: ${ours.how} on ${cpus().length} cores${typeof cv === 'string' ? `; ${cv}` : `; cv2 setNumThreads default (${cv.threads})`}`,
       });
     }
     // 12 MP JPEGs.
@@ -115,10 +118,8 @@ export async function measurePreprocess(ctx: Ctx): Promise<Row[]> {
       const n = ctx.quick ? 4 : 8;
       ctx.log(`  generating ${n} 12-megapixel JPEGs …`);
       const jpgs = await makePhotoJpegs(join(ctx.tmp, 'jpegs'), n, sharp);
-      ctx.log(`  ours on the JPEGs …`);
-      const t = median(await timePasses(ours, jpgs, passes));
-      ctx.log(`  cv2 on the JPEGs …`);
-      const cv = await cv2(jpgs, 'jpegs');
+      ctx.log(`  ours and cv2 on the JPEGs, ${passes} rounds …`);
+      const { ours: t, cv } = await interleaved(jpgs, 'jpegs');
       rows.push({
         item,
         metric: jpgMetric,

@@ -117,36 +117,56 @@ export async function measureServing(ctx: Ctx): Promise<Row[]> {
   return rows;
 }
 
+/** V8 heap figures from the API's Prometheus default metrics (MB), when it exposes them. */
+async function heapMb(url: string): Promise<{ used: number; total: number } | undefined> {
+  try {
+    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const g = (name: string) => Number(new RegExp(`^\\w*nodejs_heap_size_${name}_bytes (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+    const r = { used: g('used'), total: g('total') };
+    return Number.isFinite(r.used) ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function measureApiMemory(ctx: Ctx): Promise<Row[]> {
   const item = 7;
-  const metric = `API RSS drift over ${ctx.quick ? '2,000' : '10,000'} requests after warm-up`;
+  const total = ctx.quick ? 2000 : 10_000;
+  const warm = ctx.quick ? 1000 : 3000;
+  const metric = `API RSS drift over ${total.toLocaleString('en-US')} requests after ${warm.toLocaleString('en-US')} warm-up`;
   const goal = { kind: 'ours<=', value: 10 } as const;
   const missing = apiMissing();
   const ac = loadAutocannon();
   if (missing || !ac) return [unavailable(item, metric, '%', missing ?? 'autocannon not installed', goal)];
-  const total = ctx.quick ? 2000 : 10_000;
-  const warm = total / 10;
   const px = await testPixels(ctx);
   const api = await startApi(apiEnv(ctx));
-  const samples: { done: number; rss: number }[] = [];
+  const samples: number[] = [];
+  let rssStart = 0;
+  let heapBefore: { used: number; total: number } | undefined;
+  let heapAfter: typeof heapBefore;
   try {
-    let done = 0;
     const pid = api.child.pid!;
-    const timer = setInterval(() => samples.push({ done, rss: treeRss(pid) }), 100);
+    rssStart = treeRss(pid);
+    const bodies = new BodyFactory(`bench-mem-${Date.now().toString(36)}`, 1, px, 64);
+    // Warm-up, unmeasured: V8 grows its heap to a steady size over the first few thousand requests.
+    await runLoad(ac, api.url, bodies, { connections: 4, amount: warm });
+    heapBefore = await heapMb(api.url);
+    samples.push(treeRss(pid));
+    const timer = setInterval(() => samples.push(treeRss(pid)), 100);
     try {
-      await runLoad(ac, api.url, new BodyFactory(`bench-mem-${Date.now().toString(36)}`, 1, px, 64), { connections: 4, amount: total, onResponse: () => done++ });
+      await runLoad(ac, api.url, bodies, { connections: 4, amount: total });
     } finally {
       clearInterval(timer);
     }
-    samples.push({ done, rss: treeRss(pid) });
+    samples.push(treeRss(pid));
+    heapAfter = await heapMb(api.url);
   } finally {
     await api.stop();
   }
-  const after = samples.filter((s) => s.done >= warm);
-  if (!after.length) return [unavailable(item, metric, '%', 'no RSS samples after warm-up', goal)];
-  const base = after[0]!.rss;
-  const dev = maxRelativeDeviation(after.map((s) => s.rss), base) * 100;
+  const base = samples[0]!;
+  const dev = maxRelativeDeviation(samples, base) * 100;
   const mb = (b: number) => (b / 2 ** 20).toFixed(0);
+  const heap = heapBefore && heapAfter ? `; V8 heap used ${heapBefore.used.toFixed(0)} → ${heapAfter.used.toFixed(0)} MB (total ${heapBefore.total.toFixed(0)} → ${heapAfter.total.toFixed(0)})` : '';
   return [
     {
       item,
@@ -155,7 +175,7 @@ export async function measureApiMemory(ctx: Ctx): Promise<Row[]> {
       ours: dev,
       peer: null,
       goal,
-      note: `batch-1 requests, 4 connections, one process; RSS ${mb(samples[0]!.rss)} MB at start, ${mb(base)} MB after ${warm} warm-up requests, max ${mb(Math.max(...after.map((s) => s.rss)))} MB, ${mb(after[after.length - 1]!.rss)} MB at the end (${samples.length} samples)`,
+      note: `batch-1 requests, 4 connections, one process; RSS ${mb(rssStart)} MB at start, ${mb(base)} MB after warm-up, min ${mb(Math.min(...samples))} / max ${mb(Math.max(...samples))} MB during, ${mb(samples[samples.length - 1]!)} MB at the end (${samples.length} samples)${heap}`,
     },
   ];
 }
