@@ -63,12 +63,13 @@ describe('preprocess: classification accuracy with the real model', function () 
     expect(acc).to.be.at.least(rawAcc - 0.01);
   });
 
-  it(`photo-like JPEGs (light noisy ground, off-centre, any aspect, some EXIF-rotated) of ${N} test items classify close to the raw items`, async () => {
+  it(`photo-like JPEGs (light noisy ground, off-centre, any aspect, some EXIF-rotated, some unevenly lit) of ${N} test items classify close to the raw items`, async () => {
     const pixels = new Uint8Array(N * 784);
     const r = rng(4242);
     for (const [i, k] of picks.entries()) {
       const orientation = ([1, 1, 1, 3, 6, 8] as const)[Math.floor(r() * 6)]!;
-      const jpg = await photoImage(item(test.images, k), { seed: k, orientation, quality: 80 + Math.floor(r() * 16) });
+      const lighting = r() < 0.33 ? { amount: 20 + r() * 40, angle: r() * 2 * Math.PI } : undefined;
+      const jpg = await photoImage(item(test.images, k), { seed: k, orientation, quality: 80 + Math.floor(r() * 16), lighting });
       const out = await preprocessImage(jpg);
       expect(out.kind).to.equal('photo');
       pixels.set(out.pixels, i * 784);

@@ -100,6 +100,21 @@ describe('preprocess: pixels', function () {
     expect(correlation(rs.pixels, x)).to.be.above(0.8);
   });
 
+  it('uneven lighting (a ±30-level gradient, clipped on the bright side) is not mistaken for the item', async () => {
+    const correlations: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const x = item(test.images, 2000 + i * 61);
+      const jpg = await photoImage(x, { seed: i, background: 240, lighting: { amount: 60, angle: i * 0.8 } });
+      const rs = await preprocessImage(jpg, { decoder: 'sharp' });
+      const rj = await preprocessImage(jpg, { decoder: 'jimp' });
+      expect(rs.kind).to.equal('photo');
+      expectSame(rs, rj, `lit photo ${i}`);
+      correlations.push(correlation(rs.pixels, x));
+      expect(correlations[i], `lit photo ${i} vs its original`).to.be.above(0.75);
+    }
+    expect(correlations.reduce((a, b) => a + b) / correlations.length, 'mean correlation').to.be.above(0.9);
+  });
+
   it('EXIF orientation is applied (3, 6, 8) by both decoders', async () => {
     const x = item(test.images, 7);
     const plain = await preprocessImage(await photoImage(x, { seed: 7, width: 420, height: 300, itemSide: 220 }), { decoder: 'sharp' });
