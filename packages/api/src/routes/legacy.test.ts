@@ -1,7 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { LEGACY_CLASS_NAMES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
-import { send, useTestServer, testBatch } from '../test-support.ts';
+import { pick } from '../dashboard/seed.ts';
+import { fashionTest, predictBody, send, useTestServer, testBatch } from '../test-support.ts';
 import { rowOrderFromText } from './legacy.ts';
+
+/** Written by real pandas: see fixtures/make-legacy-fixture.py. */
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 
 /**
  * What `pandas.DataFrame(rows, index=labels).to_json()` writes for an N×784 int frame: columns
@@ -50,6 +55,55 @@ describe('POST /predict (legacy pandas format)', () => {
     const single = await send(`${srv.url}/predict`, { body: pandasToJson(pixels.subarray(PIXELS_PER_IMAGE, 2 * PIXELS_PER_IMAGE), ['4']), headers: { 'content-type': 'application/json' } });
     expect(single.body[0][1]).to.equal(res.body[1][1]);
     expect(rowOrderFromText('{ "0" : { "b": 1, "a" : 2 } }')).to.deep.equal(['b', 'a']);
+  });
+
+  describe('against the bytes real pandas wrote (fixtures/legacy-pandas.json)', () => {
+    const body = fixture('legacy-pandas.json');
+    const meta = JSON.parse(fixture('legacy-pandas.meta.json')) as { testIndices: number[]; rowLabels: number[]; pandas: string };
+
+    it('our hand-built body is byte for byte what pandas writes', async () => {
+      const pixels = pick((await fashionTest()).images, meta.testIndices);
+      expect(pandasToJson(pixels, meta.rowLabels.map(String))).to.equal(body);
+      // pandas keeps the frame's order: columns 0..783, inner keys in index order, never sorted
+      expect(rowOrderFromText(body)).to.deep.equal(['1', '2', '3']);
+      expect(body.startsWith('{"0":{"1":')).to.equal(true);
+    });
+
+    it('answers [[num, item, confidence_percent], …] in row order with the classes /v1/predict gives', async () => {
+      const res = await send(`${srv.url}/predict`, { body, headers: { 'Content-type': 'application/json' } });
+      expect(res.status, res.text).to.equal(200);
+      const pixels = pick((await fashionTest()).images, meta.testIndices);
+      const v1 = await send(`${srv.url}/v1/predict`, { json: predictBody(pixels, { runKey: 'legacy-vs-v1' }) });
+      expect(v1.status).to.equal(200);
+      const expected = v1.body.predictions.map((p: { classIndex: number; confidence: number }, i: number) => [
+        meta.rowLabels[i],
+        LEGACY_CLASS_NAMES[p.classIndex],
+        Math.round(p.confidence * 10000) / 100,
+      ]);
+      expect(res.body).to.deep.equal(expected);
+      expect(res.text.startsWith('[[1,"')).to.equal(true);
+    });
+
+    it('refuses the other to_json orients with a message that names them', async () => {
+      // The shapes pandas writes for orient= split / records / index / values / table (pandas 1.5).
+      const pixels = pick((await fashionTest()).images, meta.testIndices.slice(0, 2));
+      const rows = [0, 1].map((r) => Array.from(pixels.subarray(r * PIXELS_PER_IMAGE, (r + 1) * PIXELS_PER_IMAGE)));
+      const cols = rows[0]!.map((_, c) => c);
+      const asRecord = (row: number[]) => Object.fromEntries(row.map((v, c) => [String(c), v]));
+      const bodies: Record<string, unknown> = {
+        split: { columns: cols, index: [1, 2], data: rows },
+        records: rows.map(asRecord),
+        index: { '1': asRecord(rows[0]!), '2': asRecord(rows[1]!) },
+        values: rows,
+        table: { schema: { fields: [{ name: 'index', type: 'integer' }], primaryKey: ['index'], pandas_version: '1.4.0' }, data: rows.map((r, i) => ({ index: i + 1, ...asRecord(r) })) },
+      };
+      for (const [orient, json] of Object.entries(bodies)) {
+        const res = await send(`${srv.url}/predict`, { json });
+        expect(res.status, orient).to.equal(400);
+        expect(res.body.error.code, orient).to.equal('unsupported-orient');
+        expect(res.body.error.message).to.include(`orient='${orient}'`).and.include("orient='columns'");
+      }
+    });
   });
 
   it('answers broken frames with 4xx JSON', async () => {

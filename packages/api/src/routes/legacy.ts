@@ -68,9 +68,32 @@ export function rowOrderFromText(text: string): string[] | undefined {
   }
 }
 
+const COLUMNS_SHAPE = '{"0": {"1": v, …}, …, "783": {…}}';
+
+/**
+ * Names the other `to_json` orient a body was written with, if any. Only the default orient
+ * ('columns') is accepted: it is what the old client sent and what `pd.read_json` reads back as
+ * the same frame; 'index' is the transpose (ambiguous for 784 rows), and the rest carry no
+ * labels or another layout, so a guess could classify the wrong pixels.
+ */
+export function otherOrient(body: unknown): string | undefined {
+  if (Array.isArray(body)) return isPlainObject(body[0]) ? 'records' : Array.isArray(body[0]) ? 'values' : undefined;
+  if (!isPlainObject(body)) return undefined;
+  if ('schema' in body && 'data' in body) return 'table';
+  if ('columns' in body && 'index' in body && 'data' in body) return 'split';
+  const keys = Object.keys(body);
+  const first = body[keys[0] ?? ''];
+  if (keys.length !== PIXELS_PER_IMAGE && isPlainObject(first) && Object.keys(first).length === PIXELS_PER_IMAGE && '783' in first) return 'index';
+  return undefined;
+}
+
 /** Validates the frame and lays its pixels out row-major (N×784 uint8). */
 export function parseLegacyFrame(body: unknown, rawText: string | undefined, maxRows: number): { labels: string[]; pixels: Uint8Array } {
-  if (!isPlainObject(body)) throw badRequest('invalid-frame', 'body must be a DataFrame.to_json() object: {"0": {"1": v, …}, …, "783": {…}}');
+  const orient = otherOrient(body);
+  if (orient) {
+    throw badRequest('unsupported-orient', `this looks like DataFrame.to_json(orient='${orient}'); send the default DataFrame.to_json() (orient='columns'): ${COLUMNS_SHAPE}`);
+  }
+  if (!isPlainObject(body)) throw badRequest('invalid-frame', `body must be a DataFrame.to_json() object: ${COLUMNS_SHAPE}`);
   const columns = Object.keys(body);
   if (columns.length !== PIXELS_PER_IMAGE) throw badRequest('invalid-frame', `expected ${PIXELS_PER_IMAGE} pixel columns "0".."${PIXELS_PER_IMAGE - 1}", got ${columns.length}`);
   const first = body['0'];
