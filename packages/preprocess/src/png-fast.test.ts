@@ -1,11 +1,11 @@
 import { expect } from 'chai';
-import { crc32, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import { defaultFormats } from 'jimp';
 import { decodePngFast } from './png-fast.ts';
 import { preprocessImage } from './preprocess.ts';
 import { loadSharp, decodeWithSharp } from './decode-sharp.ts';
 import { inspectImage } from './probe.ts';
-import { datasetPng, photoRaster, requireSharp, rng } from './test-images.ts';
+import { buildPng, datasetPng, photoRaster, requireSharp, rng } from './test-images.ts';
 
 /** A photo-like RGBA raster with a patch of partial transparency, from a synthetic item. */
 async function rgbaRaster(seed: number) {
@@ -39,19 +39,7 @@ function packedGrayPng(width: number, height: number, depth: number, seed: numbe
       prev = v;
     }
   }
-  const chunk = (type: string, body: Buffer) => {
-    const head = Buffer.alloc(8);
-    head.writeUInt32BE(body.length);
-    head.write(type, 4, 'latin1');
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])));
-    return Buffer.concat([head, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = depth;
-  return Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+  return buildPng({ width, height, depth, colorType: 0 }, deflateSync(rows));
 }
 
 const pngCodec = defaultFormats.map((f) => f()).find((c) => c.mime === 'image/png')!;

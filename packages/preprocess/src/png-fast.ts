@@ -64,13 +64,14 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
     for (let v = 0; v <= max; v++) lut[v] = (v * 255) / max;
   }
 
+  const stride = packed ? Math.ceil((width * depth) / 8) : width * channels;
   let raw: Buffer;
   try {
-    raw = inflateSync(idat.length === 1 ? idat[0]! : Buffer.concat(idat));
+    // Bounded: a deflate bomb cannot inflate past what the header's size needs (plus slack).
+    raw = inflateSync(idat.length === 1 ? idat[0]! : Buffer.concat(idat), { maxOutputLength: height * (stride + 1) + (1 << 20) });
   } catch (e) {
     throw new ImageError('corrupt', `PNG image data is corrupt (${(e as Error).message})`);
   }
-  const stride = packed ? Math.ceil((width * depth) / 8) : width * channels;
   if (raw.length < height * (stride + 1)) throw new ImageError('corrupt', `PNG image data is truncated (${raw.length} of ${height * (stride + 1)} bytes)`);
   if (zeros.length < stride) zeros = Buffer.alloc(stride);
   const zero = zeros.subarray(0, stride);

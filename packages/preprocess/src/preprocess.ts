@@ -35,6 +35,7 @@ export interface Preprocessed {
 
 export const DEFAULT_MAX_PIXELS = 100e6;
 export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+const PNG_FAST_MAX_PIXELS = 16e6;
 
 /** Reads a file, mapping every way a path can fail to `unreadable` and oversize to `too-large`. */
 export async function readImageFile(path: string, maxBytes = DEFAULT_MAX_BYTES): Promise<Buffer> {
@@ -63,13 +64,15 @@ async function decode(buf: Buffer, decoder: PreprocessOptions['decoder'], maxPix
   assertComplete(buf, info.format);
   const choice = decoder ?? 'auto';
   try {
-    if (choice === 'auto' && info.format === 'png') {
+    const sharp = choice === 'jimp' ? undefined : await loadSharp();
+    // png-fast holds the whole inflated image; past PNG_FAST_MAX_PIXELS libvips' streaming decode
+    // with shrink uses far less memory, so huge PNGs go there when it is installed.
+    if (choice === 'auto' && info.format === 'png' && (!sharp || info.width * info.height <= PNG_FAST_MAX_PIXELS)) {
       const gray = decodePngFast(buf);
       if (gray) return { gray, decoder: 'png-fast', info };
     }
     // libvips' prebuilt binaries have no BMP loader (it would need ImageMagick): BMP is jimp's.
     if (choice !== 'jimp' && info.format !== 'bmp') {
-      const sharp = await loadSharp();
       if (sharp) return { gray: await decodeWithSharp(sharp, buf, info, maxPixels), decoder: 'sharp', info };
       if (choice === 'sharp') throw new Error("decoder 'sharp' was requested but sharp is not installed");
     }

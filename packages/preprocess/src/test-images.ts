@@ -5,6 +5,7 @@
  * EXIF-rotated). Uses sharp, which the tests require to be installed.
  */
 import { existsSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { resolve } from 'node:path';
 import { projectRoot } from '@refund-vision/shared';
 import { candidateDirs, loadFashionMnist, type FashionMnist, type Split } from '@refund-vision/model/fashion-mnist';
@@ -156,4 +157,22 @@ export function maxAbsDiff(a: Uint8Array, b: Uint8Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
+}
+
+/** A PNG from its parts: IHDR fields and the (already deflated) IDAT payload. */
+export function buildPng(h: { width: number; height: number; depth: number; colorType: number }, idat: Buffer): Buffer {
+  const chunk = (type: string, body: Buffer) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(body.length);
+    head.write(type, 4, 'latin1');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])));
+    return Buffer.concat([head, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(h.width, 0);
+  ihdr.writeUInt32BE(h.height, 4);
+  ihdr[8] = h.depth;
+  ihdr[9] = h.colorType;
+  return Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
 }

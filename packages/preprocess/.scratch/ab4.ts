@@ -1,0 +1,16 @@
+import { fashionMnist, item, photoImage, rng } from '../src/test-images.ts';
+import { loadSharp, decodeWithSharp } from '../src/decode-sharp.ts';
+import { inspectImage } from '../src/probe.ts';
+import { fitToSquare, borderBackground, contentBox } from '../src/fit.ts';
+const sharp = (await loadSharp())!;
+const test = (await fashionMnist('test'))!;
+const r = rng(9); let lighting: any;
+for (let i = 0; i < 6; i++) lighting = { amount: 20 + r() * 40, angle: r() * 2 * Math.PI };
+const k = 9672;
+const jpg = await photoImage(item(test.images, k), { seed: k + 1, lighting });
+const g = await decodeWithSharp(sharp, jpg, inspectImage(jpg), 1e8);
+const bg = borderBackground(g);
+console.log(g.width, g.height, lighting, bg, contentBox(g, bg));
+const show = (p: Uint8Array) => { let s=''; for (let y=0;y<28;y++){ for(let x=0;x<28;x++) s+= ' .:-=+*#%@'[Math.floor(p[y*28+x]!/25.6)]; s+='|\n'} return s; };
+const a = show(item(test.images, k)).split('\n'), b = show(fitToSquare(g).pixels).split('\n');
+console.log(a.map((l, i) => l + '   ' + b[i]).join('\n'));

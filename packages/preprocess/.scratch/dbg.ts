@@ -1,0 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { loadSharp, decodeWithSharp } from '../src/decode-sharp.ts';
+import { probeImage } from '../src/probe.ts';
+import { borderBackground, contentBox } from '../src/fit.ts';
+const buf = readFileSync('/tmp/pp/photo1.jpg');
+const sharp = (await loadSharp())!;
+const g = await decodeWithSharp(sharp, buf, probeImage(buf), 1e8);
+const bg = borderBackground(g);
+console.log(g.width, g.height, bg, contentBox(g, bg));
+await sharp(Buffer.from(g.data), { raw: { width: g.width, height: g.height, channels: 1 } }).png().toFile('/tmp/pp/photo1.png');

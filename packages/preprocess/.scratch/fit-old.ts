@@ -1,0 +1,232 @@
+/**
+ * Gray raster → 28×28 in Fashion-MNIST's terms (0 = background, bright = item).
+ *
+ * Fashion-MNIST was made from product photos on light backgrounds: trim, longest edge to 28,
+ * centre on the square, negate. A photo gets the same treatment here. An image that is already in
+ * the dataset's form (light item on a dark background, e.g. an upscaled dataset image) is only
+ * area-averaged: trimming and refitting it would resample the item a second time and blur it. The
+ * kind is read from the border, which is background in both.
+ */
+import type { Gray } from '../src/raster.ts';
+
+export const SIDE = 28;
+export type Kind = 'dataset' | 'photo';
+
+export interface Fitted {
+  pixels: Uint8Array;
+  kind: Kind;
+}
+
+/** Box in source pixels, [x0, x1) × [y0, y1). */
+interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+interface Background {
+  level: number;
+  /** Robust spread of the border values (MAD × 1.4826). */
+  spread: number;
+}
+
+function medianOfHistogram(hist: Uint32Array, total: number): number {
+  const half = total / 2;
+  let acc = 0;
+  for (let v = 0; v < hist.length; v++) {
+    acc += hist[v]!;
+    if (acc >= half) return v;
+  }
+  return hist.length - 1;
+}
+
+/** Median and spread of a rim ~2% of the short side thick. */
+export function borderBackground(img: Gray): Background {
+  const { data, width: w, height: h } = img;
+  const t = Math.max(1, Math.min(Math.round(Math.min(w, h) * 0.02), Math.floor(Math.min(w, h) / 2)));
+  const hist = new Uint32Array(256);
+  let total = 0;
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    if (y < t || y >= h - t) {
+      for (let x = 0; x < w; x++) hist[data[row + x]!]!++;
+      total += w;
+    } else {
+      for (let x = 0; x < t; x++) hist[data[row + x]!]!++;
+      for (let x = w - t; x < w; x++) hist[data[row + x]!]!++;
+      total += 2 * t;
+    }
+  }
+  const level = medianOfHistogram(hist, total);
+  const dev = new Uint32Array(256);
+  for (let v = 0; v < 256; v++) dev[Math.abs(v - level)]! += hist[v]!;
+  return { level, spread: medianOfHistogram(dev, total) * 1.4826 };
+}
+
+/**
+ * Bounding box of what differs from the background. A row or column counts only when enough of
+ * its pixels differ, so sensor noise and JPEG ringing in the margin do not stretch the box.
+ */
+export function contentBox(img: Gray, bg: Background): Box | undefined {
+  const { data, width: w, height: h, sameAsAbove } = img;
+  const threshold = Math.max(16, 4 * bg.spread);
+  const lo = bg.level - threshold;
+  const hi = bg.level + threshold;
+  const rows = new Uint32Array(h);
+  const cols = new Uint32Array(w);
+  // Columns hit by the last distinct row, credited once per repetition of that row.
+  const hits = new Int32Array(w);
+  let nHits = 0;
+  let times = 0;
+  const credit = () => {
+    for (let i = 0; i < nHits; i++) cols[hits[i]!]! += times;
+  };
+  for (let y = 0; y < h; y++) {
+    if (y > 0 && sameAsAbove?.[y]) {
+      rows[y] = rows[y - 1]!;
+      times++;
+      continue;
+    }
+    credit();
+    const row = y * w;
+    nHits = 0;
+    for (let x = 0; x < w; x++) {
+      const v = data[row + x]!;
+      if (v < lo || v > hi) hits[nHits++] = x;
+    }
+    rows[y] = nHits;
+    times = 1;
+  }
+  credit();
+  const minInRow = Math.max(1, Math.ceil(w * 0.004));
+  const minInCol = Math.max(1, Math.ceil(h * 0.004));
+  let y0 = 0;
+  while (y0 < h && rows[y0]! < minInRow) y0++;
+  if (y0 === h) return undefined;
+  let y1 = h;
+  while (rows[y1 - 1]! < minInRow) y1--;
+  let x0 = 0;
+  while (x0 < w && cols[x0]! < minInCol) x0++;
+  if (x0 === w) return undefined;
+  let x1 = w;
+  while (cols[x1 - 1]! < minInCol) x1--;
+  return { x0, y0, x1, y1 };
+}
+
+/**
+ * Area weights along one axis: output cell j (of SIDE) covers source interval
+ * [from + (j − at)·step, … + step); only source pixels inside [lo, hi) count, the rest of the
+ * cell is background. `first[j]`..`first[j]+count[j]` are the pixels, `inside[j]` their weight sum.
+ */
+interface AxisWeights {
+  first: Int32Array;
+  count: Int32Array;
+  weights: Float64Array[];
+  inside: Float64Array;
+}
+
+function axisWeights(from: number, at: number, step: number, lo: number, hi: number): AxisWeights {
+  const first = new Int32Array(SIDE);
+  const count = new Int32Array(SIDE);
+  const weights: Float64Array[] = [];
+  const inside = new Float64Array(SIDE);
+  for (let j = 0; j < SIDE; j++) {
+    const a = from + (j - at) * step;
+    const b = a + step;
+    const k0 = Math.max(lo, Math.floor(a));
+    const k1 = Math.min(hi, Math.ceil(b));
+    const n = Math.max(0, k1 - k0);
+    const wj = new Float64Array(n);
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const k = k0 + i;
+      const overlap = Math.min(b, k + 1) - Math.max(a, k);
+      wj[i] = overlap > 0 ? overlap / step : 0;
+      sum += wj[i]!;
+    }
+    first[j] = k0;
+    count[j] = n;
+    weights.push(wj);
+    inside[j] = sum;
+  }
+  return { first, count, weights, inside };
+}
+
+/**
+ * Area-averages `box` of the image into the 28×28 square: longest edge to 28, centred, the rest
+ * background. Returns float gray values (still light-on-dark or dark-on-light as in the source).
+ */
+export function areaFit(img: Gray, box: Box, background: number): Float64Array {
+  const bw = box.x1 - box.x0;
+  const bh = box.y1 - box.y0;
+  const step = Math.max(bw, bh) / SIDE; // source pixels per output pixel
+  const atX = (SIDE - bw / step) / 2;
+  const atY = (SIDE - bh / step) / 2;
+  const wx = axisWeights(box.x0, atX, step, box.x0, box.x1);
+  const wy = axisWeights(box.y0, atY, step, box.y0, box.y1);
+  const { data, width: w, sameAsAbove } = img;
+
+  // Horizontal pass over the box's rows (a repeated row reuses the one above), then vertical.
+  const rowsH = box.y1 - box.y0;
+  const tmp = new Float64Array(rowsH * SIDE);
+  for (let r = 0; r < rowsH; r++) {
+    const o = r * SIDE;
+    if (r > 0 && sameAsAbove?.[box.y0 + r]) {
+      tmp.copyWithin(o, o - SIDE, o);
+      continue;
+    }
+    const row = (box.y0 + r) * w;
+    for (let j = 0; j < SIDE; j++) {
+      const n = wx.count[j]!;
+      if (n === 0) continue;
+      const k0 = row + wx.first[j]!;
+      const wj = wx.weights[j]!;
+      let s = 0;
+      for (let i = 0; i < n; i++) s += wj[i]! * data[k0 + i]!;
+      tmp[o + j] = s;
+    }
+  }
+  const out = new Float64Array(SIDE * SIDE);
+  for (let i = 0; i < SIDE; i++) {
+    const n = wy.count[i]!;
+    const r0 = wy.first[i]! - box.y0;
+    const wi = wy.weights[i]!;
+    for (let j = 0; j < SIDE; j++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += wi[k]! * tmp[(r0 + k) * SIDE + j]!;
+      out[i * SIDE + j] = s + (1 - wy.inside[i]! * wx.inside[j]!) * background;
+    }
+  }
+  return out;
+}
+
+/** A dark-background image whose content spans less than this share of its longest side is a photo
+ *  on a dark backdrop, not a dataset image, and is trimmed like a photo (but not negated). */
+const DATASET_FILL = 0.8;
+
+export function fitToSquare(img: Gray): Fitted {
+  const bg = borderBackground(img);
+  const kind: Kind = bg.level >= 128 ? 'photo' : 'dataset';
+  const whole: Box = { x0: 0, y0: 0, x1: img.width, y1: img.height };
+  const content = contentBox(img, bg);
+  const pixels = new Uint8Array(SIDE * SIDE);
+  if (!content) return { pixels, kind }; // nothing but background
+  let box = content;
+  if (kind === 'dataset') {
+    const span = Math.max(content.x1 - content.x0, content.y1 - content.y0);
+    if (span >= DATASET_FILL * Math.max(img.width, img.height)) box = whole;
+  }
+  const v = areaFit(img, box, bg.level);
+  // Background → 0, full contrast → 255; negated for photos (dark item on light ground).
+  if (kind === 'photo') {
+    const scale = 255 / Math.max(bg.level, 1);
+    for (let i = 0; i < v.length; i++) pixels[i] = clamp((bg.level - v[i]!) * scale);
+  } else {
+    const scale = 255 / Math.max(255 - bg.level, 1);
+    for (let i = 0; i < v.length; i++) pixels[i] = clamp((v[i]! - bg.level) * scale);
+  }
+  return { pixels, kind };
+}
+
+const clamp = (x: number) => (x <= 0 ? 0 : x >= 255 ? 255 : Math.round(x));

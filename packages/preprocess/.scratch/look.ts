@@ -1,0 +1,13 @@
+import { preprocessImage } from '../src/index.ts';
+import { photoImage, item } from '../src/test-images.ts';
+import { loadFashionMnist } from '@refund-vision/model';
+const test = await loadFashionMnist('test');
+const show = (p: Uint8Array) => { let s=''; for (let y=0;y<28;y++){ for(let x=0;x<28;x++) s+= ' .:-=+*#%@'[Math.floor(p[y*28+x]!/25.6)]; s+='|\n'} return s; };
+const i = Number(process.argv[2] ?? 1);
+const x = item(test.images, i);
+const seed = Number(process.argv[3] ?? i); const p = await photoImage(x, { seed });
+const r = await preprocessImage(p, { decoder: 'sharp' });
+const a = show(x).split('\n'), b = show(r.pixels).split('\n');
+console.log(a.map((l, k) => l + '   ' + b[k]).join('\n'));
+const stats = (p: Uint8Array) => { let s=0, sx=0, sy=0; let x0=99,x1=-1,y0=99,y1=-1; for (let y=0;y<28;y++) for (let xx=0;xx<28;xx++){ const v=p[y*28+xx]!; s+=v; sx+=v*xx; sy+=v*y; if (v>30){x0=Math.min(x0,xx);x1=Math.max(x1,xx);y0=Math.min(y0,y);y1=Math.max(y1,y);} } return {cx:(sx/s).toFixed(2), cy:(sy/s).toFixed(2), x0,x1,y0,y1}; };
+console.log(stats(x), stats(r.pixels));

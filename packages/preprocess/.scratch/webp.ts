@@ -1,0 +1,10 @@
+import { readFileSync } from 'node:fs';
+const base = '/work/main/node_modules/.pnpm/@jsquash+webp@1.5.0/node_modules/@jsquash/webp/';
+const { init, default: decode } = await import(base + 'decode.js');
+const mod = await WebAssembly.compile(readFileSync(base + 'codec/dec/webp_dec.wasm'));
+await init(mod);
+const sharp = (await import('sharp')).default;
+const w = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#808080' } }).webp().toBuffer();
+const t = performance.now();
+const r = await decode(w);
+console.log(r.width, r.height, r.data.length, r.data[0], performance.now() - t);
