@@ -20,6 +20,8 @@ interface ClientRun {
   ms: number;
   peakRss: number;
   csvRows: number;
+  /** Images the API recorded in SQLite for this run (GET /v1/runs/:runKey), when it could say. */
+  dbImages?: number;
   code: number | null;
   tail: string;
 }
@@ -42,7 +44,17 @@ export async function runClient(ctx: Ctx, apiUrl: string, folder: string, timeou
   const r: RunResult = await run(process.execPath, tsxArgs(CLIENT_CLI, [folder]), { env, timeoutMs, rssEveryMs: 50 });
   const csvs = readdirSync(results).filter((f) => f.endsWith('.csv'));
   const csvRows = csvs.reduce((a, f) => a + readFileSync(join(results, f), 'utf8').trim().split('\n').length - 1, 0);
-  return { ms: r.ms, peakRss: r.peakRss ?? 0, csvRows, code: r.code, tail: `${r.stdout}${r.stderr}`.trim().split('\n').slice(-2).join(' | ') };
+  let dbImages: number | undefined;
+  for (const f of csvs) {
+    try {
+      const run = (await (await fetch(`${apiUrl}/v1/runs/${encodeURIComponent(f.replace(/\.csv$/, ''))}`)).json()) as { images?: number; run?: { images?: number } };
+      const n = run.images ?? run.run?.images;
+      if (typeof n === 'number') dbImages = (dbImages ?? 0) + n;
+    } catch {
+      /* the row then says the SQLite count is unknown */
+    }
+  }
+  return { ms: r.ms, peakRss: r.peakRss ?? 0, csvRows, dbImages, code: r.code, tail: `${r.stdout}${r.stderr}`.trim().split('\n').slice(-2).join(' | ') };
 }
 
 interface PipelineResult {
@@ -97,7 +109,7 @@ export async function measureEndToEnd(ctx: Ctx): Promise<{ rows: Row[]; clientPe
   } finally {
     await api.stop();
   }
-  const failed = ours.filter((r) => r.code !== 0 || r.csvRows < n);
+  const failed = ours.filter((r) => r.code !== 0 || r.csvRows < n || (r.dbImages !== undefined && r.dbImages < n));
   const p = peer[0]?.res;
   const row: Row = {
     item,
@@ -105,10 +117,10 @@ export async function measureEndToEnd(ctx: Ctx): Promise<{ rows: Row[]; clientPe
     unit: 's',
     ours: failed.length === ours.length ? null : median(ours.filter((r) => !failed.includes(r)).map((r) => r.ms)) / 1000,
     peer: peer.length ? median(peer.map((r) => r.ms)) / 1000 : null,
-    ...(p ? { peerName: `Python cv2+PyTorch (${p.threads} threads)+sqlite3` } : {}),
+    ...(p ? { peerName: `Python cv2+PyTorch (${p.threads} thread${p.threads > 1 ? "s" : ""})+sqlite3` } : {}),
     goal,
     note: [
-      `median of ${runs} runs, process start to exit, API already running (1 process, started once)`,
+      `median of ${runs} runs, process start to exit, API already running (1 process, started once); SQLite rows recorded per run (GET /v1/runs/:key): ${ours.map((r) => r.dbImages ?? '?').join(', ')}`,
       failed.length ? `${failed.length} client run(s) failed or wrote < ${n} CSV rows: exit ${failed[0]!.code}, ${failed[0]!.csvRows} rows, ${failed[0]!.tail}` : '',
       p ? `python phases: imports ${p.importSec.toFixed(2)} s, cv2 ${p.preprocessSec.toFixed(2)} s, torch ${p.inferenceSec.toFixed(2)} s, store ${p.storeSec.toFixed(2)} s, ${p.weights} weights` : `peer: ${pyErr}`,
     ]

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exists, unavailable, type Ctx } from '../lib/context.ts';
 import { BodyFactory, loadAutocannon, runLoad, type LoadResult } from '../lib/load.ts';
-import { apiAvailable, startApi, treeRss, type RunningApi } from '../lib/proc.ts';
+import { apiAvailable, run, startApi, treeRss, tsxArgs, type RunningApi } from '../lib/proc.ts';
 import { maxRelativeDeviation, median } from '../lib/stats.ts';
 import type { Row } from '../lib/table.ts';
 
@@ -68,6 +68,20 @@ async function startServing(ctx: Ctx, workers: number): Promise<RunningApi> {
   return api;
 }
 
+/** Images/s of the bare engine (auto), batch 100, on the given cores at once: the ceiling for the API. */
+async function engineThroughput(ctx: Ctx, cpus: string[], seconds: number): Promise<number> {
+  const d = await ctx.data();
+  const results = await Promise.all(
+    cpus.map(async (cpu) => {
+      const r = await run('taskset', ['-c', cpu, process.execPath, ...tsxArgs('bench/workers/infer.ts', ['--dir', ctx.modelDir, '--backend', 'auto', '--images', d.testImages, '--batches', '100', '--seconds', String(seconds)])], { env: { ...process.env, ORT_THREADS: '1' }, timeoutMs: 120_000 });
+      const last = r.stdout.trim().split('\n').pop() ?? '';
+      if (r.code !== 0 || !last.startsWith('{')) throw new Error(`engine worker: ${r.stderr.trim().split('\n').pop()}`);
+      return 1000 / (JSON.parse(last) as { msPerImg: Record<string, number> }).msPerImg['100']!;
+    }),
+  );
+  return results.reduce((a, b) => a + b, 0);
+}
+
 export async function measureServing(ctx: Ctx): Promise<Row[]> {
   const item = 6;
   const missing = apiMissing();
@@ -97,6 +111,16 @@ export async function measureServing(ctx: Ctx): Promise<Row[]> {
     }
   }
   const rows: Row[] = [];
+  // The same scaling for the bare engine, no HTTP, no SQLite: what two cores give on this machine now.
+  ctx.log('  bare engine, batch 100: one process, then one per core at once …');
+  try {
+    const es = ctx.quick ? 2 : 4;
+    const one = await engineThroughput(ctx, [ctx.cpu], es);
+    const two = await engineThroughput(ctx, ['0', ctx.cpu], es);
+    rows.push({ item, metric: 'bare engine batch 100: 2 processes (1 per core) vs 1', unit: 'img/s', ours: two, peer: one, peerName: '1 process', note: 'reference for the API rows: the scaling two cores allow on this machine during this run (no HTTP, no SQLite); no goal' });
+  } catch (e) {
+    rows.push(unavailable(item, 'bare engine batch 100: 2 processes vs 1', 'img/s', (e as Error).message));
+  }
   for (const b of batches) {
     for (const c of conns) {
       const two = results.get(`2/${b}/${c}`)!;
