@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { projectRoot } from '@refund-vision/shared';
 import { createPreprocessPool, ImageError, preprocessImage, type PreprocessPool } from './index.ts';
+import { startPool } from './pool.ts';
 import { datasetPng, photoImage, requireSharp, rng } from './test-images.ts';
 
 function syntheticItem(seed: number): Uint8Array {
@@ -92,6 +93,40 @@ describe('preprocess pool', function () {
     await pool.close();
     const err = await pool.run(good[0]!).catch((e: unknown) => e);
     expect((err as Error).message).to.match(/closed/);
+  });
+
+  it('a worker that dies mid-task fails only its own requests and is replaced', async () => {
+    // A stand-in worker: answers with empty pixels, exits the thread on any path containing "crash".
+    const entry = join(dir, 'crashy-worker.mjs');
+    writeFileSync(
+      entry,
+      `import { parentPort } from 'node:worker_threads';\nparentPort.on('message', (req) => {\n  if (req.path.includes('crash')) process.exit(3);\n  parentPort.postMessage({ id: req.id, ok: true, result: { pixels: new Uint8Array(784), kind: 'photo', width: 1, height: 1, format: 'png', decoder: 'jimp' } });\n});\n`,
+    );
+    pool = startPool(pathToFileURL(entry), { size: 1 });
+    const settled = await Promise.allSettled(['a', 'b', 'crash', 'c', 'd', 'crash', 'e'].map((p) => pool!.run(p)));
+    const outcome = settled.map((s) => (s.status === 'fulfilled' ? 'ok' : /exited with code 3/.test((s.reason as Error).message) ? 'exit' : String(s.reason)));
+    // The crashing requests fail, and so may one other in flight on the same worker (2 per worker).
+    expect([outcome[2], outcome[5]]).to.deep.equal(['exit', 'exit']);
+    expect(outcome.filter((o) => o === 'exit').length).to.be.at.most(4);
+    expect(outcome.every((o) => o === 'ok' || o === 'exit')).to.equal(true);
+    expect(outcome[0]).to.equal('ok');
+    // A replacement serves what comes next.
+    expect((await pool.run('f')).pixels).to.have.length(784);
+  });
+
+  it('a worker that cannot start at all fails the requests instead of respawning forever', async () => {
+    const entry = join(dir, 'broken-worker.mjs');
+    writeFileSync(entry, `throw new Error('no TypeScript loader here');\n`);
+    pool = startPool(pathToFileURL(entry), { size: 2 });
+    const settled = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => pool!.run(`img${i}.png`)));
+    for (const s of settled) expect(s.status).to.equal('rejected');
+    // Once the crashes outnumber the workers, the pool stops respawning and says why.
+    let last: Error | undefined;
+    for (let i = 0; i < 20 && !/keep failing/.test(last?.message ?? ''); i++) last = await pool.run(`again${i}.png`).then(
+        () => new Error('a broken worker answered'),
+        (e: unknown) => e as Error,
+      );
+    expect(last?.message).to.match(/keep failing.*no TypeScript loader here/);
   });
 
   it('works in a program started with the tsx CLI, and does not keep it alive once idle', async () => {

@@ -40,16 +40,27 @@ const PER_WORKER = 2;
 const ENTRY = new URL('./worker-entry.mjs', import.meta.url);
 
 export function createPreprocessPool(opts: { size?: number } & PreprocessOptions = {}): PreprocessPool {
+  return startPool(ENTRY, opts);
+}
+
+/** Workers dying this many times more than the pool size in a row, with no reply in between,
+ *  mean they cannot run here at all. */
+const MAX_EXTRA_CRASHES = 2;
+
+/** The pool with a given worker script (tests use stand-ins to crash workers on purpose). */
+export function startPool(entry: URL, opts: { size?: number } & PreprocessOptions = {}): PreprocessPool {
   const size = Math.max(1, Math.floor(opts.size ?? availableParallelism()));
   const workerOpts: PreprocessOptions = { decoder: opts.decoder, maxPixels: opts.maxPixels, maxBytes: opts.maxBytes };
   const queue: Task[] = [];
   const slots: Slot[] = [];
   let nextId = 1;
   let closed = false;
+  let crashes = 0;
+  let broken: Error | undefined;
 
   function spawn(): Slot {
     // No inherited loader flags: worker-entry.mjs registers tsx itself (see there).
-    const worker = new Worker(ENTRY, { workerData: workerOpts, execArgv: [] });
+    const worker = new Worker(entry, { workerData: workerOpts, execArgv: [] });
     const slot: Slot = { worker, inFlight: new Map() };
     // Idle workers must not keep the program alive. Unref once more when the worker is online:
     // an unref before that leaves a port referenced in the parent (seen on Node 20).
@@ -58,6 +69,7 @@ export function createPreprocessPool(opts: { size?: number } & PreprocessOptions
       if (slot.inFlight.size === 0) worker.unref();
     });
     worker.on('message', (reply: Reply) => {
+      crashes = 0;
       const task = slot.inFlight.get(reply.id);
       if (!task) return;
       slot.inFlight.delete(reply.id);
@@ -71,10 +83,15 @@ export function createPreprocessPool(opts: { size?: number } & PreprocessOptions
       if (i >= 0) slots.splice(i, 1);
       for (const t of slot.inFlight.values()) t.reject(err);
       slot.inFlight.clear();
-      if (!closed) {
-        slots.push(spawn());
-        pump();
+      if (closed || broken) return;
+      if (++crashes >= size + MAX_EXTRA_CRASHES) {
+        // Not one bad image but a worker that cannot run at all: stop respawning, fail the queue.
+        broken = new Error(`preprocess workers keep failing (${err.message})`);
+        for (const t of queue.splice(0)) t.reject(broken);
+        return;
       }
+      slots.push(spawn());
+      pump();
     };
     worker.on('error', (e) => fail(new Error(`preprocess worker failed: ${e.message}`)));
     worker.on('exit', (code) => {
@@ -97,6 +114,7 @@ export function createPreprocessPool(opts: { size?: number } & PreprocessOptions
 
   function submit(req: Omit<Request, 'id'>): Promise<Preprocessed> {
     if (closed) return Promise.reject(new Error('preprocess pool is closed'));
+    if (broken) return Promise.reject(broken);
     return new Promise((resolve, reject) => {
       queue.push({ req: { ...req, id: nextId++ }, resolve, reject });
       pump();
