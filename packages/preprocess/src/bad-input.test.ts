@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +108,16 @@ describe('preprocess: bad input gets its reason', function () {
       expect((err as ImageError).reason, p).to.equal('unreadable');
       expect((err as ImageError).message).to.contain(p);
     }
+  });
+
+  it('a named pipe is unreadable at once (opening it would block)', async function () {
+    const fifo = join(dir, 'pipe.png');
+    try {
+      execFileSync('mkfifo', [fifo]);
+    } catch {
+      this.skip(); // no mkfifo on this system
+    }
+    expect(await reasonOf(preprocessImage(fifo))).to.equal('unreadable');
   });
 
   it('a file without read permission is unreadable', async function () {

@@ -2,7 +2,7 @@
  * Any image → 28×28 uint8 in Fashion-MNIST's form. One implementation for the client and the
  * API's upload route: header checks, decode (png-fast / sharp / jimp), gray, fit to the square.
  */
-import { open } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { decodeWithJimp } from './decode-jimp.ts';
 import { decodeWithSharp, loadSharp } from './decode-sharp.ts';
 import { ImageError, fsError } from './errors.ts';
@@ -39,22 +39,20 @@ const PNG_FAST_MAX_PIXELS = 16e6;
 
 /** Reads a file, mapping every way a path can fail to `unreadable` and oversize to `too-large`. */
 export async function readImageFile(path: string, maxBytes = DEFAULT_MAX_BYTES): Promise<Buffer> {
-  let fh;
+  // stat before open: opening a FIFO would block until someone writes to it.
+  let st;
   try {
-    fh = await open(path, 'r');
+    st = await stat(path);
   } catch (e) {
     throw fsError(e, path);
   }
+  if (st.isDirectory()) throw new ImageError('unreadable', `${path}: cannot read (is a directory)`);
+  if (!st.isFile()) throw new ImageError('unreadable', `${path}: cannot read (not a regular file)`);
+  if (st.size > maxBytes) throw new ImageError('too-large', `${path}: ${st.size} bytes, more than the limit of ${maxBytes}`);
   try {
-    const st = await fh.stat();
-    if (st.isDirectory()) throw new ImageError('unreadable', `${path}: cannot read (is a directory)`);
-    if (!st.isFile()) throw new ImageError('unreadable', `${path}: cannot read (not a regular file)`);
-    if (st.size > maxBytes) throw new ImageError('too-large', `${path}: ${st.size} bytes, more than the limit of ${maxBytes}`);
-    return await fh.readFile();
+    return await readFile(path);
   } catch (e) {
-    throw e instanceof ImageError ? e : fsError(e, path);
-  } finally {
-    await fh.close();
+    throw fsError(e, path);
   }
 }
 
