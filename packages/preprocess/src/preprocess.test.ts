@@ -155,6 +155,23 @@ describe('preprocess: pixels', function () {
     }
   });
 
+  it('an animated GIF is read from its first frame by both decoders', async () => {
+    const sharp = await requireSharp();
+    const o = { seed: 1, width: 300, height: 260, itemSide: 200, format: 'png' as const };
+    const first = await photoImage(item(test.images, 0), o);
+    const second = await photoImage(item(test.images, 1), o);
+    const gif = await sharp([first, second], { join: { animated: true } }).gif().toBuffer();
+    expect((await sharp(gif).metadata()).pages).to.equal(2);
+    const ref = await preprocessImage(first);
+    const other = await preprocessImage(second);
+    for (const decoder of DECODERS) {
+      const r = await preprocessImage(gif, { decoder });
+      expect([r.format, r.width, r.height], decoder).to.deep.equal(['gif', 300, 260]);
+      expect(meanAbsDiff(r.pixels, ref.pixels), `${decoder} vs frame 1`).to.be.below(1.5);
+      expect(meanAbsDiff(r.pixels, other.pixels), `${decoder} vs frame 2`).to.be.above(10);
+    }
+  });
+
   it('a cut-out product PNG (transparent surround) is flattened onto white and treated as a photo', async () => {
     const sharp = await requireSharp();
     const x = item(test.images, 23);
