@@ -1,6 +1,7 @@
 /**
- * The Express app: security headers, the public probes, the key check, one router per protocol,
- * the history/dashboard router, then 404 and the one JSON error handler.
+ * The Express app: security headers, the public probes, the public page shells (dashboard and API
+ * docs), the key check, one router per protocol, the history router, then 404 and the one JSON
+ * error handler.
  */
 import express, { type Express } from 'express';
 import helmet from 'helmet';
@@ -8,6 +9,7 @@ import type { AppDeps } from './deps.ts';
 import { requireApiKey } from './http/auth.ts';
 import { errorHandler, notFoundHandler } from './http/errors.ts';
 import { markArrival } from './http/timing.ts';
+import { createDashboardRouter } from './dashboard/static.ts';
 import { createHistoryRouter } from './history/router.ts';
 import { docsRouter } from './routes/docs.ts';
 import { legacyRouter } from './routes/legacy.ts';
@@ -47,9 +49,13 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(probesRouter(deps));
   app.use(v2HealthRouter(deps));
+  // Static files that hold no data: a browser must load them before it can ask for the key.
+  // The OpenAPI document only describes the routes (as the source does); Swagger UI fetches it
+  // without credentials. Any other path falls through to the key check.
+  app.use(createDashboardRouter());
+  app.use(docsRouter(deps));
   if (config.api.apiKey) app.use(requireApiKey(config.api.apiKey));
   app.use(prometheusRouter(metrics));
-  app.use(docsRouter(deps));
   app.use(predictV1Router(deps));
   app.use(uploadRouter(deps));
   app.use(legacyRouter(deps));

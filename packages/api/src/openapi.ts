@@ -30,7 +30,7 @@ export function openApiDocument(version: string) {
     info: {
       title: 'refund-vision API',
       version: '0.1.0',
-      description: `Fashion-MNIST classification of returned items. Serving model ${version}. Every route except /healthz, /readyz and /v2/health/* needs \`Authorization: Bearer <API key>\` when the server has a key.`,
+      description: `Fashion-MNIST classification of returned items. Serving model ${version}. Every route except /healthz, /readyz, /v2/health/* and the static pages (/, /dashboard/*, /docs, /openapi.json) needs \`Authorization: Bearer <API key>\` when the server has a key; the dashboard asks for it.`,
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },

@@ -1,12 +1,31 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { Page } from 'playwright-core';
 import { RunSummary } from '@refund-vision/shared';
-import { send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
+import { predictBody, send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
 import { chromiumMissing, launchChromium, type Browser } from './browser.ts';
 import { backdate, recordRun } from './seed.ts';
 
 const XSS_NAME = '<img src=x onerror=alert(1)>.png';
 const CHARTS = ['confidence', 'accuracy', 'images', 'time', 'health'];
+
+/** Skips the suite, saying why, when Debian's Chromium is not installed. */
+function skipWithoutChromium(ctx: Mocha.Context): void {
+  const missing = chromiumMissing();
+  if (!missing) return;
+  console.log(`    skipped: ${missing}`);
+  ctx.skip();
+}
+
+/** Page errors, console errors and dialogs (an XSS would open one) end up in `problems`. */
+function collectProblems(page: Page, problems: string[]): void {
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+  page.on('dialog', (d) => {
+    problems.push(`dialog opened: ${d.message()}`);
+    void d.dismiss();
+  });
+}
 
 describe('dashboard in headless Chromium against the real API', function () {
   this.timeout(120_000);
@@ -19,11 +38,7 @@ describe('dashboard in headless Chromium against the real API', function () {
   let xssRun: RunSummary;
 
   before(async function () {
-    const missing = chromiumMissing();
-    if (missing) {
-      console.log(`    skipped: ${missing}`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
     srv = await startTestServer();
     const a = await testBatch(120, 0);
     await recordRun(srv.url, { runKey: 'dash-two-days-ago', pixels: a.pixels, labels: a.labels });
@@ -49,12 +64,7 @@ describe('dashboard in headless Chromium against the real API', function () {
       return route.abort();
     });
     page = await browser.context.newPage();
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
-    page.on('dialog', (d) => {
-      problems.push(`dialog opened: ${d.message()}`);
-      void d.dismiss();
-    });
+    collectProblems(page, problems);
   });
   after(async () => {
     await browser?.close();
@@ -144,5 +154,135 @@ describe('dashboard in headless Chromium against the real API', function () {
     for (const key of CHARTS) expect(await attr(`figure[data-chart="${key}"]`, 'data-points'), key).to.equal('366');
     expect(await page.locator('#runs-table tbody tr').count()).to.equal(30);
     expect(problems).to.deep.equal([]);
+  });
+});
+
+describe('dashboard on a server with an API key', function () {
+  this.timeout(120_000);
+  const key = 'dashboard-test-key-0123456789';
+  let srv: TestServer;
+  const bearer = { authorization: `Bearer ${key}` };
+
+  before(async () => {
+    srv = await startTestServer({ api: { apiKey: key } });
+    const a = await testBatch(40, 3000);
+    await recordRun(srv.url, { runKey: 'keyed-yesterday', pixels: a.pixels, labels: a.labels, apiKey: key });
+    backdate(srv.store, 'keyed-yesterday', new Date(Date.now() - 86_400_000));
+    const b = await testBatch(30, 4000);
+    await recordRun(srv.url, { runKey: 'keyed-today', pixels: b.pixels, labels: b.labels, apiKey: key });
+  });
+  after(async () => srv?.stop());
+
+  it('serves the page shell without the key, and no data: / is 200, /v1/runs is 401', async () => {
+    const page = await send(`${srv.url}/`);
+    expect(page.status).to.equal(200);
+    expect(page.headers.get('content-type')).to.match(/^text\/html/);
+    expect(page.text).to.include('id="key-form"');
+    expect((await send(`${srv.url}/v1/runs`)).status).to.equal(401);
+    expect((await send(`${srv.url}/v1/runs`, { headers: bearer })).status).to.equal(200);
+    // the rest of the shell: script, style, Chart.js, and the API docs with the document they read
+    for (const p of ['/dashboard/app.js', '/dashboard/style.css', '/dashboard/vendor/chart.umd.min.js', '/docs', '/docs/init.js', '/docs/assets/swagger-ui-bundle.js', '/openapi.json']) {
+      expect((await send(`${srv.url}${p}`)).status, p).to.equal(200);
+    }
+    // every data or inference route still needs it, and so does anything the shell does not serve
+    const { pixels } = await testBatch(1);
+    const protectedRequests: [string, Parameters<typeof send>[1]][] = [
+      ['/v1/history', {}],
+      ['/v1/summary', {}],
+      ['/v1/runs.csv', {}],
+      ['/v1/runs/keyed-today', {}],
+      ['/metrics', {}],
+      ['/v2/models/fashion-cnn', {}],
+      ['/dashboard/no-such-file.js', {}],
+      ['/', { method: 'POST', json: {} }],
+      ['/v1/predict', { json: predictBody(pixels) }],
+      ['/predict', { body: readFileSync(new URL('../fixtures/legacy-pandas.json', import.meta.url), 'utf8'), headers: { 'content-type': 'application/json' } }],
+      ['/v2/models/fashion-cnn/infer', { json: { inputs: [{ name: 'x', shape: [1, 784], datatype: 'UINT8', data: Array.from(pixels) }] } }],
+      ['/v1/predictions/1/feedback', { json: { correct: true } }],
+    ];
+    for (const [p, opts] of protectedRequests) {
+      const res = await send(`${srv.url}${p}`, opts);
+      expect(res.status, p).to.equal(401);
+      expect(res.body.error.code, p).to.equal('unauthorized');
+    }
+    expect(srv.store.listRuns().items).to.have.length(2); // nothing got recorded without the key
+  });
+
+  describe('in headless Chromium', () => {
+    let browser: Browser;
+    let page: Page;
+    const problems: string[] = [];
+    /** Every API call the page made: path and the Authorization header it carried. */
+    const calls: { path: string; auth: string | undefined }[] = [];
+
+    before(async function () {
+      skipWithoutChromium(this);
+      browser = await launchChromium();
+      await browser.context.route('**/*', (route) => {
+        const url = new URL(route.request().url());
+        if (url.pathname.startsWith('/v1/')) calls.push({ path: url.pathname, auth: route.request().headers().authorization });
+        return route.continue();
+      });
+      page = await browser.context.newPage();
+      collectProblems(page, problems);
+    });
+    after(async () => browser?.close());
+
+    const noProblems = () => expect(problems.filter((p) => !/status of 401/.test(p))).to.deep.equal([]);
+
+    it('asks for the key, refuses a wrong one, then draws the charts, sending the key on every call', async () => {
+      await page.goto(srv.url);
+      await page.locator('#key-form').waitFor({ state: 'visible' });
+      expect(await page.textContent('#key-message')).to.include('needs its API key');
+      expect(await page.getAttribute('body', 'data-loaded')).to.equal(null);
+      expect(calls.length).to.be.greaterThan(0);
+      expect(calls.every((c) => c.auth === undefined)).to.equal(true);
+
+      await page.fill('#api-key', 'not-the-key-0123456789');
+      await page.click('#key-form button[type="submit"]');
+      await page.locator('#key-message', { hasText: 'not accepted' }).waitFor();
+      expect(await page.isVisible('#key-form')).to.equal(true);
+      expect(await page.getAttribute('body', 'data-loaded')).to.equal(null);
+
+      calls.length = 0;
+      await page.fill('#api-key', key);
+      await page.click('#key-form button[type="submit"]');
+      await page.waitForSelector('body[data-loaded="true"]');
+      expect(await page.isVisible('#key-form')).to.equal(false);
+      for (const chart of CHARTS) expect(await page.getAttribute(`figure[data-chart="${chart}"]`, 'data-points'), chart).to.equal('2');
+      const counts = (await page.evaluate(`Chart.getChart(document.getElementById('chart-images')).data.datasets[0].data.length`)) as number;
+      expect(counts).to.equal(2);
+      expect(await page.locator('#runs-table tbody tr').count()).to.equal(2);
+      expect(calls.map((c) => c.path)).to.include.members(['/v1/history', '/v1/summary']);
+      expect(calls.every((c) => c.auth === `Bearer ${key}`), JSON.stringify(calls)).to.equal(true);
+      expect(await page.evaluate(`sessionStorage.getItem('refund-vision.apiKey')`)).to.equal(key);
+      noProblems();
+    });
+
+    it('uses the kept key for a run, feedback, the CSV download and after a reload, until "Forget key"', async () => {
+      calls.length = 0;
+      await page.locator('#runs-table tbody tr', { hasText: 'keyed-today' }).click();
+      await page.waitForSelector('#detail:not([hidden]) #predictions-table tbody tr');
+      expect(await page.locator('#predictions-table tbody tr').count()).to.equal(30);
+      const first = page.locator('#predictions-table tbody tr').nth(0);
+      await first.locator('button.right-btn').click();
+      await first.locator('.fb-state', { hasText: '✓ confirmed' }).waitFor();
+
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv')]);
+      const csv = readFileSync((await download.path())!, 'utf8');
+      expect(download.suggestedFilename()).to.match(/^refund-vision-runs-from-.*\.csv$/);
+      expect(csv).to.include('keyed-today').and.include('keyed-yesterday');
+      expect(calls.map((c) => c.path)).to.include('/v1/runs.csv');
+      expect(calls.every((c) => c.auth === `Bearer ${key}`), JSON.stringify(calls)).to.equal(true);
+
+      await page.reload();
+      await page.waitForSelector('body[data-loaded="true"]');
+      expect(await page.isVisible('#key-form')).to.equal(false);
+
+      await page.click('#forget-key');
+      await page.locator('#key-form').waitFor({ state: 'visible' });
+      expect(await page.evaluate(`sessionStorage.getItem('refund-vision.apiKey')`)).to.equal(null);
+      noProblems();
+    });
   });
 });

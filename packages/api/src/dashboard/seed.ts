@@ -16,6 +16,8 @@ export interface SeedRun {
   /** Close the run (default true) so its health is checked. */
   complete?: boolean;
   processMs?: number;
+  /** Sent as Bearer when the server has a key. */
+  apiKey?: string;
 }
 
 export interface SeededRun {
@@ -24,8 +26,10 @@ export interface SeededRun {
   classes: number[];
 }
 
-async function post(url: string, body: unknown): Promise<any> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function post(url: string, body: unknown, apiKey?: string): Promise<any> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (apiKey) headers.authorization = `Bearer ${apiKey}`;
+  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
   const json = await res.json();
   if (!res.ok) throw new Error(`POST ${url}: ${res.status} ${JSON.stringify(json)}`);
   return json;
@@ -48,11 +52,11 @@ export async function recordRun(baseUrl: string, r: SeedRun): Promise<SeededRun>
       batchIndex,
       images,
       pixels: encodePixels(r.pixels.subarray(start * PIXELS_PER_IMAGE, end * PIXELS_PER_IMAGE)),
-    });
+    }, r.apiKey);
     for (const p of body.predictions) (predictionIds.push(p.predictionId), classes.push(p.classIndex));
   }
   let run: RunSummary | undefined;
-  if (r.complete !== false) run = await post(`${baseUrl}/v1/runs/${encodeURIComponent(r.runKey)}/complete`, r.processMs === undefined ? {} : { processMs: r.processMs });
+  if (r.complete !== false) run = await post(`${baseUrl}/v1/runs/${encodeURIComponent(r.runKey)}/complete`, r.processMs === undefined ? {} : { processMs: r.processMs }, r.apiKey);
   return { run, predictionIds, classes };
 }
 

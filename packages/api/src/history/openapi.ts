@@ -56,6 +56,6 @@ export function historyOpenApiPaths() {
         responses: { 200: { description: 'the series, the 30 most recent runs, and the model card baseline' }, 400: error('bad days') },
       },
     },
-    '/': { get: { summary: 'The dashboard (HTML page; its script, style and Chart.js are served from /dashboard/)', responses: { 200: { description: 'text/html' } } } },
+    '/': { get: { summary: 'The dashboard (HTML page; its script, style and Chart.js are served from /dashboard/). Public: the page asks for the API key and sends it with its API calls', security: [], responses: { 200: { description: 'text/html' } } } },
   };
 }

@@ -1,6 +1,7 @@
 /**
- * Feedback, the metrics history (summary, CSV, dashboard series) and the dashboard itself.
- * Errors are AppErrors passed on to the app's JSON error handler.
+ * Feedback and the metrics history (summary, CSV, the dashboard's series); the dashboard's files
+ * are served by dashboard/static.ts ahead of the key check. Errors are AppErrors passed on to the
+ * app's JSON error handler.
  */
 import express, { type Request } from 'express';
 import { z } from 'zod';
@@ -9,7 +10,6 @@ import type { Classifier } from '@refund-vision/model';
 import type { MetricsStore } from '../metrics-store.ts';
 import { jsonBody } from '../http/json-body.ts';
 import { describeZodError } from '../http/errors.ts';
-import { createDashboardRouter } from '../dashboard/static.ts';
 import { runsCsv } from './csv.ts';
 import { allRuns, findPrediction, historySeries, recordFeedback, summarize } from './queries.ts';
 import { parseDays, parseRange } from './range.ts';
@@ -87,7 +87,6 @@ export function createHistoryRouter(deps: HistoryDeps): express.Router {
     res.json({ ...historySeries(store.db, { days }), baseline: baselineOf(deps.classifier) });
   });
 
-  router.use(createDashboardRouter());
   return router;
 }
 

@@ -1,4 +1,8 @@
-/** Bearer-key check for every route but health and readiness, compared in constant time. */
+/**
+ * Bearer-key check, compared in constant time. It guards every route mounted after it: all data
+ * and inference routes. Health and readiness pass here by path; the static page shells (dashboard,
+ * API docs) are mounted before it in app.ts.
+ */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { ConfigError, isLoopback, type Config } from '@refund-vision/shared';

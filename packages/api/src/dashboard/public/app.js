@@ -1,5 +1,6 @@
 // The refund-vision dashboard. One /v1/history call draws every chart; a run's detail and its
-// feedback go through /v1/history/runs/:id and /v1/predictions/:id/feedback.
+// feedback go through /v1/runs/:id and /v1/predictions/:id/feedback. Every call goes through
+// request(), which adds the API key when the server wants one.
 // Every string from the server (file names, run keys, messages) reaches the page through
 // textContent or attribute setters, never through innerHTML: file names come from users.
 
@@ -37,11 +38,80 @@ function setStatus(text, isError = false) {
   s.classList.toggle('error', isError);
 }
 
+// ---- the API key ---------------------------------------------------------------------------------
+// A server with API_KEY answers every data route with 401 until the request carries the key. The
+// page then asks for it once, keeps it for this tab only, and sends it with every request.
+
+const KEY_STORAGE = 'refund-vision.apiKey';
+const storedKey = () => sessionStorage.getItem(KEY_STORAGE) ?? '';
+
+/** Thrown after a 401: the key form is already showing, callers only stop. */
+class KeyNeeded extends Error {}
+
+function askForKey(message) {
+  const form = $('#key-form');
+  $('#key-message').textContent = message;
+  form.hidden = false;
+  $('#api-key').value = '';
+  $('#api-key').focus();
+  setStatus('Waiting for the API key.', true);
+}
+
+$('#key-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const key = $('#api-key').value.trim();
+  // Header values must be visible ASCII; fetch would throw on anything else.
+  if (!/^[\x21-\x7e]+$/.test(key)) return askForKey('An API key is one word of visible ASCII characters.');
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $('#key-form').hidden = true;
+  $('#forget-key').hidden = false;
+  load();
+});
+
+$('#forget-key').addEventListener('click', () => {
+  sessionStorage.removeItem(KEY_STORAGE);
+  location.reload();
+});
+
+/** fetch with the stored key; a 401 drops a rejected key and shows the key form. */
+async function request(path, init = {}) {
+  const key = storedKey();
+  const headers = { accept: 'application/json', ...init.headers };
+  if (key) headers.authorization = `Bearer ${key}`;
+  const res = await fetch(path, { ...init, headers });
+  if (res.status === 401) {
+    sessionStorage.removeItem(KEY_STORAGE);
+    $('#forget-key').hidden = true;
+    askForKey(key ? 'That key was not accepted. Enter the API key of this server.' : 'This server needs its API key.');
+    throw new KeyNeeded('API key needed');
+  }
+  return res;
+}
+
 async function api(path, init) {
-  const res = await fetch(path, { headers: { accept: 'application/json' }, ...init });
+  const res = await request(path, init);
   const body = await res.json().catch(() => null);
   if (!res.ok) throw new Error(body?.error?.message ?? `${res.status} ${res.statusText}`);
   return body;
+}
+
+/** A plain link cannot send the key: fetch the CSV and hand it to the browser as a download. */
+async function downloadCsv(e) {
+  e.preventDefault();
+  const link = e.currentTarget;
+  try {
+    const res = await request(link.getAttribute('href'), { headers: { accept: 'text/csv' } });
+    if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'refund-vision-runs.csv';
+    const url = URL.createObjectURL(await res.blob());
+    const a = el('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (err) {
+    if (!(err instanceof KeyNeeded)) setStatus(`Could not download the CSV: ${err.message}`, true);
+  }
 }
 
 // ---- charts ------------------------------------------------------------------------------------
@@ -252,7 +322,7 @@ function predictionRow(p) {
       $('#fact-feedback b').textContent = `${pct(r.runFeedbackAccuracy)} of ${r.runFeedbackCount}`;
       setStatus(`Feedback saved for ${p.id}.`);
     } catch (e) {
-      setStatus(`Feedback not saved: ${e.message}`, true);
+      if (!(e instanceof KeyNeeded)) setStatus(`Feedback not saved: ${e.message}`, true);
     } finally {
       button.disabled = false;
     }
@@ -294,7 +364,7 @@ async function openRun(id, append = false) {
     section.dataset.predictions = String($('#predictions-table tbody').children.length);
     if (!append) section.scrollIntoView({ behavior: 'instant', block: 'start' });
   } catch (e) {
-    setStatus(`Could not open run ${id}: ${e.message}`, true);
+    if (!(e instanceof KeyNeeded)) setStatus(`Could not open run ${id}: ${e.message}`, true);
   }
 }
 
@@ -317,7 +387,7 @@ async function load() {
     setStatus(`${history.runs} runs in the last ${days} days${per}. Updated ${new Date().toLocaleTimeString('en-GB')}.`);
     document.body.dataset.loaded = 'true';
   } catch (e) {
-    setStatus(`Could not load the history: ${e.message}`, true);
+    if (!(e instanceof KeyNeeded)) setStatus(`Could not load the history: ${e.message}`, true);
   }
 }
 
@@ -327,5 +397,7 @@ $('#days').addEventListener('change', (e) => {
 });
 $('#refresh').addEventListener('click', () => load());
 $('#more').addEventListener('click', () => state.run && openRun(state.run.id, true));
+$('#csv').addEventListener('click', downloadCsv);
+$('#forget-key').hidden = !storedKey();
 state.days = Number($('#days').value);
 load();
