@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { resolve } from 'node:path';
-import { projectRoot } from '@refund-vision/shared';
+import { projectRoot, seededRandom } from '@refund-vision/shared';
 import { candidateDirs, loadFashionMnist, type FashionMnist, type Split } from '@refund-vision/model/fashion-mnist';
 import { loadSharp } from './decode-sharp.ts';
 
@@ -33,16 +33,7 @@ export async function fashionMnist(split: Split): Promise<FashionMnist | undefin
   return dir ? loadFashionMnist(split, { dir }) : undefined;
 }
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = seededRandom;
 
 export function item(images: Uint8Array, i: number): Uint8Array {
   return images.subarray(i * 784, (i + 1) * 784);

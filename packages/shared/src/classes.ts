@@ -13,18 +13,7 @@ export const CLASS_NAMES = [
 ] as const;
 
 /** The old Flask API's spelling; its clients compare strings, so keep it byte for byte. */
-export const LEGACY_CLASS_NAMES = [
-  'T-shirt/Top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-] as const;
+export const LEGACY_CLASS_NAMES: readonly string[] = CLASS_NAMES.map((n) => (n === 'T-shirt/top' ? 'T-shirt/Top' : n));
 
 export type ClassName = (typeof CLASS_NAMES)[number];
 export const NUM_CLASSES = CLASS_NAMES.length;

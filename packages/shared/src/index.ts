@@ -4,3 +4,4 @@ export * from './errors.ts';
 export * from './config.ts';
 export * from './logger.ts';
 export * from './model-card.ts';
+export * from './random.ts';
