@@ -173,9 +173,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       classNames: CLASS_NAMES,
       input: { shape: [28, 28, 1], dtype: 'uint8', scale: '1/255', background: 'black (0)' },
       architecture: {
-        name: arch.name,
-        description: arch.description,
-        summary: summaryLines(model),
+        summary: [`${arch.name}: ${arch.description}`, ...summaryLines(model)],
         params: model.countParams(),
         flopsPerImage: flopsPerImage(model),
         why: arch.why,
