@@ -17,6 +17,8 @@ export interface LoadResult {
   requestsPerSec: number;
   p50: number;
   p99: number;
+  /** CPU the load generator itself used, in cores (1 = one core busy the whole time). */
+  generatorCores: number;
 }
 
 type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, res: any) => void) => { on(ev: string, fn: (...a: any[]) => void): void };
@@ -68,6 +70,8 @@ export function runLoad(
   opts: { connections: number; seconds?: number; amount?: number; onResponse?: () => void },
 ): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
     const inst = ac(
       {
         url: `${url}/v1/predict`,
@@ -86,6 +90,8 @@ export function runLoad(
       (err, res) => {
         if (err) return reject(err);
         const secs = res.duration as number;
+        const used = process.cpuUsage(cpu0);
+        const generatorCores = (used.user + used.system) / 1000 / (performance.now() - t0);
         const ok = res['2xx'] as number;
         resolve({
           batch: bodies.batch,
@@ -98,6 +104,7 @@ export function runLoad(
           requestsPerSec: ok / secs,
           p50: res.latency.p50 as number,
           p99: res.latency.p99 as number,
+          generatorCores,
         });
       },
     );
