@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from './proc.ts';
+import { pinned, run } from './proc.ts';
 
 export interface Peak {
   gflops: number;
@@ -79,7 +79,7 @@ export async function measurePeak(cpu = '0'): Promise<Peak> {
     if (cc.code !== 0) return fallback(`gcc unavailable (${cc.stderr.trim().split('\n')[0]})`);
     const samples: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const r = await run('taskset', ['-c', cpu, join(dir, 'fma'), '200000000'], { timeoutMs: 60_000 });
+      const r = await run(...pinned(cpu, join(dir, 'fma'), ['200000000']), { timeoutMs: 60_000 });
       const g = Number(r.stdout.trim().split(' ')[0]);
       if (r.code === 0 && g > 0) samples.push(g);
     }

@@ -140,6 +140,15 @@ export async function waitFor200(url: string, t0: number, timeoutMs: number, isD
   }
 }
 
+const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((p) => existsSync(p));
+
+/** [cmd, args] that run `cmd` pinned to one CPU with taskset (unpinned where taskset is missing). */
+export function pinned(cpu: string, cmd: string, args: string[]): [string, string[]] {
+  return TASKSET ? [TASKSET, ['-c', cpu, cmd, ...args]] : [cmd, args];
+}
+
+export const canPin = () => TASKSET !== undefined;
+
 /** `node --import tsx <script>`: one process (tsx's own CLI would add a parent process). */
 export function tsxArgs(script: string, args: string[] = []): string[] {
   return ['--import', 'tsx', join(ROOT, script), ...args];

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, run } from './proc.ts';
+import { pinned, ROOT, run } from './proc.ts';
 
 export const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
 export const PY_DIR = join(ROOT, 'bench', 'py');
@@ -66,8 +66,7 @@ export class PeerError extends Error {}
 
 /** Runs a bench/py script and parses the JSON object it prints on its last stdout line. */
 export async function runPy<T>(script: string, args: string[], opts: { timeoutMs?: number; cpu?: string; env?: NodeJS.ProcessEnv } = {}): Promise<T> {
-  const cmd = opts.cpu ? 'taskset' : PYTHON;
-  const argv = [...(opts.cpu ? ['-c', opts.cpu, PYTHON] : []), join(PY_DIR, script), ...args];
+  const [cmd, argv] = opts.cpu ? pinned(opts.cpu, PYTHON, [join(PY_DIR, script), ...args]) : [PYTHON, [join(PY_DIR, script), ...args]];
   const r = await run(cmd, argv, { timeoutMs: opts.timeoutMs ?? 600_000, env: { ...process.env, ...opts.env } });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   if (r.code !== 0) throw new PeerError(`${script} failed (${r.code ?? r.signal}): ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);

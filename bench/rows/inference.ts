@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { countFlops } from '../lib/flops.ts';
 import { exists, peerProblem, readCardJson, unavailable, type Ctx } from '../lib/context.ts';
 import { measurePeak } from '../lib/peak.ts';
-import { run, tsxArgs } from '../lib/proc.ts';
+import { canPin, pinned, run, tsxArgs } from '../lib/proc.ts';
 import { runPy } from '../lib/python.ts';
 import { median } from '../lib/stats.ts';
 import type { Row } from '../lib/table.ts';
@@ -35,7 +35,7 @@ export const BATCHES = [100, 1000];
 async function ours(ctx: Ctx, backend: string, seconds: number, withAccuracy: boolean): Promise<OursResult> {
   const d = await ctx.data();
   const labels = withAccuracy ? ['--labels', d.testLabels, ...(ctx.quick ? ['--limit', '2000'] : [])] : [];
-  const r = await run('taskset', ['-c', ctx.cpu, process.execPath, ...tsxArgs('bench/workers/infer.ts', ['--dir', ctx.modelDir, '--backend', backend, '--images', d.testImages, ...labels, '--batches', BATCHES.join(','), '--seconds', String(seconds)])], {
+  const r = await run(...pinned(ctx.cpu, process.execPath, tsxArgs('bench/workers/infer.ts', ['--dir', ctx.modelDir, '--backend', backend, '--images', d.testImages, ...labels, '--batches', BATCHES.join(','), '--seconds', String(seconds)])), {
     env: { ...process.env, ORT_THREADS: '1' },
     timeoutMs: 300_000,
   });
@@ -127,7 +127,7 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
         ...(torchName ? { peerName: torchName } : {}),
         ...(e.name === primary ? { goal: { kind: 'ratio<=', value: 0.5 } as const } : {}),
         note: [
-          `median of ${e.res.runs[b]} runs in ${rounds} round(s) alternating with PyTorch, 3 warm-up runs each, pinned to CPU ${ctx.cpu}${e.name === 'onnx' ? ', ORT 1 intra-op thread' : ', tfjs wasm (single-threaded in Node)'}`,
+          `median of ${e.res.runs[b]} runs in ${rounds} round(s) alternating with PyTorch, 3 warm-up runs each, ${canPin() ? `pinned to CPU ${ctx.cpu}` : 'NOT pinned (no taskset)'}${e.name === 'onnx' ? ', ORT 1 intra-op thread' : ', tfjs wasm (single-threaded in Node)'}`,
           torch ? `PyTorch median of ${torch.runs[b]} runs` : `peer: ${torchErr}`,
           e.name === primary ? 'engine the API uses (auto)' : 'secondary engine, no goal',
         ].join('; '),

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exists, unavailable, type Ctx } from '../lib/context.ts';
 import { BodyFactory, loadAutocannon, runLoad, type LoadResult } from '../lib/load.ts';
-import { apiAvailable, run, startApi, treeRss, tsxArgs, type RunningApi } from '../lib/proc.ts';
+import { apiAvailable, pinned, run, startApi, treeRss, tsxArgs, type RunningApi } from '../lib/proc.ts';
 import { maxRelativeDeviation, median } from '../lib/stats.ts';
 import type { Row } from '../lib/table.ts';
 
@@ -73,7 +73,7 @@ async function engineThroughput(ctx: Ctx, cpus: string[], seconds: number): Prom
   const d = await ctx.data();
   const results = await Promise.all(
     cpus.map(async (cpu) => {
-      const r = await run('taskset', ['-c', cpu, process.execPath, ...tsxArgs('bench/workers/infer.ts', ['--dir', ctx.modelDir, '--backend', 'auto', '--images', d.testImages, '--batches', '100', '--seconds', String(seconds)])], { env: { ...process.env, ORT_THREADS: '1' }, timeoutMs: 120_000 });
+      const r = await run(...pinned(cpu, process.execPath, tsxArgs('bench/workers/infer.ts', ['--dir', ctx.modelDir, '--backend', 'auto', '--images', d.testImages, '--batches', '100', '--seconds', String(seconds)])), { env: { ...process.env, ORT_THREADS: '1' }, timeoutMs: 120_000 });
       const last = r.stdout.trim().split('\n').pop() ?? '';
       if (r.code !== 0 || !last.startsWith('{')) throw new Error(`engine worker: ${r.stderr.trim().split('\n').pop()}`);
       return 1000 / (JSON.parse(last) as { msPerImg: Record<string, number> }).msPerImg['100']!;

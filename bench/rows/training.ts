@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { peerProblem, readCardJson, unavailable, type Ctx } from '../lib/context.ts';
-import { run, tsxArgs } from '../lib/proc.ts';
+import { canPin, pinned, run, tsxArgs } from '../lib/proc.ts';
 import { runPy } from '../lib/python.ts';
 import type { Row } from '../lib/table.ts';
 
@@ -24,7 +24,7 @@ export async function measureTraining(ctx: Ctx): Promise<Row[]> {
   ctx.log(`  ours (wasm), ${images} images …`);
   let ours: { msPer1000: number; backend: string } | undefined;
   let oursErr: string | undefined;
-  const r = await run('taskset', ['-c', ctx.cpu, process.execPath, ...tsxArgs('bench/workers/train.ts', ['--dir', ctx.modelDir, '--limit', String(images), ...common])], { timeoutMs: 600_000 });
+  const r = await run(...pinned(ctx.cpu, process.execPath, tsxArgs('bench/workers/train.ts', ['--dir', ctx.modelDir, '--limit', String(images), ...common])), { timeoutMs: 600_000 });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   if (r.code === 0 && last.startsWith('{')) ours = JSON.parse(last);
   else oursErr = r.stderr.trim().split('\n').slice(-2).join(' | ');
@@ -47,7 +47,7 @@ export async function measureTraining(ctx: Ctx): Promise<Row[]> {
       peer: torch?.msPer1000 ?? null,
       ...(torch ? { peerName: `PyTorch ${torch.torch}, ${torch.threads} thread` } : {}),
       note: [
-        `${images} training images, batch ${batch}, Adam, first 3 batches excluded, pinned to CPU ${ctx.cpu}; ours: ${ours ? `tfjs ${ours.backend}` : `failed: ${oursErr}`}`,
+        `${images} training images, batch ${batch}, Adam, first 3 batches excluded, ${canPin() ? `pinned to CPU ${ctx.cpu}` : 'NOT pinned (no taskset)'}; ours: ${ours ? `tfjs ${ours.backend}` : `failed: ${oursErr}`}`,
         torchErr ? `peer: ${torchErr}` : '',
         'no numeric goal in issue 6',
       ]
