@@ -10,7 +10,8 @@ import { CLASS_NAMES, ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE, type Logger } fr
 import { architecture, flopsPerImage, summaryLines } from './architectures.ts';
 import { initTf, tf, type TfEngine } from './engine.ts';
 import { FILES, loadFashionMnist, type FashionMnist } from './fashion-mnist.ts';
-import { saveModel } from './io.ts';
+import { readCard } from './classifier.ts';
+import { loadModel, saveModel } from './io.ts';
 import { classDistribution, evaluate, pixelStats } from './metrics.ts';
 import { predictTf } from './predict-tf.ts';
 
@@ -33,8 +34,11 @@ export interface TrainOptions {
   logger?: Logger;
   /** Progress line sink; default stderr. */
   progress?: (line: string, done: boolean) => void;
-  /** Also write model.onnx (when the exporter is available). */
-  onnx?: boolean;
+  /**
+   * Continue from the model saved in this folder (fine-tuning) instead of fresh weights; its
+   * architecture is kept and its card's training record is carried into the new card.
+   */
+  init?: string;
 }
 
 export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = { epochs: 12, batchSize: 64, seed: 42, arch: 'ref', learningRate: 0.001, validation: 5000, flip: true };
@@ -109,7 +113,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       valLabels[k] = full.labels[i]!;
     });
 
-    const model = arch.build(opts.seed);
+    const prior = opts.init ? readCard(opts.init) : undefined;
+    const model = opts.init ? await loadModel(opts.init) : arch.build(opts.seed);
     const optimizer = tf.train.adam(opts.learningRate);
     model.compile({ optimizer, loss: 'categoricalCrossentropy' });
     log?.info('training', { arch: arch.name, backend, epochs: opts.epochs, batchSize: opts.batchSize, train: trainIdx.length, validation: valIdx.length });
@@ -192,7 +197,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         validationImages: valIdx.length,
         augmentation: opts.flip ? 'random horizontal flip (p=0.5)' : 'none',
         history,
-        command: `pnpm train --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''}`,
+        ...(prior ? { initFrom: { version: prior.version, training: prior.training, testAccuracy: prior.evaluation.accuracy } } : {}),
+        command: `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''}`,
       },
       data: { source: 'Fashion-MNIST (zalandoresearch), official IDX files', checksums, foundIn: full.source.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '…/') },
       evaluation: { ...ev, engine: backend },

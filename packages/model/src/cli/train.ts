@@ -1,6 +1,7 @@
 /**
  * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
- *            [--validation 5000] [--no-flip] [--limit N] [--out models/fashion-cnn] [--no-onnx]
+ *            [--validation 5000] [--no-flip] [--limit N] [--init DIR] [--out models/fashion-cnn] [--no-onnx]
+ * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     'no-flip': { type: 'boolean', default: false },
     'no-onnx': { type: 'boolean', default: false },
     limit: { type: 'string' },
+    init: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -27,7 +29,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     `usage: pnpm train [--arch ${Object.keys(ARCHITECTURES).join('|')}] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n` +
-      `                  [--validation N] [--no-flip] [--limit N] [--out DIR] [--no-onnx]\n`,
+      `                  [--validation N] [--no-flip] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n`,
   );
   process.exit(0);
 }
@@ -61,6 +63,7 @@ try {
     flip: !values['no-flip'],
     limit: int('limit', values.limit, 1),
     out,
+    init: values.init,
     logger,
   });
   if (!values['no-onnx']) {
