@@ -41,7 +41,7 @@ export interface TrainOptions {
   init?: string;
 }
 
-export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = { epochs: 12, batchSize: 64, seed: 42, arch: 'ref', learningRate: 0.001, validation: 5000, flip: true };
+export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = { epochs: 8, batchSize: 64, seed: 42, arch: 'deep', learningRate: 0.001, validation: 5000, flip: true };
 
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -192,7 +192,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         loss: 'categoricalCrossentropy',
         seed: opts.seed,
         backend,
-        durationSec: Math.round(durationSec * 10) / 10,
+        // with --init, the wall time and epochs include the run it continued
+        durationSec: Math.round((durationSec + (prior?.training.durationSec ?? 0)) * 10) / 10,
+        ...(prior ? { durationSecThisRun: Math.round(durationSec * 10) / 10, totalEpochs: opts.epochs + Number(prior.training.totalEpochs ?? prior.training.epochs) } : {}),
         trainImages: trainIdx.length,
         validationImages: valIdx.length,
         augmentation: opts.flip ? 'random horizontal flip (p=0.5)' : 'none',
