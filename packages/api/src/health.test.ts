@@ -115,16 +115,26 @@ describe('health: per-run checks on real images and the real model', function ()
     expect(byName(mixed, 'class-mix').status, explain(mixed)).to.equal('OK');
   });
 
-  it('noise images trip the confidence checks', async () => {
-    let seed = 12345;
-    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-    const noise = new Uint8Array(300 * PIXELS_PER_IMAGE).map(() => Math.floor(rnd() * 256));
-    const checks = assessRun(await runOf(noise), clf.card, health, []);
+  it('ambiguous images (two garments blended) trip the confidence checks', async () => {
+    // Half one test image, half another of a different class: the model cannot be sure of either.
+    const a = sample(300, 20, 0);
+    const b = sample(300, 20, 5);
+    const blend = a.map((v, i) => (v + b[i]!) >> 1);
+    const checks = assessRun(await runOf(blend), clf.card, health, []);
     const conf = byName(checks, 'confidence');
     expect(conf.status, explain(checks)).to.be.oneOf(['WARN', 'ALERT']);
     expect(conf.value).to.be.below(clf.card.monitoring.meanConfidence - health.confidenceDropWarn);
     expect(conf.message).to.match(/below the test-set baseline/);
-    expect(byName(checks, 'low-confidence').status).to.be.oneOf(['WARN', 'ALERT']);
+    expect(byName(checks, 'low-confidence').status, explain(checks)).to.be.oneOf(['WARN', 'ALERT']);
+  });
+
+  it('noise images are never OK, however confident the model is about them', async () => {
+    let seed = 12345;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const noise = new Uint8Array(300 * PIXELS_PER_IMAGE).map(() => Math.floor(rnd() * 256));
+    const checks = assessRun(await runOf(noise), clf.card, health, []);
+    expect(overallStatus(checks), explain(checks)).to.equal('ALERT');
+    expect(byName(checks, 'input-near-zero').status).to.equal('ALERT');
   });
 
   it('one odd image is not a trend: drift on 2 inverted images is at most WARN, on 50 it is ALERT', async () => {
