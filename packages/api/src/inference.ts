@@ -82,7 +82,7 @@ export function completeRun(deps: AppDeps, runKey: string, input: CompleteRunInp
   const health = store.runHealthInput(run.id)!;
   const checks = assessRun(health, classifier.card, config.health, store.recentClassMixes(run.id));
   const done = store.completeRun(runKey, input, checks)!;
-  const fields = { run: runKey, images: done.images, failures: done.failures, health: done.health, meanConfidence: done.meanConfidence };
+  const fields = { run: runKey, images: done.images, failures: done.failures, health: done.health, meanConfidence: done.meanConfidence === null ? null : Number(done.meanConfidence.toFixed(4)), accuracy: done.accuracy === null ? undefined : Number(done.accuracy.toFixed(4)) };
   const problems = describeProblems(checks);
   if (problems) logger.log(done.health === 'ALERT' ? 'error' : 'warn', `run health ${done.health}: ${problems}`, fields);
   // One-shot runs (a legacy, V2 or upload request each) would flood the events log at info.
