@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLASS_NAMES, ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE, type Logger } from '@refund-vision/shared';
+import { CLASS_NAMES, ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE, seededRandom, type Logger } from '@refund-vision/shared';
 import { architecture, flopsPerImage, summaryLines } from './architectures.ts';
 import { initTf, tf, type TfEngine } from './engine.ts';
 import { FILES, loadFashionMnist, type FashionMnist } from './fashion-mnist.ts';
@@ -42,17 +42,6 @@ export interface TrainOptions {
 }
 
 export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = { epochs: 8, batchSize: 64, seed: 42, arch: 'deep', learningRate: 0.001, validation: 5000, flip: true };
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled(n: number, rand: () => number): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
@@ -98,9 +87,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const test = await loadFashionMnist('test', { logger: log });
   const start = Date.now();
 
-  const rand = mulberry32(opts.seed);
+  const rand = seededRandom(opts.seed);
   const realRandom = Math.random;
-  Math.random = mulberry32(opts.seed ^ 0x9e3779b9);
+  Math.random = seededRandom(opts.seed ^ 0x9e3779b9);
   try {
     // Held-out validation images: a seeded random subset of the training set.
     const all = shuffled(opts.limit ? Math.min(opts.limit + opts.validation, full.count) : full.count, rand);
