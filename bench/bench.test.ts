@@ -142,3 +142,13 @@ describe('bench helpers', () => {
     expect(() => parseArgs(['stray'])).to.throw(/unexpected/);
   });
 });
+
+describe('bench: window medians', () => {
+  it('smooths a sawtooth but keeps a trend', async () => {
+    const { windowMedians } = await import('./lib/stats.ts');
+    const saw = Array.from({ length: 40 }, (_, i) => 100 + (i % 10 === 9 ? 30 : 0));
+    expect(windowMedians(saw, 10)).to.deep.equal([100, 100, 100, 100]);
+    const trend = Array.from({ length: 30 }, (_, i) => 100 + i);
+    expect(windowMedians(trend, 10)).to.deep.equal([104.5, 114.5, 124.5]);
+  });
+});

@@ -35,3 +35,14 @@ export function maxRelativeDeviation(xs: readonly number[], base: number): numbe
   for (const x of xs) worst = Math.max(worst, Math.abs(x - base) / base);
   return worst;
 }
+
+/**
+ * Medians of consecutive windows of `size` samples (the last, shorter window included). RSS sampled
+ * every 100 ms follows V8's garbage-collection sawtooth; one-second medians show the trend a leak
+ * would make without mistaking a collection cycle for growth.
+ */
+export function windowMedians(xs: readonly number[], size: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(median(xs.slice(i, i + size)));
+  return out;
+}
