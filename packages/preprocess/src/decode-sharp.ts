@@ -2,6 +2,7 @@
  * libvips via sharp: the fast path when the optional dependency is installed. It is imported
  * lazily so that a machine without sharp (or with a broken native build) still runs on jimp.
  */
+import { isMainThread } from 'node:worker_threads';
 import type { Probe } from './probe.ts';
 import { toGray, type Gray } from './raster.ts';
 
@@ -15,6 +16,9 @@ export function loadSharp(): Promise<SharpFactory | undefined> {
       const sharp = (m.default ?? m) as SharpFactory;
       // Results must not depend on what an earlier call left in libvips' operation cache.
       sharp.cache(false);
+      // In a pool worker the pool already runs one decode per core; libvips' own thread pool on
+      // top would only add threads (and their stacks and buffers) per worker, not speed.
+      if (!isMainThread) sharp.concurrency(1);
       return sharp;
     },
     () => undefined,

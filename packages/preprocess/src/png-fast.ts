@@ -68,7 +68,10 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
   let raw: Buffer;
   try {
     // Bounded: a deflate bomb cannot inflate past what the header's size needs (plus slack).
-    raw = inflateSync(idat.length === 1 ? idat[0]! : Buffer.concat(idat), { maxOutputLength: height * (stride + 1) + (1 << 20) });
+    // One output chunk of the expected size: the default 16 KB chunks plus their concatenation
+    // cost ~3× the image in short-lived allocations per decode, which the worker's RSS keeps.
+    const expected = height * (stride + 1);
+    raw = inflateSync(idat.length === 1 ? idat[0]! : Buffer.concat(idat), { maxOutputLength: expected + (1 << 20), chunkSize: Math.max(64, expected + 1) });
   } catch (e) {
     throw new ImageError('corrupt', `PNG image data is corrupt (${(e as Error).message})`);
   }

@@ -3,7 +3,6 @@
  * API's upload route: header checks, decode (png-fast / sharp / jimp), gray, fit to the square.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { decodeWithJimp } from './decode-jimp.ts';
 import { decodeWithSharp, loadSharp } from './decode-sharp.ts';
 import { ImageError, fsError } from './errors.ts';
 import { fitToSquare, type Kind } from './fit.ts';
@@ -56,24 +55,31 @@ export async function readImageFile(path: string, maxBytes = DEFAULT_MAX_BYTES):
   }
 }
 
+// jimp and its codecs take ~230 ms and several MB to import; only BMP, or a machine without sharp, needs them.
+let jimp: Promise<typeof import('./decode-jimp.ts')> | undefined;
+const loadJimp = () => (jimp ??= import('./decode-jimp.ts'));
+
 async function decode(buf: Buffer, decoder: PreprocessOptions['decoder'], maxPixels: number): Promise<{ gray: Gray; decoder: DecoderName; info: Inspected }> {
   const info = inspectImage(buf);
   assertPixels(info, maxPixels);
   assertComplete(buf, info.format);
   const choice = decoder ?? 'auto';
+  const pixels = info.width * info.height;
   try {
-    const sharp = choice === 'jimp' ? undefined : await loadSharp();
     // png-fast holds the whole inflated image; past PNG_FAST_MAX_PIXELS libvips' streaming decode
-    // with shrink uses far less memory, so huge PNGs go there when it is installed.
-    if (choice === 'auto' && info.format === 'png' && (!sharp || info.width * info.height <= PNG_FAST_MAX_PIXELS)) {
+    // with shrink uses far less memory, so huge PNGs go there when it is installed. Ordinary PNGs
+    // never load sharp at all: it costs ~20 MB of RSS per thread that imports it.
+    if (choice === 'auto' && info.format === 'png' && (pixels <= PNG_FAST_MAX_PIXELS || !(await loadSharp()))) {
       const gray = decodePngFast(buf);
       if (gray) return { gray, decoder: 'png-fast', info };
     }
     // libvips' prebuilt binaries have no BMP loader (it would need ImageMagick): BMP is jimp's.
     if (choice !== 'jimp' && info.format !== 'bmp') {
+      const sharp = await loadSharp();
       if (sharp) return { gray: await decodeWithSharp(sharp, buf, info, maxPixels), decoder: 'sharp', info };
       if (choice === 'sharp') throw new Error("decoder 'sharp' was requested but sharp is not installed");
     }
+    const { decodeWithJimp } = await loadJimp();
     return { gray: await decodeWithJimp(buf, info.format, info.orientation, maxPixels), decoder: 'jimp', info };
   } catch (e) {
     throw asImageError(e, info.format);
