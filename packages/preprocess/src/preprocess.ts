@@ -57,7 +57,12 @@ export async function readImageFile(path: string, maxBytes = DEFAULT_MAX_BYTES):
 
 // jimp and its codecs take ~230 ms and several MB to import; only BMP, or a machine without sharp, needs them.
 let jimp: Promise<typeof import('./decode-jimp.ts')> | undefined;
-const loadJimp = () => (jimp ??= import('./decode-jimp.ts'));
+const loadJimp = () =>
+  (jimp ??= (async () => {
+    // A pool worker starts with tsx's CommonJS hooks only; this module and its codecs need the ESM ones.
+    await (globalThis as { [k: symbol]: (() => unknown) | undefined })[Symbol.for('refund-vision.preprocess.esm-ts')]?.();
+    return import('./decode-jimp.ts');
+  })());
 
 async function decode(buf: Buffer, decoder: PreprocessOptions['decoder'], maxPixels: number): Promise<{ gray: Gray; decoder: DecoderName; info: Inspected }> {
   const info = inspectImage(buf);
