@@ -165,9 +165,11 @@ const paddingOf = (s: string) => (s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0
 export function base64Problem(s: string, byteLength?: number): string | undefined {
   // With the character count right, the padding alone tells how many bytes the text holds.
   const wantPad = byteLength === undefined ? undefined : (3 - (byteLength % 3)) % 3;
-  if (isCanonicalBase64(s) && (wantPad === undefined || paddingOf(s) === wantPad)) return undefined;
-  if (wantPad !== undefined && s.length === Math.ceil(byteLength! / 3) * 4 && isCanonicalBase64(s)) {
-    return `not base64 of ${byteLength} bytes: it ends in ${paddingOf(s)} '=' where ${wantPad} belong`;
+  if (isCanonicalBase64(s)) {
+    if (wantPad === undefined || paddingOf(s) === wantPad) return undefined;
+    if (s.length === Math.ceil(byteLength! / 3) * 4) {
+      return `not base64 of ${byteLength} bytes: it ends in ${paddingOf(s)} '=' where ${wantPad} belong`;
+    }
   }
   const what = (p: string) => `not base64: ${p}`;
   if (s.length % 4 !== 0) return what(`length ${s.length} is not a multiple of 4`);
