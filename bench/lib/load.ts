@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { encodePixels } from '../../packages/shared/src/contract.ts';
 import { ROOT } from './proc.ts';
 
 export interface LoadResult {
@@ -52,7 +53,7 @@ export class BodyFactory {
         const i = (v * batch + k) % n;
         out.set(testImages.subarray(i * 784, (i + 1) * 784), k * 784);
       }
-      return Buffer.from(out).toString('base64');
+      return encodePixels(out);
     });
     this.images = JSON.stringify(Array.from({ length: batch }, (_, k) => ({ id: `img${k}.png` })));
   }
