@@ -5,9 +5,9 @@
  * 12-megapixel photo-like JPEGs generated with sharp.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
+import type { loadSharp } from '../../packages/preprocess/src/decode-sharp.ts';
 import { ROOT } from './proc.ts';
 
 const IMAGE_EXT = /\.(png|jpe?g|webp|gif|bmp|tiff?)$/i;
@@ -78,25 +78,14 @@ export function makeSampleFolder(dir: string, n: number, sources: string[], perG
   return out;
 }
 
-type SharpFn = (input: Buffer, opts?: { raw: { width: number; height: number; channels: 3 } }) => {
-  jpeg(o: { quality: number; mozjpeg?: boolean }): { toFile(p: string): Promise<unknown> };
-};
-
-/** sharp, resolved from the preprocess package that depends on it (the root does not). */
-export function loadSharp(): SharpFn | undefined {
-  try {
-    return createRequire(join(ROOT, 'packages', 'preprocess', 'package.json'))('sharp') as SharpFn;
-  } catch {
-    return undefined;
-  }
-}
+type Sharp = NonNullable<Awaited<ReturnType<typeof loadSharp>>>;
 
 /**
  * `n` distinct 4000×3000 JPEGs (quality 90) that look like product photos: a light, slightly
  * uneven background, a darker garment-like shape with texture, sensor-like noise (so the JPEG is
  * as large as a real photo's, ~2–4 MB).
  */
-export async function makePhotoJpegs(dir: string, n: number, sharp: SharpFn, width = 4000, height = 3000): Promise<string[]> {
+export async function makePhotoJpegs(dir: string, n: number, sharp: Sharp, width = 4000, height = 3000): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const out: string[] = [];
   let seed = 12345;

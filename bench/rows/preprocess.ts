@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { exists, peerProblem, unavailable, type Ctx } from '../lib/context.ts';
-import { loadSharp, makePhotoJpegs } from '../lib/images.ts';
+import { loadSharp } from '../../packages/preprocess/src/decode-sharp.ts';
+import { makePhotoJpegs } from '../lib/images.ts';
 import { runPy } from '../lib/python.ts';
 import { median } from '../lib/stats.ts';
 import type { Row } from '../lib/table.ts';
@@ -112,7 +113,7 @@ export async function measurePreprocess(ctx: Ctx): Promise<Row[]> {
       });
     }
     // 12 MP JPEGs.
-    const sharp = loadSharp();
+    const sharp = await loadSharp();
     if (!sharp) rows.push(unavailable(item, jpgMetric, 'ms/img', 'sharp not installed in packages/preprocess: cannot generate the JPEGs'));
     else {
       const n = ctx.quick ? 4 : 8;
