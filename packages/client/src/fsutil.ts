@@ -2,6 +2,11 @@
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 
+/** A run key as a portable file name: run keys may hold ':' and other characters some filesystems refuse. */
+export function fileSafe(runKey: string): string {
+  return runKey.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
 function fsyncDir(dir: string): void {
   try {
     const fd = openSync(dir, 'r');

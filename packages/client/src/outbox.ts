@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSyn
 import { join } from 'node:path';
 import type { PredictRequest } from '@refund-vision/shared';
 import type { ImageExtra } from './batcher.ts';
-import { writeFileAtomic } from './fsutil.ts';
+import { fileSafe, writeFileAtomic } from './fsutil.ts';
 
 export interface OutboxEntry {
   version: 1;
@@ -29,8 +29,7 @@ export class Outbox {
   }
 
   static fileName(runKey: string, batchIndex: number): string {
-    // Run keys may hold ':' — keep file names portable.
-    return `${runKey.replace(/[^A-Za-z0-9._-]/g, '_')}.b${String(batchIndex).padStart(6, '0')}.json`;
+    return `${fileSafe(runKey)}.b${String(batchIndex).padStart(6, '0')}.json`;
   }
 
   put(entry: OutboxEntry): string {

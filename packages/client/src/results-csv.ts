@@ -7,7 +7,7 @@ import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLASS_NAMES } from '@refund-vision/shared';
 import { csvLine } from './csv.ts';
-import { appendDurable, parseJsonLines, writeFileAtomic } from './fsutil.ts';
+import { appendDurable, fileSafe, parseJsonLines, writeFileAtomic } from './fsutil.ts';
 
 export type RowStatus = 'classified' | 'queued' | 'rejected' | 'duplicate' | 'failed';
 export type Mismatch = 'yes' | 'no' | 'review';
@@ -76,10 +76,8 @@ export function writeResultsCsv(path: string, rows: ResultRow[]): void {
   writeFileAtomic(path, renderCsv(rows));
 }
 
-const safe = (runKey: string) => runKey.replace(/[^A-Za-z0-9._-]/g, '_');
-
 export function resultsPath(resultsDir: string, runKey: string): string {
-  return join(resultsDir, `${safe(runKey)}.csv`);
+  return join(resultsDir, `${fileSafe(runKey)}.csv`);
 }
 
 /** Append-only row log of one run; the latest row per file wins, but a classified row is final. */
@@ -87,7 +85,7 @@ export class RowJournal {
   readonly path: string;
 
   constructor(stateDir: string, readonly runKey: string) {
-    this.path = join(stateDir, 'runs', `${safe(runKey)}.rows.jsonl`);
+    this.path = join(stateDir, 'runs', `${fileSafe(runKey)}.rows.jsonl`);
   }
 
   append(rows: ResultRow[]): void {

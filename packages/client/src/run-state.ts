@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, closeSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from './fsutil.ts';
+import { fileSafe, writeFileAtomic } from './fsutil.ts';
 
 export interface RunState {
   version: 1;
@@ -26,8 +26,6 @@ export function newRunKey(now = new Date()): string {
   return `${stamp}-${randomBytes(2).toString('hex')}`;
 }
 
-const safe = (runKey: string) => runKey.replace(/[^A-Za-z0-9._-]/g, '_');
-
 export class RunStore {
   readonly dir: string;
 
@@ -37,7 +35,7 @@ export class RunStore {
   }
 
   save(state: RunState): void {
-    writeFileAtomic(join(this.dir, `${safe(state.runKey)}.json`), JSON.stringify(state, null, 1));
+    writeFileAtomic(join(this.dir, `${fileSafe(state.runKey)}.json`), JSON.stringify(state, null, 1));
   }
 
   all(): RunState[] {
@@ -60,7 +58,7 @@ export class RunStore {
   }
 
   remove(runKey: string): void {
-    const p = join(this.dir, `${safe(runKey)}.json`);
+    const p = join(this.dir, `${fileSafe(runKey)}.json`);
     if (existsSync(p)) unlinkSync(p);
   }
 }
