@@ -2,10 +2,10 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inflateSync } from 'node:zlib';
+import { crc32, inflateSync } from 'node:zlib';
 import { CLASS_NAMES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import { loadFashionMnist } from './fashion-mnist.ts';
-import { PNG_SIGNATURE, crc32 } from './png.ts';
+import { PNG_SIGNATURE } from './png.ts';
 import { writeSamples } from './samples.ts';
 
 /** Independent decoder for 8-bit grayscale PNGs: checks chunk CRCs, inflates, undoes filters 0–4. */
