@@ -5,8 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { exists, peerProblem, unavailable, type Ctx } from '../lib/context.ts';
+import { peerProblem, unavailable, type Ctx } from '../lib/context.ts';
 import { loadSharp } from '../../packages/preprocess/src/decode-sharp.ts';
+import { createPreprocessPool } from '../../packages/preprocess/src/pool.ts';
 import { makePhotoJpegs } from '../lib/images.ts';
 import { runPy } from '../lib/python.ts';
 import { median } from '../lib/stats.ts';
@@ -27,31 +28,15 @@ export interface Ours {
   close(): Promise<void>;
 }
 
-/** Our preprocessing as the client runs it: the pool when the package has one. */
-export async function ourPreprocessor(size = cpus().length): Promise<Ours> {
-  const mod = (await import('../../packages/preprocess/src/index.ts')) as Record<string, any>;
-  if (typeof mod.createPreprocessPool === 'function') {
-    const pool = await mod.createPreprocessPool({ size });
-    return {
-      how: `createPreprocessPool({size: ${size}})`,
-      pass: async (files) => {
-        await Promise.all(files.map((f) => pool.run(f)));
-      },
-      close: async () => pool.close(),
-    };
-  }
-  const pre = mod.preprocessImage as (p: string) => Promise<unknown>;
+/** Our preprocessing as the client runs it: the worker pool. */
+export function ourPreprocessor(size = cpus().length): Ours {
+  const pool = createPreprocessPool({ size });
   return {
-    how: 'no pool exported yet: in-process preprocessImage, 8 calls in flight',
+    how: `createPreprocessPool({size: ${size}})`,
     pass: async (files) => {
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 8 }, async () => {
-          while (next < files.length) await pre(files[next++]!);
-        }),
-      );
+      await Promise.all(files.map((f) => pool.run(f)));
     },
-    close: async () => {},
+    close: () => pool.close(),
   };
 }
 
@@ -59,15 +44,9 @@ export async function measurePreprocess(ctx: Ctx): Promise<Row[]> {
   const item = 2;
   const pngMetric = 'preprocess sample PNGs (761×761 RGBA)';
   const jpgMetric = 'preprocess 12 MP JPEG photos';
-  if (!exists('packages/preprocess/src/index.ts')) {
-    return [
-      unavailable(item, pngMetric, 'img/s', 'not available yet: packages/preprocess', { kind: 'ratio>=', value: 1.5 }),
-      unavailable(item, jpgMetric, 'ms/img', 'not available yet: packages/preprocess', { kind: 'ratio<=', value: 1.5 }),
-    ];
-  }
   const passes = ctx.quick ? 2 : 5;
   const rows: Row[] = [];
-  const ours = await ourPreprocessor();
+  const ours = ourPreprocessor();
   const cvProblem = peerProblem(ctx, 'cv2');
   /**
    * Rounds alternate one timed pass of ours with one of cv2 (its own process, a warm-up pass then
