@@ -28,8 +28,13 @@ export class Outbox {
     this.rejectedDir = join(dir, 'rejected');
   }
 
+  /** What every batch file of one run starts with. */
+  static runPrefix(runKey: string): string {
+    return `${fileSafe(runKey)}.b`;
+  }
+
   static fileName(runKey: string, batchIndex: number): string {
-    return `${fileSafe(runKey)}.b${String(batchIndex).padStart(6, '0')}.json`;
+    return `${Outbox.runPrefix(runKey)}${String(batchIndex).padStart(6, '0')}.json`;
   }
 
   put(entry: OutboxEntry): string {

@@ -287,7 +287,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       if (s.phase !== 'finishing') continue;
       const runRows = s.runKey === runKey ? rows : journal(s.runKey).rows();
       writeResultsCsv(resultsPath(c.results, s.runKey), runRows);
-      const prefix = Outbox.fileName(s.runKey, 0).replace(/\.b0+\.json$/, '.b');
+      const prefix = Outbox.runPrefix(s.runKey);
       const waitingForRun = remaining.some((n) => n.startsWith(prefix));
       if (waitingForRun || apiDown) continue;
       const body = {
