@@ -40,10 +40,11 @@ export interface RunHealthInput {
 
 type Thresholds = Config['health'];
 
-const RANK: Record<HealthStatus, number> = { OK: 0, WARN: 1, ALERT: 2 };
+/** Severity order: a point or run takes its worst status. */
+export const HEALTH_RANK: Record<HealthStatus, number> = { OK: 0, WARN: 1, ALERT: 2 };
 
 export function overallStatus(checks: HealthCheck[]): HealthStatus {
-  return checks.reduce<HealthStatus>((worst, c) => (RANK[c.status] > RANK[worst] ? c.status : worst), 'OK');
+  return checks.reduce<HealthStatus>((worst, c) => (HEALTH_RANK[c.status] > HEALTH_RANK[worst] ? c.status : worst), 'OK');
 }
 
 /** One line for the events log naming every check that is not OK. */

@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { CLASS_NAMES, NUM_CLASSES, type HealthStatus, type RunSummary } from '@refund-vision/shared';
+import { HEALTH_RANK } from '../health.ts';
 import type { MetricsStore } from '../metrics-store.ts';
 import type { TimeRange } from './range.ts';
 
@@ -238,8 +239,6 @@ export interface HistorySeries {
   /** Newest first, never bucketed: the dashboard's table of recent runs. */
   recent: RecentRun[];
 }
-
-const HEALTH_RANK: Record<HealthStatus, number> = { OK: 0, WARN: 1, ALERT: 2 };
 
 interface Acc {
   t: number;
