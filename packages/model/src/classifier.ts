@@ -3,12 +3,11 @@
  * engine available. TensorFlow.js is imported only when a tfjs engine is used. auto = onnx (onnxruntime-node loads and model.onnx matches the weights), then
  * tfjs-node, wasm, cpu. A forced engine that cannot run is an error, never a silent fallback.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ModelCard, PIXELS_PER_IMAGE, type Logger } from '@refund-vision/shared';
 import { EngineUnavailableError, parseBackend, type BackendChoice, type EngineName } from './backend-choice.ts';
-import { readArtifacts, weightsVersion } from './model-files.ts';
+import { readArtifacts, shortSha256, weightsVersion } from './model-files.ts';
 import { createOnnxRunner, loadOrt, type OnnxRunner } from './onnx-engine.ts';
 
 export interface Classifier {
@@ -57,7 +56,7 @@ function onnxProblem(dir: string, card: ModelCard): string | undefined {
   const path = join(dir, ONNX_FILE);
   if (!existsSync(path)) return `${path} does not exist (run pnpm train or the ONNX export)`;
   const meta = (card as Record<string, any>).onnx as { sha256?: string; weightsVersion?: string } | undefined;
-  const sha = createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 12);
+  const sha = shortSha256(readFileSync(path));
   if (!meta?.sha256) return `model-card.json records no ONNX export`;
   if (meta.sha256 !== sha || meta.weightsVersion !== card.version) return `${path} is stale: it was not exported from weights ${card.version}`;
   return undefined;

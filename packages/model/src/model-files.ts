@@ -7,9 +7,12 @@ import type * as tf from '@tensorflow/tfjs';
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
 
-export function weightsVersion(bytes: Uint8Array): string {
+/** First 12 hex digits of the sha-256: the short content hash that names weights and ONNX exports. */
+export function shortSha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex').slice(0, 12);
 }
+
+export const weightsVersion = shortSha256;
 
 export interface LoadedArtifacts {
   artifacts: tf.io.ModelArtifacts;

@@ -5,7 +5,6 @@
  * use: Conv2D (valid/same, any stride), MaxPooling2D, Flatten, Dense, Dropout (dropped).
  * Afterwards model-card.json records the file's hash and the weights it came from.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -13,6 +12,7 @@ import { NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import { ONNX_FILE, readCard } from './classifier.ts';
 import { initTf, tf } from './engine.ts';
 import { readArtifacts } from './io.ts';
+import { shortSha256 } from './model-files.ts';
 import { ONNX_INPUT, ONNX_OUTPUT } from './onnx-engine.ts';
 
 const { onnx } = onnxProto;
@@ -168,7 +168,7 @@ export async function exportOnnx(dir: string): Promise<string> {
   const path = join(root, ONNX_FILE);
   writeFileSync(`${path}.tmp`, bytes);
   renameSync(`${path}.tmp`, path);
-  const sha256 = createHash('sha256').update(bytes).digest('hex').slice(0, 12);
+  const sha256 = shortSha256(bytes);
   const cardPath = join(root, 'model-card.json');
   const json = JSON.parse(readFileSync(cardPath, 'utf8'));
   json.onnx = { file: ONNX_FILE, sha256, weightsVersion: card.version, opset: 13, layout: 'NCHW', input: `${ONNX_INPUT} float32 [N,784] raw 0-255`, output: `${ONNX_OUTPUT} float32 [N,10]` };
