@@ -197,7 +197,8 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       }
       if (await deliver(name, entry)) outboxDelivered++;
     }
-    if (apiDown && outbox.list().length) log.warn('outbox not emptied: API unreachable', { batches: outbox.list().length });
+    const notSent = apiDown ? outbox.list().length : 0;
+    if (notSent) log.warn('outbox not emptied: API unreachable', { batches: notSent });
 
     // 2. Scan and classify what is new.
     const pendingHashes = outbox.pendingHashes();
