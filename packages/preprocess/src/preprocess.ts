@@ -102,7 +102,6 @@ function asImageError(e: unknown, format: string): Error {
 export async function preprocessImage(input: Buffer | string, opts: PreprocessOptions = {}): Promise<Preprocessed> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const buf = typeof input === 'string' ? await readImageFile(input, maxBytes) : input;
-  if (buf.length === 0) throw new ImageError('empty', 'the file is empty (0 bytes)');
   if (buf.length > maxBytes) throw new ImageError('too-large', `${buf.length} bytes, more than the limit of ${maxBytes}`);
   const { gray, decoder, info } = await decode(buf, opts.decoder, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
   const { pixels, kind } = fitToSquare(gray);
