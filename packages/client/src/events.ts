@@ -2,7 +2,7 @@
 import { createReadStream, existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseEventLine, type Level, type ParsedEvent } from '@refund-vision/shared';
+import { eventLogPath, parseEventLine, type Level, type ParsedEvent } from '@refund-vision/shared';
 
 const SEVERITY: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
@@ -31,7 +31,7 @@ export function eventFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
   const names = readdirSync(dir);
   const dated = names.filter((n) => /^events-\d{4}-\d{2}-\d{2}\.log$/.test(n)).sort();
-  const plain = join(dir, 'events.log');
+  const plain = eventLogPath(dir);
   const extra = existsSync(plain) && !lstatSync(plain).isSymbolicLink() ? [plain] : [];
   return [...dated.map((n) => join(dir, n)), ...extra];
 }
