@@ -10,14 +10,21 @@ export interface TimeRange {
 
 const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
+/** The time syntax every range takes (GET /v1/runs too): an ISO date or date-time. */
+export const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** Epoch ms of an ISO_TIME value (NaN when it is no real date); a bare date as the end of a range means the whole of that day. */
+export function rangeBoundMs(value: string, endOfDay: boolean): number {
+  return Date.parse(value) + (endOfDay && value.length === 10 ? 86_400_000 : 0);
+}
+
 /** An ISO date or date-time, normalised to full ISO UTC; throws a 400 naming `what` otherwise. */
 export function parseTime(value: unknown, what: string, endOfDay = false): string | undefined {
   if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
+  if (typeof value !== 'string' || !ISO_TIME.test(value)) {
     throw badRequest('invalid_time', `${what}: expected an ISO date such as 2026-11-01 or 2026-11-01T18:00:00Z`);
   }
-  // A bare date as the end of a range means the whole of that day, as in GET /v1/runs.
-  const t = Date.parse(value) + (endOfDay && value.length === 10 ? 86_400_000 : 0);
+  const t = rangeBoundMs(value, endOfDay);
   if (Number.isNaN(t)) throw badRequest('invalid_time', `${what}: '${value}' is not a valid date`);
   return new Date(t).toISOString();
 }

@@ -6,6 +6,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { AppError, CompleteRunRequest, RunKey } from '@refund-vision/shared';
 import type { AppDeps } from '../deps.ts';
+import { ISO_TIME, rangeBoundMs } from '../history/range.ts';
 import { jsonBody } from '../http/json-body.ts';
 import { completeRun } from '../inference.ts';
 import { CursorError } from '../metrics-store.ts';
@@ -15,11 +16,8 @@ const isoTime = (end: boolean) =>
   z
     .string()
     .max(40)
-    .refine((s) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)), 'expected an ISO 8601 date or date-time')
-    .transform((s) => {
-      const d = new Date(s.length === 10 && end ? Date.parse(s) + 86_400_000 : Date.parse(s));
-      return d.toISOString();
-    });
+    .refine((s) => ISO_TIME.test(s) && !Number.isNaN(Date.parse(s)), 'expected an ISO 8601 date or date-time')
+    .transform((s) => new Date(rangeBoundMs(s, end)).toISOString());
 
 const ListQuery = z
   .object({
