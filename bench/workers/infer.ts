@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadClassifier, type BackendChoice } from '../../packages/model/src/index.ts';
+import { argmaxRow } from '../../packages/model/src/metrics.ts';
 import { parseArgs, need } from '../lib/args.ts';
 import { median } from '../lib/stats.ts';
 
@@ -39,11 +40,7 @@ if (args.has('labels')) {
   for (let i = 0; i < labels.length; i += 1000) {
     const m = Math.min(1000, labels.length - i);
     const p = await clf.predict(images.subarray(i * 784, (i + m) * 784), m);
-    for (let k = 0; k < m; k++) {
-      let best = 0;
-      for (let c = 1; c < 10; c++) if (p[k * 10 + c]! > p[k * 10 + best]!) best = c;
-      if (best === labels[i + k]) correct++;
-    }
+    for (let k = 0; k < m; k++) if (argmaxRow(p, k).index === labels[i + k]) correct++;
   }
   accuracy = correct / labels.length;
 }
