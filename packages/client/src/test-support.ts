@@ -26,7 +26,7 @@ export async function eventsText(dir: string): Promise<string> {
   return last;
 }
 
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface Recorded {
@@ -46,6 +46,22 @@ export function closeServer(server: Server): Promise<void> {
   return new Promise((r) => server.close(() => r()));
 }
 
+/** A request handler that first reads the whole request body. */
+function withBody(handle: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks)));
+  };
+}
+
+/** Sends the request on to `target` (502 when it cannot be reached); `onResponse` gets the answer. */
+function forward(target: string, req: IncomingMessage, res: ServerResponse, body: Buffer, onResponse: (r: IncomingMessage) => void): void {
+  const up = httpRequest(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, onResponse);
+  up.on('error', () => res.writeHead(502).end());
+  up.end(body);
+}
+
 /**
  * A real HTTP proxy in front of a real server that answers the first `failures` requests to
  * matching paths itself with `status` (503 by default), then forwards. Records every request.
@@ -53,11 +69,8 @@ export function closeServer(server: Server): Promise<void> {
 export async function flakyProxy(target: string, opts: { failures: number; status?: number; path?: RegExp; retryAfter?: string }) {
   const seen: Recorded[] = [];
   let left = opts.failures;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
+  const server = createServer(
+    withBody((req, res, body) => {
       seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
       if (left > 0 && (!opts.path || opts.path.test(req.url!))) {
         left--;
@@ -65,17 +78,12 @@ export async function flakyProxy(target: string, opts: { failures: number; statu
         res.end(JSON.stringify({ error: { code: 'unavailable', message: 'proxy says no' } }));
         return;
       }
-      const up = httpRequest(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, (r) => {
+      forward(target, req, res, body, (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
         r.pipe(res);
       });
-      up.on('error', () => {
-        res.writeHead(502);
-        res.end();
-      });
-      up.end(body);
-    });
-  });
+    }),
+  );
   const url = await listen(server);
   return { url, seen, setFailures: (n: number) => (left = n), close: () => closeServer(server) };
 }
@@ -102,27 +110,23 @@ export function clientConfig(dir: string, overrides: ConfigOverrides = {}): Conf
  */
 export async function gateProxy(target: string, gate: (n: number) => 'pass' | 'hold-request' | 'hold-response', onHold: (n: number) => void) {
   let n = 0;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
+  const server = createServer(
+    withBody((req, res, body) => {
       const isPredict = req.method === 'POST' && req.url === '/v1/predict';
       const what = isPredict ? gate(++n) : 'pass';
       const seq = n;
       if (what === 'hold-request') return onHold(seq);
-      const up = httpRequest(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, (r) => {
-        const body: Buffer[] = [];
-        r.on('data', (c) => body.push(c));
+      forward(target, req, res, body, (r) => {
+        const answer: Buffer[] = [];
+        r.on('data', (c) => answer.push(c));
         r.on('end', () => {
           if (what === 'hold-response') return onHold(seq);
           res.writeHead(r.statusCode ?? 502, r.headers);
-          res.end(Buffer.concat(body));
+          res.end(Buffer.concat(answer));
         });
       });
-      up.on('error', () => res.writeHead(502).end());
-      up.end(Buffer.concat(chunks));
-    });
-  });
+    }),
+  );
   const url = await listen(server);
   return { url, count: () => n, close: () => closeServer(server) };
 }
