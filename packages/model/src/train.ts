@@ -54,6 +54,17 @@ function shuffled(n: number, rand: () => number): Int32Array {
   return idx;
 }
 
+/** The images and labels at idx, packed in that order. */
+function gather(data: FashionMnist, idx: Int32Array): { pixels: Uint8Array; labels: Uint8Array } {
+  const pixels = new Uint8Array(idx.length * PIXELS_PER_IMAGE);
+  const labels = new Uint8Array(idx.length);
+  idx.forEach((i, k) => {
+    pixels.set(data.images.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE), k * PIXELS_PER_IMAGE);
+    labels[k] = data.labels[i]!;
+  });
+  return { pixels, labels };
+}
+
 /** Fills x (0–1 floats) and one-hot y for the images at idx[from..from+m). */
 function fillBatch(data: FashionMnist, idx: Int32Array, from: number, m: number, x: Float32Array, y: Float32Array, flip: boolean, rand: () => number) {
   y.fill(0, 0, m * NUM_CLASSES);
@@ -95,12 +106,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const all = shuffled(opts.limit ? Math.min(opts.limit + opts.validation, full.count) : full.count, rand);
     const valIdx = all.subarray(0, opts.validation);
     const trainIdx = all.slice(opts.validation);
-    const valPixels = new Uint8Array(valIdx.length * PIXELS_PER_IMAGE);
-    const valLabels = new Uint8Array(valIdx.length);
-    valIdx.forEach((i, k) => {
-      valPixels.set(full.images.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE), k * PIXELS_PER_IMAGE);
-      valLabels[k] = full.labels[i]!;
-    });
+    const valSet = gather(full, valIdx);
 
     const prior = opts.init ? readCard(opts.init) : undefined;
     const model = opts.init ? await loadModel(opts.init) : arch.build(opts.seed);
@@ -137,8 +143,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           progress(`epoch ${epoch}/${opts.epochs} [${bar}] ${(done * 100).toFixed(0)}% loss ${(lossSum / batches).toFixed(4)} ${Math.round(((b + 1) * bs) / Math.max(sec, 1e-3))} img/s eta ${Math.round(sec / done - sec)}s`, false);
         }
       }
-      const valProbs = predictTf(model, valPixels, valIdx.length);
-      const val = evaluate(valProbs, valLabels);
+      const valProbs = predictTf(model, valSet.pixels, valIdx.length);
+      const val = evaluate(valProbs, valSet.labels);
       const sec = (Date.now() - t0) / 1000;
       history.push({ epoch, loss: lossSum / batches, valAccuracy: val.accuracy, valLoss: val.logLoss, learningRate: lr, sec });
       progress(`epoch ${epoch}/${opts.epochs} loss ${(lossSum / batches).toFixed(4)} val_acc ${val.accuracy.toFixed(4)} val_loss ${val.logLoss.toFixed(4)} lr ${lr.toExponential(2)} ${sec.toFixed(1)}s`, true);
@@ -150,13 +156,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const nTest = Math.min(opts.testLimit ?? test.count, test.count);
     const testProbs = predictTf(model, test.images, nTest);
     const ev = evaluate(testProbs, test.labels, nTest);
-    const trainPixels = new Uint8Array(trainIdx.length * PIXELS_PER_IMAGE);
-    const trainLabels = new Uint8Array(trainIdx.length);
-    trainIdx.forEach((i, k) => {
-      trainPixels.set(full.images.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE), k * PIXELS_PER_IMAGE);
-      trainLabels[k] = full.labels[i]!;
-    });
-    const stats = pixelStats(trainPixels);
+    const trainSet = gather(full, trainIdx);
+    const stats = pixelStats(trainSet.pixels);
     const checksums: Record<string, string> = {};
     for (const split of ['train', 'test'] as const) for (const f of [FILES[split].images, FILES[split].labels]) checksums[f.name] = `sha256:${f.sha256}`;
 
@@ -196,7 +197,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       monitoring: {
         meanConfidence: ev.meanConfidence,
         perClassMeanConfidence: ev.perClassMeanConfidence,
-        classDistribution: classDistribution(trainLabels),
+        classDistribution: classDistribution(trainSet.labels),
         ...stats,
       },
     });
