@@ -25,11 +25,6 @@ async function tryNode(): Promise<boolean> {
   }
 }
 
-/** Why tfjs-node could not be used, once it was tried. */
-export function nodeEngineFailure(): string | undefined {
-  return nodeFailure;
-}
-
 const tfName = (e: TfEngine) => (e === 'node' ? 'tensorflow' : e);
 
 async function activate(engine: TfEngine): Promise<boolean> {
