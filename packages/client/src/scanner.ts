@@ -72,14 +72,14 @@ function isHeader(row: string[], words: RegExp): boolean {
 
 function readLists(dir: string, base: string, problems: ScanProblem[], group: string): Lists | undefined {
   const out: Lists = { base };
+  const bad = (name: string, message: string) =>
+    problems.push({ kind: 'problem', path: join(dir, name), id: posix.join(base, name), group, reason: 'bad-list', message });
   const read = (name: string): string[][] | undefined => {
     try {
       return parseCsv(readFileSync(join(dir, name), 'utf8'));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') {
-        problems.push({ kind: 'problem', path: join(dir, name), id: posix.join(base, name), group, reason: 'bad-list', message: `cannot read ${name}: ${code ?? (e as Error).message}` });
-      }
+      if (code !== 'ENOENT') bad(name, `cannot read ${name}: ${code ?? (e as Error).message}`);
       return undefined;
     }
   };
@@ -90,7 +90,7 @@ function readLists(dir: string, base: string, problems: ScanProblem[], group: st
       if (i === 0 && isHeader(row, /^(file|filename|image|path|name)$/i)) continue;
       const label = classIndexOf(row[1] ?? '');
       if (row[0] && label !== undefined) out.labels.set(norm(row[0]), label);
-      else problems.push({ kind: 'problem', path: join(dir, 'labels.csv'), id: posix.join(base, 'labels.csv'), group, reason: 'bad-list', message: `labels.csv line ${i + 1}: no known class in ${JSON.stringify(row.join(','))}` });
+      else bad('labels.csv', `labels.csv line ${i + 1}: no known class in ${JSON.stringify(row.join(','))}`);
     }
   }
   const manifest = read('manifest.csv');
@@ -100,9 +100,7 @@ function readLists(dir: string, base: string, problems: ScanProblem[], group: st
       if (i === 0 && isHeader(row, /^(file|filename|image|path|name)$/i)) continue;
       if (!row[0]) continue;
       const expected = classIndexOf(row[2] ?? '');
-      if (row[2] && expected === undefined) {
-        problems.push({ kind: 'problem', path: join(dir, 'manifest.csv'), id: posix.join(base, 'manifest.csv'), group, reason: 'bad-list', message: `manifest.csv line ${i + 1}: unknown class ${JSON.stringify(row[2])}` });
-      }
+      if (row[2] && expected === undefined) bad('manifest.csv', `manifest.csv line ${i + 1}: unknown class ${JSON.stringify(row[2])}`);
       out.manifest.set(norm(row[0]), { orderId: (row[1] ?? '').trim(), expected });
     }
   }
