@@ -11,7 +11,7 @@ import onnxProto from 'onnx-proto';
 import { NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import { ONNX_FILE, readCard } from './classifier.ts';
 import { initTf, tf } from './engine.ts';
-import { readArtifacts } from './io.ts';
+import { loadModel } from './io.ts';
 import { shortSha256 } from './model-files.ts';
 import { ONNX_INPUT, ONNX_OUTPUT } from './onnx-engine.ts';
 
@@ -162,7 +162,7 @@ export async function exportOnnx(dir: string): Promise<string> {
   const root = resolve(dir);
   const card = readCard(root);
   if (!tf.engine().backendName) await initTf('auto');
-  const model = await tf.loadLayersModel(tf.io.fromMemory(readArtifacts(root).artifacts));
+  const model = await loadModel(root);
   const bytes = buildOnnxModel(model, card.version);
   model.dispose();
   const path = join(root, ONNX_FILE);
