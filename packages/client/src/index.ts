@@ -1,5 +1,4 @@
 export * from './batcher.ts';
-export * from './csv.ts';
 export * from './events.ts';
 export * from './ledger.ts';
 export * from './outbox.ts';

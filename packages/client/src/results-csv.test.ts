@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCsv } from './csv.ts';
+import { parseCsv } from '@refund-vision/shared';
 import { CSV_COLUMNS, RowJournal, mismatchFlag, renderCsv, writeResultsCsv } from './results-csv.ts';
 import { tempDir } from './test-support.ts';
 

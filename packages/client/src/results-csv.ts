@@ -5,8 +5,7 @@
  */
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLASS_NAMES } from '@refund-vision/shared';
-import { csvLine } from './csv.ts';
+import { CLASS_NAMES, csvLine } from '@refund-vision/shared';
 import { appendDurable, fileSafe, parseJsonLines, writeFileAtomic } from './fsutil.ts';
 
 export type RowStatus = 'classified' | 'queued' | 'rejected' | 'duplicate' | 'failed';

@@ -8,8 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { opendir, realpath, stat } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
-import { classIndexOf } from '@refund-vision/shared';
-import { parseCsv } from './csv.ts';
+import { classIndexOf, parseCsv } from '@refund-vision/shared';
 
 export type ProblemReason = 'missing-folder' | 'unreadable' | 'symlink-loop' | 'empty' | 'too-large' | 'bad-list';
 

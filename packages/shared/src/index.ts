@@ -5,3 +5,4 @@ export * from './config.ts';
 export * from './logger.ts';
 export * from './model-card.ts';
 export * from './random.ts';
+export * from './csv.ts';

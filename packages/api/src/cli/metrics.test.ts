@@ -2,10 +2,10 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLASS_NAMES, projectRoot, RunSummary } from '@refund-vision/shared';
+import { CLASS_NAMES, parseCsv, projectRoot, RunSummary } from '@refund-vision/shared';
 import { startTestServer, testBatch, type TestServer } from '../test-support.ts';
 import { backdate, recordRun } from '../dashboard/seed.ts';
-import { parseCsv, RUN_CSV_HEADER } from '../history/csv.ts';
+import { RUN_CSV_HEADER } from '../history/csv.ts';
 import { pct } from './format.ts';
 
 const CLI = fileURLToPath(new URL('./metrics.ts', import.meta.url));

@@ -1,5 +1,5 @@
 /** CSV export of runs, shared by `GET /v1/runs.csv` and `pnpm metrics --format csv`. */
-import { CLASS_NAMES, type RunSummary } from '@refund-vision/shared';
+import { CLASS_NAMES, defuseFormula, type RunSummary } from '@refund-vision/shared';
 
 /**
  * One CSV cell. Strings that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) get
@@ -8,8 +8,7 @@ import { CLASS_NAMES, type RunSummary } from '@refund-vision/shared';
 export function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'number') return Number.isFinite(value) ? String(Math.round(value * 1e6) / 1e6) : '';
-  let s = String(value);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  const s = defuseFormula(String(value));
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -40,25 +39,4 @@ export function runCsvRow(r: RunSummary): unknown[] {
 
 export function runsCsv(runs: RunSummary[]): string {
   return toCsv(RUN_CSV_HEADER, runs.map(runCsvRow));
-}
-
-/** RFC 4180 CSV → rows of cells (quoted cells may hold commas, quotes and newlines). */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (cell += '"', i++);
-      else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') (row.push(cell), (cell = ''));
-    else if (ch === '\n') (row.push(cell), rows.push(row), (row = []), (cell = ''));
-    else if (ch !== '\r') cell += ch;
-  }
-  if (cell || row.length) (row.push(cell), rows.push(row));
-  return rows;
 }

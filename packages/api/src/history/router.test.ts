@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { CLASS_NAMES, RunSummary } from '@refund-vision/shared';
+import { CLASS_NAMES, parseCsv, RunSummary } from '@refund-vision/shared';
 import { send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
 import { backdate, recordRun, type SeededRun } from '../dashboard/seed.ts';
-import { csvCell, parseCsv, RUN_CSV_HEADER } from './csv.ts';
+import { csvCell, RUN_CSV_HEADER } from './csv.ts';
 import { historySeries } from './queries.ts';
 
 describe('history routes: feedback, summary, CSV, series', () => {

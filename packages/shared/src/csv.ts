@@ -33,13 +33,18 @@ export function parseCsv(text: string): string[][] {
   return rows;
 }
 
+/** Text a spreadsheet would run as a formula (= + - @ tab CR first) gets a leading apostrophe. */
+export function defuseFormula(s: string): string {
+  return /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+}
+
 /**
  * One quoted field. Text starting with = + - @ (or a tab/CR) is prefixed with ' so a spreadsheet
  * shows a file name like `=HYPERLINK(…).png` instead of running it.
  */
 export function csvField(value: unknown, { text = true } = {}): string {
   let s = value === undefined || value === null ? '' : String(value);
-  if (text && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  if (text) s = defuseFormula(s);
   return `"${s.replace(/"/g, '""')}"`;
 }
 
