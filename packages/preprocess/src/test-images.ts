@@ -5,7 +5,6 @@
  * EXIF-rotated). Uses sharp, which the tests require to be installed.
  */
 import { existsSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { resolve } from 'node:path';
 import { projectRoot, seededRandom } from '@refund-vision/shared';
 import { candidateDirs, loadFashionMnist, type FashionMnist, type Split } from '@refund-vision/model/fashion-mnist';
@@ -150,20 +149,5 @@ export function maxAbsDiff(a: Uint8Array, b: Uint8Array): number {
   return m;
 }
 
-/** A PNG from its parts: IHDR fields and the (already deflated) IDAT payload. */
-export function buildPng(h: { width: number; height: number; depth: number; colorType: number }, idat: Buffer): Buffer {
-  const chunk = (type: string, body: Buffer) => {
-    const head = Buffer.alloc(8);
-    head.writeUInt32BE(body.length);
-    head.write(type, 4, 'latin1');
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])));
-    return Buffer.concat([head, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(h.width, 0);
-  ihdr.writeUInt32BE(h.height, 4);
-  ihdr[8] = h.depth;
-  ihdr[9] = h.colorType;
-  return Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
-}
+/** A PNG from its parts (IHDR fields and an already deflated IDAT): the model package's writer. */
+export { buildPng } from '@refund-vision/model/png';
