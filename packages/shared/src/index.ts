@@ -6,3 +6,4 @@ export * from './logger.ts';
 export * from './model-card.ts';
 export * from './random.ts';
 export * from './csv.ts';
+export * from './review.ts';

@@ -3,6 +3,7 @@
  * and the dashboard. `monitoring` holds the figures each run is compared against.
  */
 import { z } from 'zod';
+import { ReviewPolicy } from './review.ts';
 
 const Vec10 = z.array(z.number()).length(10);
 
@@ -49,6 +50,11 @@ export const ModelCard = z
       imageMeanStd: z.number(),
       imageNearZeroStd: z.number(),
     }),
+    /**
+     * When a prediction goes to a person (thresholds chosen on the photo validation split).
+     * Absent on cards of models trained before real photos: then only low confidence (config) applies.
+     */
+    review: ReviewPolicy.optional(),
   })
   .passthrough();
 export type ModelCard = z.infer<typeof ModelCard>;

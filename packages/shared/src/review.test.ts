@@ -1,0 +1,26 @@
+import { expect } from 'chai';
+import { modelReviewReason, normalisedEntropy, type ReviewPolicy } from './review.ts';
+
+const policy: ReviewPolicy = {
+  outOfScope: { score: 'entropy', threshold: 0.8 },
+  lowConfidence: { score: 'maxProb', threshold: 0.6 },
+  target: 'test',
+};
+
+describe('review policy', () => {
+  it('normalised entropy is 0 for one-hot and 1 for uniform', () => {
+    expect(normalisedEntropy([1, 0, 0, 0])).to.equal(0);
+    expect(normalisedEntropy([0.25, 0.25, 0.25, 0.25])).to.be.closeTo(1, 1e-12);
+  });
+  it('flags a spread answer out-of-scope, a doubtful one low-confidence, a sure one not at all', () => {
+    expect(modelReviewReason(new Array(10).fill(0.1), policy)).to.equal('out-of-scope');
+    expect(modelReviewReason([0.5, 0.45, 0.05, 0, 0, 0, 0, 0, 0, 0], policy)).to.equal('low-confidence');
+    expect(modelReviewReason([0.95, 0.05, 0, 0, 0, 0, 0, 0, 0, 0], policy)).to.equal(undefined);
+  });
+  it('margin and maxProb scores, and no out-of-scope rule', () => {
+    const margin: ReviewPolicy = { outOfScope: { score: 'maxProb', threshold: 0.3 }, lowConfidence: { score: 'margin', threshold: 0.2 }, target: 't' };
+    expect(modelReviewReason([0.25, 0.2, 0.2, 0.35 - 0.0, 0, 0, 0, 0, 0, 0], margin)).to.equal('low-confidence');
+    expect(modelReviewReason([0.29, 0.28, 0.43 - 0.2, 0.2, 0, 0, 0, 0, 0, 0], margin)).to.equal('out-of-scope');
+    expect(modelReviewReason(new Array(10).fill(0.1), { ...policy, outOfScope: null })).to.equal('low-confidence');
+  });
+});
