@@ -7,16 +7,35 @@ import { evaluate, formatMarkdown, formatNumber, formatTable, ratioOf, type Row 
 import { crc32, deflateSync } from 'node:zlib';
 
 /** The reference CNN of KNOWLEDGE.md as tfjs writes it into model.json (Keras layer configs). */
-const refModel: { format: string; modelTopology: { class_name: string; config: { name: string; layers: { class_name: string; config: Record<string, unknown> }[] } }; weightsManifest: never[] } = {
+const refModel: {
+  format: string;
+  modelTopology: { class_name: string; config: { name: string; layers: { class_name: string; config: Record<string, unknown> }[] } };
+  weightsManifest: never[];
+} = {
   format: 'layers-model',
   modelTopology: {
     class_name: 'Sequential',
     config: {
       name: 'sequential_1',
       layers: [
-        { class_name: 'Conv2D', config: { name: 'c1', filters: 32, kernel_size: [3, 3], strides: [1, 1], padding: 'valid', activation: 'relu', use_bias: true, batch_input_shape: [null, 28, 28, 1] } },
+        {
+          class_name: 'Conv2D',
+          config: {
+            name: 'c1',
+            filters: 32,
+            kernel_size: [3, 3],
+            strides: [1, 1],
+            padding: 'valid',
+            activation: 'relu',
+            use_bias: true,
+            batch_input_shape: [null, 28, 28, 1],
+          },
+        },
         { class_name: 'MaxPooling2D', config: { name: 'p1', pool_size: [2, 2], padding: 'valid', strides: [2, 2] } },
-        { class_name: 'Conv2D', config: { name: 'c2', filters: 64, kernel_size: [3, 3], strides: [1, 1], padding: 'valid', activation: 'relu', use_bias: true } },
+        {
+          class_name: 'Conv2D',
+          config: { name: 'c2', filters: 64, kernel_size: [3, 3], strides: [1, 1], padding: 'valid', activation: 'relu', use_bias: true },
+        },
         { class_name: 'MaxPooling2D', config: { name: 'p2', pool_size: [2, 2], padding: 'valid', strides: null } },
         { class_name: 'Flatten', config: { name: 'f' } },
         { class_name: 'Dropout', config: { name: 'd0', rate: 0.3 } },
@@ -53,7 +72,16 @@ describe('bench helpers', () => {
       const c = countFlops(refModel);
       expect(c.flops).to.equal(5_262_080);
       expect(c.params).to.equal(225_034);
-      expect(c.layers.map((l) => l.outShape)).to.deep.equal([[26, 26, 32], [13, 13, 32], [11, 11, 64], [5, 5, 64], [1600], [1600], [128], [10]]);
+      expect(c.layers.map((l) => l.outShape)).to.deep.equal([
+        [26, 26, 32],
+        [13, 13, 32],
+        [11, 11, 64],
+        [5, 5, 64],
+        [1600],
+        [1600],
+        [128],
+        [10],
+      ]);
     });
     it('follows same padding and strides', () => {
       expect(windowOut(28, 3, 2, 'same')).to.equal(14);
@@ -75,7 +103,15 @@ describe('bench helpers', () => {
   describe('results table', () => {
     const rows: Row[] = [
       { item: 1, metric: 'inference', unit: 'ms/img', ours: 0.03, peer: 0.3, peerName: 'PyTorch', goal: { kind: 'ratio<=', value: 0.5 } },
-      { item: 2, metric: 'preprocess', unit: 'img/s', ours: 100, peer: 80, goal: { kind: 'ratio>=', value: 1.5 }, note: 'too slow | still' },
+      {
+        item: 2,
+        metric: 'preprocess',
+        unit: 'img/s',
+        ours: 100,
+        peer: 80,
+        goal: { kind: 'ratio>=', value: 1.5 },
+        note: 'too slow | still',
+      },
       { item: 4, metric: 'cold start', unit: 'ms', ours: 1200, peer: null, goal: { kind: 'ours<=', value: 1500 } },
       { item: 5, metric: 'e2e', unit: 's', ours: null, peer: 9, goal: { kind: 'ratio<=', value: 1 }, note: 'not available yet: client' },
     ];
@@ -95,7 +131,9 @@ describe('bench helpers', () => {
       expect(text[0]).to.match(/^metric\s+ours\s+peer\s+ratio\s+goal\s+met\?$/);
       // Right-aligned columns end together: header, rule and rows have one width.
       expect(new Set(text.slice(0, 6).map((l) => l.length)).size).to.equal(1);
-      expect(text.find((l) => l.startsWith('1. inference'))).to.match(/0\.0300 ms\/img\s+0\.300 ms\/img \(PyTorch\)\s+0\.100×\s+ratio ≤ 0\.5\s+yes$/);
+      expect(text.find((l) => l.startsWith('1. inference'))).to.match(
+        /0\.0300 ms\/img\s+0\.300 ms\/img \(PyTorch\)\s+0\.100×\s+ratio ≤ 0\.5\s+yes$/,
+      );
       expect(text.find((l) => l.startsWith('2. preprocess [1]'))).to.match(/NO$/);
       expect(text).to.include('[2] 5. e2e: not available yet: client');
       const md = formatMarkdown(rows);
@@ -119,7 +157,12 @@ describe('bench helpers', () => {
         b.writeUInt32BE(crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
         return b;
       };
-      const png = Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.from([0, 7]))), chunk('IEND', Buffer.alloc(0))]);
+      const png = Buffer.concat([
+        Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+        chunk('IHDR', ihdr),
+        chunk('IDAT', deflateSync(Buffer.from([0, 7]))),
+        chunk('IEND', Buffer.alloc(0)),
+      ]);
       const a = tagPng(png, 'copy 1');
       const b = tagPng(png, 'copy 2');
       expect(a.equals(b)).to.equal(false);
@@ -138,7 +181,11 @@ describe('bench helpers', () => {
   });
 
   it('parses --key value, --key=value and flags', () => {
-    expect([...parseArgs(['--quick', '--only', '1,2', '--cpu=1'])]).to.deep.equal([['quick', 'true'], ['only', '1,2'], ['cpu', '1']]);
+    expect([...parseArgs(['--quick', '--only', '1,2', '--cpu=1'])]).to.deep.equal([
+      ['quick', 'true'],
+      ['only', '1,2'],
+      ['cpu', '1'],
+    ]);
     expect(() => parseArgs(['stray'])).to.throw(/unexpected/);
   });
 });

@@ -36,7 +36,14 @@ function machine() {
   } catch {
     /* lscpu missing: /proc/cpuinfo's name is the same */
   }
-  return { cpu: lscpuModel, cores: cpus().length, mhz, node: process.version, platform: `${process.platform} ${process.arch}`, loadavgAtStart: loadavg().map((x) => Number(x.toFixed(2))) };
+  return {
+    cpu: lscpuModel,
+    cores: cpus().length,
+    mhz,
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    loadavgAtStart: loadavg().map((x) => Number(x.toFixed(2))),
+  };
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'rv-bench-'));
@@ -45,7 +52,8 @@ const info = machine();
 log(`${quick ? 'quick' : 'full'} run on ${info.cpu}, ${info.cores} cores, load average ${info.loadavgAtStart.join(' ')}; temp ${tmp}`);
 try {
   const peers = await ensurePeers(log, !args.has('no-install'));
-  for (const [p, v] of Object.entries(peers.versions)) log(`peer ${p}: ${v ?? `unavailable (${peers.problems[p as keyof typeof peers.problems]})`}`);
+  for (const [p, v] of Object.entries(peers.versions))
+    log(`peer ${p}: ${v ?? `unavailable (${peers.problems[p as keyof typeof peers.problems]})`}`);
   const sd = samplesDir();
   const ctx: Ctx = {
     quick,
@@ -63,11 +71,15 @@ try {
     [2, 'preprocessing', () => measurePreprocess(ctx)],
     [3, 'bytes on the wire', () => measureWire(ctx)],
     [4, 'API cold start', () => measureColdStart(ctx)],
-    [5, 'end to end', async () => {
-      const r = await measureEndToEnd(ctx);
-      clientPeakRss = r.clientPeakRss;
-      return r.rows;
-    }],
+    [
+      5,
+      'end to end',
+      async () => {
+        const r = await measureEndToEnd(ctx);
+        clientPeakRss = r.clientPeakRss;
+        return r.rows;
+      },
+    ],
     [6, 'serving under load', () => measureServing(ctx)],
     [7, 'memory', async () => [...(await measureApiMemory(ctx)), ...(await measureClientMemory(ctx, clientPeakRss))]],
     [8, 'training', () => measureTraining(ctx)],
@@ -86,15 +98,34 @@ try {
     }
     stepSeconds[`${item}. ${name}`] = (Date.now() - t0) / 1000;
   }
-  const peerLine = Object.entries(peers.versions).map(([p, v]) => `${p} ${v ?? 'unavailable'}`).join(', ');
+  const peerLine = Object.entries(peers.versions)
+    .map(([p, v]) => `${p} ${v ?? 'unavailable'}`)
+    .join(', ');
   const busy = Math.max(info.loadavgAtStart[0]!, loadavg()[0]!) > info.cores;
-  const header = `refund-vision bench (${quick ? 'quick' : 'full'}), ${new Date(started).toISOString()}, ${info.cpu}, ${info.cores} cores, Node ${info.node}, peers: ${peerLine}; load average at start ${info.loadavgAtStart.join(' ')}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${((Date.now() - started) / 1000).toFixed(0)} s${busy ? '\nWARNING: the load average exceeded the core count: other processes shared the CPUs, so times are inflated and ratios noisy.' : ''}`;
+  const header = `refund-vision bench (${quick ? 'quick' : 'full'}), ${new Date(started).toISOString()}, ${info.cpu}, ${info.cores} cores, Node ${info.node}, peers: ${peerLine}; load average at start ${info.loadavgAtStart.join(' ')}, at end ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(
+      ' ',
+    )}; ${((Date.now() - started) / 1000).toFixed(0)} s${busy ? '\nWARNING: the load average exceeded the core count: other processes shared the CPUs, so times are inflated and ratios noisy.' : ''}`;
   const table = formatTable(rows);
   process.stdout.write(`\n${header}\n\n${table}\n`);
   const out = join(ROOT, 'bench', 'out');
   mkdirSync(out, { recursive: true });
   const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
-  const json = JSON.stringify({ mode: quick ? 'quick' : 'full', startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, machine: info, peers, stepSeconds, loadavgAtEnd: loadavg(), rows: rows.map(evaluate) }, null, 2);
+  const json = JSON.stringify(
+    {
+      mode: quick ? 'quick' : 'full',
+      startedAt: new Date(started).toISOString(),
+      seconds: (Date.now() - started) / 1000,
+      machine: info,
+      peers,
+      stepSeconds,
+      loadavgAtEnd: loadavg(),
+      rows: rows.map(evaluate),
+    },
+    null,
+    2,
+  );
   const md = `${header}\n\n${formatMarkdown(rows)}\n`;
   for (const name of ['results', `${stamp}-${quick ? 'quick' : 'full'}`]) {
     writeFileSync(join(out, `${name}.json`), json);

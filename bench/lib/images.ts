@@ -89,7 +89,7 @@ export async function makePhotoJpegs(dir: string, n: number, sharp: Sharp, width
   mkdirSync(dir, { recursive: true });
   const out: string[] = [];
   let seed = 12345;
-  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
   for (let k = 0; k < n; k++) {
     const px = Buffer.alloc(width * height * 3);
     const cx = width * (0.4 + 0.2 * rnd());
@@ -116,7 +116,9 @@ export async function makePhotoJpegs(dir: string, n: number, sharp: Sharp, width
       }
     }
     const p = join(dir, `photo${k}.jpg`);
-    await sharp(px, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toFile(p);
+    await sharp(px, { raw: { width, height, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toFile(p);
     out.push(p);
   }
   return out;

@@ -22,7 +22,10 @@ export interface LoadResult {
   generatorCores: number;
 }
 
-type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, res: any) => void) => { on(ev: string, fn: (...a: any[]) => void): void };
+type Autocannon = (
+  opts: Record<string, unknown>,
+  cb: (err: Error | null, res: any) => void,
+) => { on(ev: string, fn: (...a: any[]) => void): void };
 
 export function loadAutocannon(): Autocannon | undefined {
   for (const base of [ROOT, join(ROOT, 'packages', 'api')]) {

@@ -36,7 +36,10 @@ int main(int argc, char **argv) {
     ${acc.map((i) => `a${i} = ${fma}(a${i}, b, c);`).join(' ')}
   }
   double dt = now() - t0;
-  float out[${W}]; ${T} s = a0; ${acc.slice(1).map((i) => `s = ${vec === 'avx512' ? '_mm512_add_ps' : '_mm256_add_ps'}(s, a${i});`).join(' ')}
+  float out[${W}]; ${T} s = a0; ${acc
+    .slice(1)
+    .map((i) => `s = ${vec === 'avx512' ? '_mm512_add_ps' : '_mm256_add_ps'}(s, a${i});`)
+    .join(' ')}
   ${vec === 'avx512' ? '_mm512_storeu_ps' : '_mm256_storeu_ps'}(out, s);
   printf("%f %f\\n", iters * 12.0 * ${W} * 2 / dt / 1e9, out[0]);
   return 0;
@@ -73,9 +76,9 @@ export async function measurePeak(cpu = '0'): Promise<Peak> {
   const dir = mkdtempSync(join(tmpdir(), 'rv-peak-'));
   try {
     writeFileSync(join(dir, 'fma.c'), C_SRC(vec));
-    const cc = await run('gcc', ['-O2', vec === 'avx512' ? '-mavx512f' : '-mavx2', '-mfma', '-o', join(dir, 'fma'), join(dir, 'fma.c')], { timeoutMs: 60_000 }).catch(
-      (e: Error) => ({ code: 1, stderr: e.message }) as const,
-    );
+    const cc = await run('gcc', ['-O2', vec === 'avx512' ? '-mavx512f' : '-mavx2', '-mfma', '-o', join(dir, 'fma'), join(dir, 'fma.c')], {
+      timeoutMs: 60_000,
+    }).catch((e: Error) => ({ code: 1, stderr: e.message }) as const);
     if (cc.code !== 0) return fallback(`gcc unavailable (${cc.stderr.trim().split('\n')[0]})`);
     const samples: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -85,7 +88,11 @@ export async function measurePeak(cpu = '0'): Promise<Peak> {
     }
     if (!samples.length) return fallback('FMA loop did not run');
     const best = Math.max(...samples);
-    return { ...nominal, gflops: best, how: `measured: ${vec} FMA loop, best of ${samples.length}, one core (${((best * 1000) / mhz).toFixed(1)} FLOP/cycle at ${mhz} MHz nominal)` };
+    return {
+      ...nominal,
+      gflops: best,
+      how: `measured: ${vec} FMA loop, best of ${samples.length}, one core (${((best * 1000) / mhz).toFixed(1)} FLOP/cycle at ${mhz} MHz nominal)`,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

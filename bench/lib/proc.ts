@@ -124,7 +124,13 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls `url` until it answers 200; resolves with the ms from `t0` (performance.now()). */
-export async function waitFor200(url: string, t0: number, timeoutMs: number, isDead: () => string | undefined, everyMs = 10): Promise<number> {
+export async function waitFor200(
+  url: string,
+  t0: number,
+  timeoutMs: number,
+  isDead: () => string | undefined,
+  everyMs = 10,
+): Promise<number> {
   for (;;) {
     const dead = isDead();
     if (dead) throw new Error(dead);
@@ -174,7 +180,9 @@ export async function startApi(env: Record<string, string>, opts: { timeoutMs?: 
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const port = await freePort();
   const t0 = performance.now();
-  const [cmd, args] = opts.viaTsxCli ? [join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, API_MAIN)]] : [process.execPath, tsxArgs(API_MAIN)];
+  const [cmd, args] = opts.viaTsxCli
+    ? [join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, API_MAIN)]]
+    : [process.execPath, tsxArgs(API_MAIN)];
   const child = spawn(cmd, args, {
     cwd: ROOT,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },

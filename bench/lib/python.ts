@@ -65,7 +65,11 @@ export async function ensurePeers(log: (s: string) => void, allowInstall: boolea
 export class PeerError extends Error {}
 
 /** Runs a bench/py script and parses the JSON object it prints on its last stdout line. */
-export async function runPy<T>(script: string, args: string[], opts: { timeoutMs?: number; cpu?: string; env?: NodeJS.ProcessEnv } = {}): Promise<T> {
+export async function runPy<T>(
+  script: string,
+  args: string[],
+  opts: { timeoutMs?: number; cpu?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<T> {
   const [cmd, argv] = opts.cpu ? pinned(opts.cpu, PYTHON, [join(PY_DIR, script), ...args]) : [PYTHON, [join(PY_DIR, script), ...args]];
   const r = await run(cmd, argv, { timeoutMs: opts.timeoutMs ?? 600_000, env: { ...process.env, ...opts.env } });
   const last = r.stdout.trim().split('\n').pop() ?? '';

@@ -68,7 +68,14 @@ function cells(r: EvaluatedRow): string[] {
   const withUnit = (x: number | null) => (x === null ? '—' : `${formatNumber(x)} ${r.unit}`.trim());
   const peer = r.peer === null ? '—' : `${withUnit(r.peer)}${r.peerName ? ` (${r.peerName})` : ''}`;
   const met = r.met === null ? (r.goal ? 'n/a' : '—') : r.met ? 'yes' : 'NO';
-  return [`${r.item}. ${r.metric}`, withUnit(r.ours), peer, r.ratio === null ? '—' : `${formatNumber(r.ratio)}×`, formatGoal(r.goal, r.unit), met];
+  return [
+    `${r.item}. ${r.metric}`,
+    withUnit(r.ours),
+    peer,
+    r.ratio === null ? '—' : `${formatNumber(r.ratio)}×`,
+    formatGoal(r.goal, r.unit),
+    met,
+  ];
 }
 
 export const HEADERS = ['metric', 'ours', 'peer', 'ratio', 'goal', 'met?'];
@@ -96,7 +103,11 @@ export function formatTable(rows: Row[]): string {
     return c;
   });
   const widths = HEADERS.map((h, j) => Math.max(h.length, ...body.map((c) => c[j]!.length)));
-  const line = (c: string[]) => c.map((x, j) => (j === 0 ? x.padEnd(widths[j]!) : x.padStart(widths[j]!))).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((x, j) => (j === 0 ? x.padEnd(widths[j]!) : x.padStart(widths[j]!)))
+      .join('  ')
+      .trimEnd();
   const out = [line(HEADERS), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
   if (lines.length) out.push('', ...lines);
   return out.join('\n');

@@ -47,14 +47,24 @@ export async function runClient(ctx: Ctx, apiUrl: string, folder: string, timeou
   let dbImages: number | undefined;
   for (const f of csvs) {
     try {
-      const run = (await (await fetch(`${apiUrl}/v1/runs/${encodeURIComponent(f.replace(/\.csv$/, ''))}`)).json()) as { images?: number; run?: { images?: number } };
+      const run = (await (await fetch(`${apiUrl}/v1/runs/${encodeURIComponent(f.replace(/\.csv$/, ''))}`)).json()) as {
+        images?: number;
+        run?: { images?: number };
+      };
       const n = run.images ?? run.run?.images;
       if (typeof n === 'number') dbImages = (dbImages ?? 0) + n;
     } catch {
       /* the row then says the SQLite count is unknown */
     }
   }
-  return { ms: r.ms, peakRss: r.peakRss ?? 0, csvRows, dbImages, code: r.code, tail: `${r.stdout}${r.stderr}`.trim().split('\n').slice(-2).join(' | ') };
+  return {
+    ms: r.ms,
+    peakRss: r.peakRss ?? 0,
+    csvRows,
+    dbImages,
+    code: r.code,
+    tail: `${r.stdout}${r.stderr}`.trim().split('\n').slice(-2).join(' | '),
+  };
 }
 
 interface PipelineResult {
@@ -70,7 +80,21 @@ interface PipelineResult {
 async function runPipeline(ctx: Ctx, folder: string): Promise<{ ms: number; res: PipelineResult }> {
   const dir = join(ctx.tmp, `pipeline-${runCounter++}`);
   mkdirSync(dir, { recursive: true });
-  const r = await run(PYTHON, [join(PY_DIR, 'pipeline.py'), '--model-dir', ctx.modelDir, '--folder', folder, '--db', join(dir, 'p.db'), '--csv', join(dir, 'results.csv')], { timeoutMs: 600_000 });
+  const r = await run(
+    PYTHON,
+    [
+      join(PY_DIR, 'pipeline.py'),
+      '--model-dir',
+      ctx.modelDir,
+      '--folder',
+      folder,
+      '--db',
+      join(dir, 'p.db'),
+      '--csv',
+      join(dir, 'results.csv'),
+    ],
+    { timeoutMs: 600_000 },
+  );
   if (r.code !== 0) throw new Error(`pipeline.py failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
   return { ms: r.ms, res: JSON.parse(r.stdout.trim().split('\n').pop()!) as PipelineResult };
 }
@@ -81,7 +105,13 @@ export async function measureEndToEnd(ctx: Ctx): Promise<{ rows: Row[]; clientPe
   const item = 5;
   const metric = 'end to end, 1,000 sample images → CSV + SQLite';
   const goal = { kind: 'ratio<=', value: 1.0 } as const;
-  const missing = !exists(CLIENT_CLI) ? `not available yet: ${CLIENT_CLI}` : !exists('packages/api/src/main.ts') ? 'not available yet: API' : !exists('models/fashion-cnn/model.json') ? 'not available yet: model' : undefined;
+  const missing = !exists(CLIENT_CLI)
+    ? `not available yet: ${CLIENT_CLI}`
+    : !exists('packages/api/src/main.ts')
+      ? 'not available yet: API'
+      : !exists('models/fashion-cnn/model.json')
+        ? 'not available yet: model'
+        : undefined;
   if (missing) return { rows: [unavailable(item, metric, 's', missing, goal)] };
   if (!ctx.samples.length) return { rows: [unavailable(item, metric, 's', 'sample images not found', goal)] };
   const n = 1000;
@@ -117,12 +147,16 @@ export async function measureEndToEnd(ctx: Ctx): Promise<{ rows: Row[]; clientPe
     unit: 's',
     ours: failed.length === ours.length ? null : median(ours.filter((r) => !failed.includes(r)).map((r) => r.ms)) / 1000,
     peer: peer.length ? median(peer.map((r) => r.ms)) / 1000 : null,
-    ...(p ? { peerName: `Python cv2+PyTorch (${p.threads} thread${p.threads > 1 ? "s" : ""})+sqlite3` } : {}),
+    ...(p ? { peerName: `Python cv2+PyTorch (${p.threads} thread${p.threads > 1 ? 's' : ''})+sqlite3` } : {}),
     goal,
     note: [
       `median of ${runs} runs, process start to exit, API already running (1 process, started once); SQLite rows recorded per run (GET /v1/runs/:key): ${ours.map((r) => r.dbImages ?? '?').join(', ')}`,
-      failed.length ? `${failed.length} client run(s) failed or wrote < ${n} CSV rows: exit ${failed[0]!.code}, ${failed[0]!.csvRows} rows, ${failed[0]!.tail}` : '',
-      p ? `python phases: imports ${p.importSec.toFixed(2)} s, cv2 ${p.preprocessSec.toFixed(2)} s, torch ${p.inferenceSec.toFixed(2)} s, store ${p.storeSec.toFixed(2)} s, ${p.weights} weights` : `peer: ${pyErr}`,
+      failed.length
+        ? `${failed.length} client run(s) failed or wrote < ${n} CSV rows: exit ${failed[0]!.code}, ${failed[0]!.csvRows} rows, ${failed[0]!.tail}`
+        : '',
+      p
+        ? `python phases: imports ${p.importSec.toFixed(2)} s, cv2 ${p.preprocessSec.toFixed(2)} s, torch ${p.inferenceSec.toFixed(2)} s, store ${p.storeSec.toFixed(2)} s, ${p.weights} weights`
+        : `peer: ${pyErr}`,
     ]
       .filter(Boolean)
       .join('; '),
@@ -136,7 +170,15 @@ export async function measureClientMemory(ctx: Ctx, fromE2e?: number): Promise<R
   if (ctx.quick) {
     return [
       fromE2e
-        ? { item, metric: 'client peak RSS, 1,000-image folder (quick)', unit: 'MB', ours: mb(fromE2e), peer: null, goal, note: 'quick mode: peak of the end-to-end runs (client + its workers); the full run uses 10,000 images' }
+        ? {
+            item,
+            metric: 'client peak RSS, 1,000-image folder (quick)',
+            unit: 'MB',
+            ours: mb(fromE2e),
+            peer: null,
+            goal,
+            note: 'quick mode: peak of the end-to-end runs (client + its workers); the full run uses 10,000 images',
+          }
         : unavailable(item, 'client peak RSS', 'MB', 'end-to-end run did not produce a measurement', goal),
     ];
   }

@@ -35,12 +35,32 @@ export const BATCHES = [100, 1000];
 async function ours(ctx: Ctx, backend: string, seconds: number, withAccuracy: boolean): Promise<OursResult> {
   const d = await ctx.data();
   const labels = withAccuracy ? ['--labels', d.testLabels, ...(ctx.quick ? ['--limit', '2000'] : [])] : [];
-  const r = await run(...pinned(ctx.cpu, process.execPath, tsxArgs('bench/workers/infer.ts', ['--dir', ctx.modelDir, '--backend', backend, '--images', d.testImages, ...labels, '--batches', BATCHES.join(','), '--seconds', String(seconds)])), {
-    env: { ...process.env, ORT_THREADS: '1' },
-    timeoutMs: 300_000,
-  });
+  const r = await run(
+    ...pinned(
+      ctx.cpu,
+      process.execPath,
+      tsxArgs('bench/workers/infer.ts', [
+        '--dir',
+        ctx.modelDir,
+        '--backend',
+        backend,
+        '--images',
+        d.testImages,
+        ...labels,
+        '--batches',
+        BATCHES.join(','),
+        '--seconds',
+        String(seconds),
+      ]),
+    ),
+    {
+      env: { ...process.env, ORT_THREADS: '1' },
+      timeoutMs: 300_000,
+    },
+  );
   const last = r.stdout.trim().split('\n').pop() ?? '';
-  if (r.code !== 0 || !last.startsWith('{')) throw new Error(`${backend}: ${r.stderr.trim().split('\n').slice(-2).join(' | ') || `exit ${r.code}`}`);
+  if (r.code !== 0 || !last.startsWith('{'))
+    throw new Error(`${backend}: ${r.stderr.trim().split('\n').slice(-2).join(' | ') || `exit ${r.code}`}`);
   return JSON.parse(last) as OursResult;
 }
 
@@ -57,7 +77,7 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
   const cardFlops = Number(card?.architecture?.flopsPerImage ?? NaN);
   ctx.log(`  measuring one core's FP32 peak …`);
   const peak = await measurePeak(ctx.cpu);
-  const limitMs = flops.flops / (peak.gflops * 1e9) * 1000;
+  const limitMs = (flops.flops / (peak.gflops * 1e9)) * 1000;
 
   // Ours and PyTorch alternate in rounds, so a load swing on the shared machine hits both sides;
   // each side's figure is the median over rounds of its per-round medians.
@@ -89,13 +109,33 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
       ctx.log(`  round ${round + 1}/${rounds}: PyTorch, one thread …`);
       try {
         const acc = round === 0 ? ['--labels', d.testLabels, ...(ctx.quick ? ['--limit', '2000'] : [])] : [];
-        torchRuns.push(await runPy<TorchResult>('torch_infer.py', ['--model-dir', ctx.modelDir, '--images', d.testImages, ...acc, '--batches', BATCHES.join(','), '--seconds', String(seconds), '--threads', '1'], { cpu: ctx.cpu }));
+        torchRuns.push(
+          await runPy<TorchResult>(
+            'torch_infer.py',
+            [
+              '--model-dir',
+              ctx.modelDir,
+              '--images',
+              d.testImages,
+              ...acc,
+              '--batches',
+              BATCHES.join(','),
+              '--seconds',
+              String(seconds),
+              '--threads',
+              '1',
+            ],
+            { cpu: ctx.cpu },
+          ),
+        );
       } catch (e) {
         torchErr = (e as Error).message;
       }
     }
   }
-  const combine = <T extends { msPerImg: Record<string, number>; runs: Record<string, number>; accuracy?: number }>(rs: T[]): T | undefined =>
+  const combine = <T extends { msPerImg: Record<string, number>; runs: Record<string, number>; accuracy?: number }>(
+    rs: T[],
+  ): T | undefined =>
     rs.length
       ? {
           ...rs[0]!,
@@ -104,7 +144,11 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
           runs: Object.fromEntries(BATCHES.map((b) => [b, rs.reduce((a, r) => a + (r.runs[b] ?? 0), 0)])),
         }
       : undefined;
-  const engines: { name: string; res?: OursResult; err?: string }[] = backends.map((name) => ({ name, res: combine(perRound.get(name) ?? []), err: failures.get(name) }));
+  const engines: { name: string; res?: OursResult; err?: string }[] = backends.map((name) => ({
+    name,
+    res: combine(perRound.get(name) ?? []),
+    err: failures.get(name),
+  }));
   if (!hasOnnx) engines.push({ name: 'onnx', err: 'not available yet: no model.onnx in models/fashion-cnn' });
   const torch = torchErr ? undefined : combine(torchRuns);
   const torchName = torch ? `PyTorch ${torch.torch.replace(/^(\d+\.\d+).*/, '$1')}, ${torch.threads} thread` : undefined;
@@ -155,7 +199,11 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
     note: [
       card?.evaluation?.accuracy !== undefined ? `model card says ${(card.evaluation.accuracy * 100).toFixed(2)}%` : 'no model card',
       card?.architecture?.name ? `architecture '${card.architecture.name}', ${flops.params.toLocaleString('en-US')} params` : '',
-      torch ? (torch.weights === 'loaded' ? 'PyTorch loaded our trained weights (equal accuracy = same function)' : `PyTorch ran with random weights: ${torch.weightsError}`) : '',
+      torch
+        ? torch.weights === 'loaded'
+          ? 'PyTorch loaded our trained weights (equal accuracy = same function)'
+          : `PyTorch ran with random weights: ${torch.weightsError}`
+        : '',
     ]
       .filter(Boolean)
       .join('; '),

@@ -71,12 +71,18 @@ export async function measurePreprocess(ctx: Ctx): Promise<Row[]> {
         }
       }
     }
-    const cv: Cv2Result | string = cvErr ?? { ...theirs[0]!, passes: theirs.length, msPerImg: median(theirs.map((t) => t.msPerImg)), imagesPerSec: 1000 / median(theirs.map((t) => t.msPerImg)) };
+    const cv: Cv2Result | string = cvErr ?? {
+      ...theirs[0]!,
+      passes: theirs.length,
+      msPerImg: median(theirs.map((t) => t.msPerImg)),
+      imagesPerSec: 1000 / median(theirs.map((t) => t.msPerImg)),
+    };
     return { ours: median(mine), cv };
   };
   try {
     // Sample PNGs.
-    if (!ctx.samples.length) rows.push(unavailable(item, pngMetric, 'img/s', 'sample images not found (../shared/data/refund-samples or REFUND_SAMPLES_DIR)'));
+    if (!ctx.samples.length)
+      rows.push(unavailable(item, pngMetric, 'img/s', 'sample images not found (../shared/data/refund-samples or REFUND_SAMPLES_DIR)'));
     else {
       ctx.log(`  ours and cv2 on ${ctx.samples.length} sample PNGs, ${passes} rounds …`);
       const { ours: t, cv } = await interleaved(ctx.samples, 'pngs');

@@ -14,7 +14,14 @@ let dbCounter = 0;
 /** Env for a bench API process: its own SQLite file and log folder in the run's temp dir. */
 export function apiEnv(ctx: Ctx, extra: Record<string, string> = {}): Record<string, string> {
   const n = dbCounter++;
-  return { DB_PATH: join(ctx.tmp, `api-${n}.db`), LOG_DIR: join(ctx.tmp, `api-logs-${n}`), LOG_CONSOLE: 'false', LOG_LEVEL: 'warn', MODEL_DIR: ctx.modelDir, ...extra };
+  return {
+    DB_PATH: join(ctx.tmp, `api-${n}.db`),
+    LOG_DIR: join(ctx.tmp, `api-logs-${n}`),
+    LOG_CONSOLE: 'false',
+    LOG_LEVEL: 'warn',
+    MODEL_DIR: ctx.modelDir,
+    ...extra,
+  };
 }
 
 function apiMissing(): string | undefined {
@@ -73,7 +80,25 @@ async function engineThroughput(ctx: Ctx, cpus: string[], seconds: number): Prom
   const d = await ctx.data();
   const results = await Promise.all(
     cpus.map(async (cpu) => {
-      const r = await run(...pinned(cpu, process.execPath, tsxArgs('bench/workers/infer.ts', ['--dir', ctx.modelDir, '--backend', 'auto', '--images', d.testImages, '--batches', '100', '--seconds', String(seconds)])), { env: { ...process.env, ORT_THREADS: '1' }, timeoutMs: 120_000 });
+      const r = await run(
+        ...pinned(
+          cpu,
+          process.execPath,
+          tsxArgs('bench/workers/infer.ts', [
+            '--dir',
+            ctx.modelDir,
+            '--backend',
+            'auto',
+            '--images',
+            d.testImages,
+            '--batches',
+            '100',
+            '--seconds',
+            String(seconds),
+          ]),
+        ),
+        { env: { ...process.env, ORT_THREADS: '1' }, timeoutMs: 120_000 },
+      );
       const last = r.stdout.trim().split('\n').pop() ?? '';
       if (r.code !== 0 || !last.startsWith('{')) throw new Error(`engine worker: ${r.stderr.trim().split('\n').pop()}`);
       return 1000 / (JSON.parse(last) as { msPerImg: Record<string, number> }).msPerImg['100']!;
@@ -86,7 +111,16 @@ export async function measureServing(ctx: Ctx): Promise<Row[]> {
   const item = 6;
   const missing = apiMissing();
   const ac = loadAutocannon();
-  if (missing || !ac) return [unavailable(item, 'serving throughput, API_WORKERS=2 vs 1 process', 'img/s', missing ?? 'autocannon not installed (root devDependency)', { kind: 'ratio>=', value: 1.7 })];
+  if (missing || !ac)
+    return [
+      unavailable(
+        item,
+        'serving throughput, API_WORKERS=2 vs 1 process',
+        'img/s',
+        missing ?? 'autocannon not installed (root devDependency)',
+        { kind: 'ratio>=', value: 1.7 },
+      ),
+    ];
   const px = await testPixels(ctx);
   const batches = [1, 100];
   const conns = ctx.quick ? [8] : [1, 4, 16];
@@ -98,12 +132,21 @@ export async function measureServing(ctx: Ctx): Promise<Row[]> {
     const api = await startServing(ctx, workers);
     try {
       // Warm-up, unmeasured: JIT, engine caches, SQLite pages.
-      for (const b of batches) await runLoad(ac, api.url, new BodyFactory(`bench-warm-${stamp}-${workers}-${b}`, b, px), { connections: 4, seconds: ctx.quick ? 1 : 2 });
+      for (const b of batches)
+        await runLoad(ac, api.url, new BodyFactory(`bench-warm-${stamp}-${workers}-${b}`, b, px), {
+          connections: 4,
+          seconds: ctx.quick ? 1 : 2,
+        });
       for (const b of batches) {
         for (const c of conns) {
-          const r = await runLoad(ac, api.url, new BodyFactory(`bench-load-${stamp}-${workers}-${b}-${c}`, b, px), { connections: c, seconds });
+          const r = await runLoad(ac, api.url, new BodyFactory(`bench-load-${stamp}-${workers}-${b}-${c}`, b, px), {
+            connections: c,
+            seconds,
+          });
           results.set(`${workers}/${b}/${c}`, r);
-          ctx.log(`    batch ${b}, ${c} connections: ${r.imagesPerSec.toFixed(0)} img/s, p50 ${r.p50} ms, p99 ${r.p99} ms${r.non2xx || r.errors ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''}`);
+          ctx.log(
+            `    batch ${b}, ${c} connections: ${r.imagesPerSec.toFixed(0)} img/s, p50 ${r.p50} ms, p99 ${r.p99} ms${r.non2xx || r.errors ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''}`,
+          );
         }
       }
     } finally {
@@ -117,7 +160,15 @@ export async function measureServing(ctx: Ctx): Promise<Row[]> {
     const es = ctx.quick ? 2 : 4;
     const one = await engineThroughput(ctx, [ctx.cpu], es);
     const two = await engineThroughput(ctx, ['0', ctx.cpu], es);
-    rows.push({ item, metric: 'bare engine batch 100: 2 processes (1 per core) vs 1', unit: 'img/s', ours: two, peer: one, peerName: '1 process', note: 'reference for the API rows: the scaling two cores allow on this machine during this run (no HTTP, no SQLite); no goal' });
+    rows.push({
+      item,
+      metric: 'bare engine batch 100: 2 processes (1 per core) vs 1',
+      unit: 'img/s',
+      ours: two,
+      peer: one,
+      peerName: '1 process',
+      note: 'reference for the API rows: the scaling two cores allow on this machine during this run (no HTTP, no SQLite); no goal',
+    });
   } catch (e) {
     rows.push(unavailable(item, 'bare engine batch 100: 2 processes vs 1', 'img/s', (e as Error).message));
   }
@@ -195,7 +246,10 @@ export async function measureApiMemory(ctx: Ctx): Promise<Row[]> {
   const dev = maxRelativeDeviation(windows, base) * 100;
   const rawDev = maxRelativeDeviation(samples, samples[0]!) * 100;
   const mb = (b: number) => (b / 2 ** 20).toFixed(0);
-  const heap = heapBefore && heapAfter ? `; V8 heap used ${heapBefore.used.toFixed(0)} → ${heapAfter.used.toFixed(0)} MB (total ${heapBefore.total.toFixed(0)} → ${heapAfter.total.toFixed(0)})` : '';
+  const heap =
+    heapBefore && heapAfter
+      ? `; V8 heap used ${heapBefore.used.toFixed(0)} → ${heapAfter.used.toFixed(0)} MB (total ${heapBefore.total.toFixed(0)} → ${heapAfter.total.toFixed(0)})`
+      : '';
   return [
     {
       item,

@@ -24,7 +24,10 @@ export async function measureTraining(ctx: Ctx): Promise<Row[]> {
   ctx.log(`  ours (wasm), ${images} images …`);
   let ours: { msPer1000: number; backend: string } | undefined;
   let oursErr: string | undefined;
-  const r = await run(...pinned(ctx.cpu, process.execPath, tsxArgs('bench/workers/train.ts', ['--dir', ctx.modelDir, '--limit', String(images), ...common])), { timeoutMs: 600_000 });
+  const r = await run(
+    ...pinned(ctx.cpu, process.execPath, tsxArgs('bench/workers/train.ts', ['--dir', ctx.modelDir, '--limit', String(images), ...common])),
+    { timeoutMs: 600_000 },
+  );
   const last = r.stdout.trim().split('\n').pop() ?? '';
   if (r.code === 0 && last.startsWith('{')) ours = JSON.parse(last);
   else oursErr = r.stderr.trim().split('\n').slice(-2).join(' | ');
@@ -33,7 +36,9 @@ export async function measureTraining(ctx: Ctx): Promise<Row[]> {
   if (!torchErr) {
     ctx.log(`  PyTorch, ${images} images …`);
     try {
-      torch = await runPy('torch_train.py', ['--model-dir', ctx.modelDir, '--threads', '1', '--limit', String(images), ...common], { cpu: ctx.cpu });
+      torch = await runPy('torch_train.py', ['--model-dir', ctx.modelDir, '--threads', '1', '--limit', String(images), ...common], {
+        cpu: ctx.cpu,
+      });
     } catch (e) {
       torchErr = (e as Error).message;
     }

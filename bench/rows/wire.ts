@@ -31,7 +31,8 @@ export function predictBody(files: string[], base: string, pixels: Uint8Array, e
 export async function measureWire(ctx: Ctx): Promise<Row[]> {
   const item = 3;
   const goal = { kind: 'ratio<=', value: 0.2 } as const;
-  if (!exists('packages/preprocess/src/index.ts')) return [unavailable(item, 'bytes on the wire', 'B/img', 'not available yet: packages/preprocess', goal)];
+  if (!exists('packages/preprocess/src/index.ts'))
+    return [unavailable(item, 'bytes on the wire', 'B/img', 'not available yet: packages/preprocess', goal)];
   if (!ctx.samples.length) return [unavailable(item, 'bytes on the wire', 'B/img', 'sample images not found', goal)];
   const { preprocessImage } = await import('../../packages/preprocess/src/index.ts');
   const { encodePixels, PredictRequest } = await import('../../packages/shared/src/index.ts');
@@ -59,7 +60,16 @@ export async function measureWire(ctx: Ctx): Promise<Row[]> {
   const peerName = pd ? `pandas ${pd.pandas} to_json` : undefined;
   const common = `${n} sample PNGs preprocessed by us; body includes per-image id, group and sha-256${err ? `; ${err}` : ''}`;
   return [
-    { item, metric: 'bytes on the wire, compact JSON', unit: 'B/img', ours: raw, peer: pd?.bytesPerImage ?? null, ...(peerName ? { peerName } : {}), goal, note: common },
+    {
+      item,
+      metric: 'bytes on the wire, compact JSON',
+      unit: 'B/img',
+      ours: raw,
+      peer: pd?.bytesPerImage ?? null,
+      ...(peerName ? { peerName } : {}),
+      goal,
+      note: common,
+    },
     {
       item,
       metric: 'bytes on the wire, compact JSON gzipped (client default)',

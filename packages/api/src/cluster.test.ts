@@ -28,7 +28,16 @@ describe('pnpm api with two worker processes (cluster)', function () {
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./main.ts', import.meta.url))], {
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', API_WORKERS: '2', DB_PATH: join(dir, 'rv.db'), LOG_DIR: join(dir, 'logs'), LOG_CONSOLE: 'false', API_KEY: '' },
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        API_WORKERS: '2',
+        DB_PATH: join(dir, 'rv.db'),
+        LOG_DIR: join(dir, 'logs'),
+        LOG_CONSOLE: 'false',
+        API_KEY: '',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (d) => (output += d));
@@ -36,7 +45,10 @@ describe('pnpm api with two worker processes (cluster)', function () {
     const deadline = Date.now() + 80_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`api exited early: ${output}`);
-      const ok = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+      const ok = await fetch(`${url}/readyz`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ok) break;
       if (Date.now() > deadline) throw new Error(`api not ready: ${output}`);
       await new Promise((r) => setTimeout(r, 100));

@@ -25,17 +25,41 @@ function generator(seed: number) {
   const int = (n: number) => Math.floor(rand() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const weird = (): unknown =>
-    pick([null, true, false, 0, -1, 1.5, 1e308, -1e308, 2 ** 53 + 1, 'NaN', 'Infinity', '', 'x'.repeat(int(3000)), [], {}, [[[]]], { a: { b: 1 } }, '\u0000', '💥', -0]);
+    pick([
+      null,
+      true,
+      false,
+      0,
+      -1,
+      1.5,
+      1e308,
+      -1e308,
+      2 ** 53 + 1,
+      'NaN',
+      'Infinity',
+      '',
+      'x'.repeat(int(3000)),
+      [],
+      {},
+      [[[]]],
+      { a: { b: 1 } },
+      '\u0000',
+      '💥',
+      -0,
+    ]);
   const pixels = (n: number) => new Uint8Array(n * PIXELS_PER_IMAGE).map(() => int(256));
   const json = { 'content-type': 'application/json' };
 
   const validV1 = () => predictBody(pixels(1 + int(3)), { runKey: `fuzz-${int(50)}`, batchIndex: int(5) }) as Record<string, unknown>;
   const legacy = (rows: number) => {
     const frame: Record<string, Record<string, unknown>> = {};
-    for (let c = 0; c < PIXELS_PER_IMAGE; c++) frame[String(c)] = Object.fromEntries(Array.from({ length: rows }, (_, r) => [String(r + 1), int(256)]));
+    for (let c = 0; c < PIXELS_PER_IMAGE; c++)
+      frame[String(c)] = Object.fromEntries(Array.from({ length: rows }, (_, r) => [String(r + 1), int(256)]));
     return frame;
   };
-  const v2 = () => ({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'UINT8', data: Array.from(pixels(1)) }] as Record<string, unknown>[] });
+  const v2 = () => ({
+    inputs: [{ name: 'input', shape: [1, 784], datatype: 'UINT8', data: Array.from(pixels(1)) }] as Record<string, unknown>[],
+  });
 
   const mutate = (obj: Record<string, unknown>): Record<string, unknown> => {
     const o = structuredClone(obj);
@@ -52,7 +76,10 @@ function generator(seed: number) {
         o[`extra${int(9)}`] = weird();
         break;
       default:
-        if (Array.isArray(o.images)) o.images = (o.images as unknown[]).map((im) => (rand() < 0.5 ? { ...(im as object), [pick(['id', 'label', 'hash', 'group'])]: weird() } : im));
+        if (Array.isArray(o.images))
+          o.images = (o.images as unknown[]).map((im) =>
+            rand() < 0.5 ? { ...(im as object), [pick(['id', 'label', 'hash', 'group'])]: weird() } : im,
+          );
         else o[k] = [o[k], o[k]];
     }
     return o;
@@ -62,14 +89,24 @@ function generator(seed: number) {
     // truncated JSON
     () => {
       const s = JSON.stringify(pick([validV1(), v2(), { failures: 1 }]));
-      return { path: pick(['/v1/predict', '/v2/models/fashion-cnn/infer', '/predict']), body: s.slice(0, int(s.length)), headers: json, kind: 'truncated' };
+      return {
+        path: pick(['/v1/predict', '/v2/models/fashion-cnn/infer', '/predict']),
+        body: s.slice(0, int(s.length)),
+        headers: json,
+        kind: 'truncated',
+      };
     },
     // wrong types and missing/extra fields
     () => ({ path: '/v1/predict', body: JSON.stringify(mutate(validV1())), headers: json, kind: 'v1-mutated' }),
     () => {
       const body = v2();
       body.inputs[0] = mutate(body.inputs[0]!);
-      return { path: '/v2/models/fashion-cnn/infer', body: JSON.stringify(rand() < 0.5 ? body : mutate(body)), headers: json, kind: 'v2-mutated' };
+      return {
+        path: '/v2/models/fashion-cnn/infer',
+        body: JSON.stringify(rand() < 0.5 ? body : mutate(body)),
+        headers: json,
+        kind: 'v2-mutated',
+      };
     },
     () => {
       const f = legacy(1);
@@ -96,7 +133,12 @@ function generator(seed: number) {
       const depth = 20 + int(5000);
       const open = pick(['[', '{"a":']);
       const close = open === '[' ? ']' : '}';
-      return { path: pick(['/v1/predict', '/predict', '/v2/models/fashion-cnn/infer', '/v1/runs/r/complete']), body: open.repeat(depth) + '1' + close.repeat(depth), headers: json, kind: 'deep' };
+      return {
+        path: pick(['/v1/predict', '/predict', '/v2/models/fashion-cnn/infer', '/v1/runs/r/complete']),
+        body: open.repeat(depth) + '1' + close.repeat(depth),
+        headers: json,
+        kind: 'deep',
+      };
     },
     // wrong lengths
     () => {
@@ -111,17 +153,70 @@ function generator(seed: number) {
       return { path: '/v2/models/fashion-cnn/infer', body: JSON.stringify(b), headers: json, kind: 'v2-shape' };
     },
     // random bytes
-    () => ({ path: pick(['/v1/predict', '/predict', '/v2/models/fashion-cnn/infer', '/v1/predict/image']), body: Buffer.from(pixels(1).subarray(0, 1 + int(700))), headers: pick([json, { 'content-type': 'multipart/form-data; boundary=b' }, { 'content-type': 'application/octet-stream' }]), kind: 'bytes' }),
+    () => ({
+      path: pick(['/v1/predict', '/predict', '/v2/models/fashion-cnn/infer', '/v1/predict/image']),
+      body: Buffer.from(pixels(1).subarray(0, 1 + int(700))),
+      headers: pick([json, { 'content-type': 'multipart/form-data; boundary=b' }, { 'content-type': 'application/octet-stream' }]),
+      kind: 'bytes',
+    }),
     // wrong content types
-    () => ({ path: pick(['/v1/predict', '/predict', '/v2/models/fashion-cnn/infer', '/v1/predict/image', '/v1/runs/r/complete']), body: JSON.stringify(validV1()), headers: pick([{ 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }, { 'content-type': 'multipart/form-data' }, { 'content-type': 'application/json; charset=latin9' }, {} as Record<string, string>]), kind: 'content-type' }),
+    () => ({
+      path: pick(['/v1/predict', '/predict', '/v2/models/fashion-cnn/infer', '/v1/predict/image', '/v1/runs/r/complete']),
+      body: JSON.stringify(validV1()),
+      headers: pick([
+        { 'content-type': 'text/plain' },
+        { 'content-type': 'application/x-www-form-urlencoded' },
+        { 'content-type': 'multipart/form-data' },
+        { 'content-type': 'application/json; charset=latin9' },
+        {} as Record<string, string>,
+      ]),
+      kind: 'content-type',
+    }),
     // bad encodings
-    () => ({ path: '/v1/predict', body: pick([Buffer.from('not gzip at all'), gzipSync(JSON.stringify(validV1())).subarray(0, 50)]), headers: { ...json, 'content-encoding': pick(['gzip', 'deflate', 'zstd', 'br']) }, kind: 'encoding' }),
+    () => ({
+      path: '/v1/predict',
+      body: pick([Buffer.from('not gzip at all'), gzipSync(JSON.stringify(validV1())).subarray(0, 50)]),
+      headers: { ...json, 'content-encoding': pick(['gzip', 'deflate', 'zstd', 'br']) },
+      kind: 'encoding',
+    }),
     // oversize
-    () => ({ path: pick(['/v1/predict', '/predict', '/v2/models/fashion-cnn/infer']), body: `{"pad":"${'A'.repeat(LIMIT + int(LIMIT))}"}`, headers: json, kind: 'oversize' }),
-    () => ({ path: '/v1/predict', body: gzipSync(`{"pad":"${'A'.repeat(LIMIT * 4)}"}`), headers: { ...json, 'content-encoding': 'gzip' }, kind: 'gzip-bomb' }),
+    () => ({
+      path: pick(['/v1/predict', '/predict', '/v2/models/fashion-cnn/infer']),
+      body: `{"pad":"${'A'.repeat(LIMIT + int(LIMIT))}"}`,
+      headers: json,
+      kind: 'oversize',
+    }),
+    () => ({
+      path: '/v1/predict',
+      body: gzipSync(`{"pad":"${'A'.repeat(LIMIT * 4)}"}`),
+      headers: { ...json, 'content-encoding': 'gzip' },
+      kind: 'gzip-bomb',
+    }),
     // garbage in paths and queries
-    () => ({ path: pick(['/v1/runs?limit=', '/v1/runs?limit=-3', '/v1/runs?cursor=%00', '/v1/runs?from=2026-13-45', '/v1/runs/%ZZ', `/v1/runs/${'9'.repeat(40)}`, '/v1/runs/x?limit=1e9', '/v2/models/%2e%2e/infer', '/v1/predictions/abc/feedback', '/v1/predictions/999999/feedback']), method: pick(['GET', 'POST']), body: undefined, headers: {}, kind: 'query' }),
-    () => ({ path: '/v1/runs/fuzz-1/complete', body: JSON.stringify(pick([{ failures: weird() }, { processMs: weird() }, { imagesSeen: -1 }, [1], 'x', 5])), headers: json, kind: 'complete' }),
+    () => ({
+      path: pick([
+        '/v1/runs?limit=',
+        '/v1/runs?limit=-3',
+        '/v1/runs?cursor=%00',
+        '/v1/runs?from=2026-13-45',
+        '/v1/runs/%ZZ',
+        `/v1/runs/${'9'.repeat(40)}`,
+        '/v1/runs/x?limit=1e9',
+        '/v2/models/%2e%2e/infer',
+        '/v1/predictions/abc/feedback',
+        '/v1/predictions/999999/feedback',
+      ]),
+      method: pick(['GET', 'POST']),
+      body: undefined,
+      headers: {},
+      kind: 'query',
+    }),
+    () => ({
+      path: '/v1/runs/fuzz-1/complete',
+      body: JSON.stringify(pick([{ failures: weird() }, { processMs: weird() }, { imagesSeen: -1 }, [1], 'x', 5])),
+      headers: json,
+      kind: 'complete',
+    }),
   ];
   return () => pick(cases)();
 }
@@ -147,7 +242,11 @@ describe('fuzz: generated bad requests against the real server', () => {
     this.timeout(120_000);
     const next = generator(20261121);
     // one warm request so the engine's first-use allocations are not counted as a leak
-    await fetch(`${srv.url}/v1/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(predictBody(new Uint8Array(PIXELS_PER_IMAGE), { runKey: 'warm' })) });
+    await fetch(`${srv.url}/v1/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(predictBody(new Uint8Array(PIXELS_PER_IMAGE), { runKey: 'warm' })),
+    });
     const tensorsBefore = tensorCount();
     const failures: string[] = [];
     const byStatus = new Map<number, number>();
@@ -159,7 +258,11 @@ describe('fuzz: generated bad requests against the real server', () => {
         let status = 0;
         let text = '';
         try {
-          const res = await fetch(`${srv.url}${c.path}`, { method: c.method ?? 'POST', headers: c.headers, body: c.body as RequestInit['body'] });
+          const res = await fetch(`${srv.url}${c.path}`, {
+            method: c.method ?? 'POST',
+            headers: c.headers,
+            body: c.body as RequestInit['body'],
+          });
           status = res.status;
           text = await res.text();
         } catch (e) {

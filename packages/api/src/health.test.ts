@@ -43,7 +43,15 @@ describe('health: per-run checks on real images and the real model', function ()
       perClassCount[best]!++;
     }
     const px = pixelStats(pixels);
-    return { images: n, confidences, perClassCount, pixelSum: px.sum, pixelSumSq: px.sumSq, pixelNearZero: px.nearZero, pixelCount: px.count };
+    return {
+      images: n,
+      confidences,
+      perClassCount,
+      pixelSum: px.sum,
+      pixelSumSq: px.sumSq,
+      pixelNearZero: px.nearZero,
+      pixelCount: px.count,
+    };
   }
 
   const byName = (checks: HealthCheck[], name: string) => {
@@ -56,9 +64,21 @@ describe('health: per-run checks on real images and the real model', function ()
 
   it('a normal sample of test images is OK on every check, also against recent normal runs', async () => {
     const run = await runOf(sample(500));
-    const recent = [mixOf(await runOf(sample(300, 30, 7))), mixOf(await runOf(sample(300, 30, 13))), mixOf(await runOf(sample(200, 40, 17)))];
+    const recent = [
+      mixOf(await runOf(sample(300, 30, 7))),
+      mixOf(await runOf(sample(300, 30, 13))),
+      mixOf(await runOf(sample(200, 40, 17))),
+    ];
     const checks = assessRun(run, clf.card, health, recent);
-    expect(checks.map((c) => c.name)).to.include.members(['confidence', 'low-confidence', 'class-mix', 'class-mix-recent', 'input-mean', 'input-near-zero', 'input-std']);
+    expect(checks.map((c) => c.name)).to.include.members([
+      'confidence',
+      'low-confidence',
+      'class-mix',
+      'class-mix-recent',
+      'input-mean',
+      'input-near-zero',
+      'input-std',
+    ]);
     for (const c of checks) expect(c.status, explain(checks)).to.equal('OK');
     expect(overallStatus(checks)).to.equal('OK');
     expect(describeProblems(checks)).to.equal(undefined);
@@ -73,7 +93,9 @@ describe('health: per-run checks on real images and the real model', function ()
     expect(mean.status, explain(checks)).to.equal('ALERT');
     expect(zero.status, explain(checks)).to.equal('ALERT');
     expect(mean.value).to.be.above(clf.card.monitoring.pixelMean + 0.3);
-    expect(mean.message).to.match(/\d\.\d\d per-image SDs above/).and.match(/inverted/);
+    expect(mean.message)
+      .to.match(/\d\.\d\d per-image SDs above/)
+      .and.match(/inverted/);
     expect(zero.message).to.match(/per-image SDs below/);
     expect(overallStatus(checks)).to.equal('ALERT');
     expect(describeProblems(checks)).to.match(/ALERT input-mean: .* retraining may be due$/);
@@ -81,12 +103,18 @@ describe('health: per-run checks on real images and the real model', function ()
 
   it('a one-class folder ALERTs on class mix (vs training and vs recent runs) but is not input drift', async () => {
     const sneakers = await runOf(ofClass(7, 300));
-    const recent = [mixOf(await runOf(sample(300, 30, 7))), mixOf(await runOf(sample(300, 30, 13))), mixOf(await runOf(sample(200, 40, 17)))];
+    const recent = [
+      mixOf(await runOf(sample(300, 30, 7))),
+      mixOf(await runOf(sample(300, 30, 13))),
+      mixOf(await runOf(sample(200, 40, 17))),
+    ];
     const checks = assessRun(sneakers, clf.card, health, recent);
     const mix = byName(checks, 'class-mix');
     expect(mix.status, explain(checks)).to.equal('ALERT');
     expect(mix.value).to.be.at.least(health.classMixAlert);
-    expect(mix.message).to.match(/Jensen–Shannon distance 0\.\d{3}/).and.match(/Sneaker/);
+    expect(mix.message)
+      .to.match(/Jensen–Shannon distance 0\.\d{3}/)
+      .and.match(/Sneaker/);
     expect(byName(checks, 'class-mix-recent').status).to.equal('ALERT');
     // Sneakers are darker than the average item, but a legitimate folder must not look like broken input.
     expect(byName(checks, 'input-mean').status, explain(checks)).to.not.equal('ALERT');
@@ -130,7 +158,7 @@ describe('health: per-run checks on real images and the real model', function ()
 
   it('noise images are never OK, however confident the model is about them', async () => {
     let seed = 12345;
-    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const noise = new Uint8Array(300 * PIXELS_PER_IMAGE).map(() => Math.floor(rnd() * 256));
     const checks = assessRun(await runOf(noise), clf.card, health, []);
     expect(overallStatus(checks), explain(checks)).to.equal('ALERT');
@@ -145,7 +173,12 @@ describe('health: per-run checks on real images and the real model', function ()
   });
 
   it('an empty run has nothing to judge', () => {
-    const checks = assessRun({ images: 0, confidences: [], perClassCount: new Array(10).fill(0), pixelSum: 0, pixelSumSq: 0, pixelNearZero: 0, pixelCount: 0 }, clf.card, health, []);
+    const checks = assessRun(
+      { images: 0, confidences: [], perClassCount: new Array(10).fill(0), pixelSum: 0, pixelSumSq: 0, pixelNearZero: 0, pixelCount: 0 },
+      clf.card,
+      health,
+      [],
+    );
     expect(overallStatus(checks)).to.equal('OK');
     expect(checks[0]!.message).to.match(/no images/);
   });

@@ -13,14 +13,7 @@
  * a z-test would scream (z≈−38) about a shift that is perfectly legitimate. A folder of a single
  * class moves the mean pixel by at most 1.2 per-image SDs; un-inverted photos move it by ~3.4.
  */
-import {
-  CLASS_NAMES,
-  NUM_CLASSES,
-  type Config,
-  type HealthCheck,
-  type HealthStatus,
-  type ModelCard,
-} from '@refund-vision/shared';
+import { CLASS_NAMES, NUM_CLASSES, type Config, type HealthCheck, type HealthStatus, type ModelCard } from '@refund-vision/shared';
 
 export interface RunHealthInput {
   images: number;
@@ -145,8 +138,10 @@ export function jensenShannonDistance(p: number[], q: number[]): number {
 
 /** Natural log of Γ(x), Lanczos approximation (g = 7, n = 9). */
 function lnGamma(x: number): number {
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
   x -= 1;
   let a = c[0]!;
@@ -226,13 +221,15 @@ function classMixCheck(name: string, against: string, counts: number[], referenc
     const { chi2, p, dof } = chiSquaredTest(counts, smoothed);
     const status: HealthStatus = p < t.classMixPAlert ? 'ALERT' : p < t.classMixPWarn ? 'WARN' : 'OK';
     const pText = p < 1e-6 ? p.toExponential(1) : p.toPrecision(2);
-    const message = `${mix}; chi-squared ${chi2.toFixed(1)} (${dof} dof, p=${pText}) against ${against} for a small run of ${n}` +
+    const message =
+      `${mix}; chi-squared ${chi2.toFixed(1)} (${dof} dof, p=${pText}) against ${against} for a small run of ${n}` +
       (status === 'OK' ? '' : ` (WARN below p=${t.classMixPWarn}, ALERT below p=${t.classMixPAlert})`);
     return { name, status, value: p, baseline: t.classMixPWarn, message };
   }
   const d = jensenShannonDistance(counts, reference);
   const status = grade(d, t.classMixWarn, t.classMixAlert);
-  const message = `${mix}; Jensen–Shannon distance ${fmt(d)} from ${against}` +
+  const message =
+    `${mix}; Jensen–Shannon distance ${fmt(d)} from ${against}` +
     (status === 'OK' ? '' : ` (WARN at ${t.classMixWarn}, ALERT at ${t.classMixAlert})`);
   return { name, status, value: d, baseline: 0, message };
 }
@@ -274,7 +271,14 @@ function inputDriftChecks(input: RunHealthInput, card: ModelCard, t: Thresholds)
   const std = Math.sqrt(Math.max(0, input.pixelSumSq / count - mean * mean));
   const zero = input.pixelNearZero / count;
 
-  const shiftCheck = (name: string, what: string, value: number, baseline: number, spread: number, show: (x: number) => string): HealthCheck => {
+  const shiftCheck = (
+    name: string,
+    what: string,
+    value: number,
+    baseline: number,
+    spread: number,
+    show: (x: number) => string,
+  ): HealthCheck => {
     const sds = spread > 0 ? Math.abs(value - baseline) / spread : 0;
     const judged = sds - t.significanceZ / Math.sqrt(n);
     const status = grade(judged, t.driftWarnSd, t.driftAlertSd);
@@ -282,7 +286,8 @@ function inputDriftChecks(input: RunHealthInput, card: ModelCard, t: Thresholds)
     let message = `${what} ${show(value)} vs ${show(baseline)} in training: ${sds.toFixed(2)} per-image SDs ${dir}`;
     if (status !== 'OK') {
       message += ` (WARN at ${t.driftWarnSd}, ALERT at ${t.driftAlertSd})`;
-      if (name === 'input-mean' && value > baseline && zero < m.nearZeroShare) message += ' — images look brighter than training data: were photos inverted?';
+      if (name === 'input-mean' && value > baseline && zero < m.nearZeroShare)
+        message += ' — images look brighter than training data: were photos inverted?';
     }
     return { name, status, value, baseline, message };
   };
@@ -296,8 +301,13 @@ function inputDriftChecks(input: RunHealthInput, card: ModelCard, t: Thresholds)
     status: stdStatus,
     value: std,
     baseline: m.pixelStd,
-    message: `pixel std ${fmt(std)} vs ${fmt(m.pixelStd)} in training (${Number.isFinite(ratio) ? `×${ratio.toFixed(2)}` : 'flat images'})` +
-      (stdStatus !== 'OK' ? ` (WARN at ×${t.stdRatioWarn}, ALERT at ×${t.stdRatioAlert} either way)` : enough ? '' : ` — not judged below ${MIN_IMAGES_FOR_STD} images`),
+    message:
+      `pixel std ${fmt(std)} vs ${fmt(m.pixelStd)} in training (${Number.isFinite(ratio) ? `×${ratio.toFixed(2)}` : 'flat images'})` +
+      (stdStatus !== 'OK'
+        ? ` (WARN at ×${t.stdRatioWarn}, ALERT at ×${t.stdRatioAlert} either way)`
+        : enough
+          ? ''
+          : ` — not judged below ${MIN_IMAGES_FOR_STD} images`),
   };
 
   return [

@@ -21,7 +21,8 @@ export const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
 
 export async function classify(deps: Pick<AppDeps, 'classifier' | 'state'>, pixels: Uint8Array, n: number): Promise<Classified> {
   if (!deps.state.ready) throw new AppError(503, 'not-ready', 'the model is still loading');
-  if (pixels.length !== n * PIXELS_PER_IMAGE) throw new AppError(400, 'bad-pixels', `expected ${n}×${PIXELS_PER_IMAGE} pixels, got ${pixels.length}`);
+  if (pixels.length !== n * PIXELS_PER_IMAGE)
+    throw new AppError(400, 'bad-pixels', `expected ${n}×${PIXELS_PER_IMAGE} pixels, got ${pixels.length}`);
   const t0 = performance.now();
   const probs = await deps.classifier.predict(pixels, n);
   const inferenceMs = performance.now() - t0;
@@ -47,7 +48,11 @@ export interface OneShotInput {
 }
 
 /** Records a request that is its own run (legacy, V2, upload) and closes it at once. */
-export function recordOneShotRun(deps: AppDeps, input: OneShotInput, respond: (predictionIds: number[]) => unknown): { runKey: string; response: unknown } {
+export function recordOneShotRun(
+  deps: AppDeps,
+  input: OneShotInput,
+  respond: (predictionIds: number[]) => unknown,
+): { runKey: string; response: unknown } {
   const runKey = newRunKey(input.source);
   const totalMs = performance.now() - input.startedAt;
   const result = deps.store.recordBatch({
@@ -82,7 +87,14 @@ export function completeRun(deps: AppDeps, runKey: string, input: CompleteRunInp
   const health = store.runHealthInput(run.id)!;
   const checks = assessRun(health, classifier.card, config.health, store.recentClassMixes(run.id));
   const done = store.completeRun(runKey, input, checks)!;
-  const fields = { run: runKey, images: done.images, failures: done.failures, health: done.health, meanConfidence: done.meanConfidence === null ? null : Number(done.meanConfidence.toFixed(4)), accuracy: done.accuracy === null ? undefined : Number(done.accuracy.toFixed(4)) };
+  const fields = {
+    run: runKey,
+    images: done.images,
+    failures: done.failures,
+    health: done.health,
+    meanConfidence: done.meanConfidence === null ? null : Number(done.meanConfidence.toFixed(4)),
+    accuracy: done.accuracy === null ? undefined : Number(done.accuracy.toFixed(4)),
+  };
   const problems = describeProblems(checks);
   if (problems) logger.log(done.health === 'ALERT' ? 'error' : 'warn', `run health ${done.health}: ${problems}`, fields);
   // One-shot runs (a legacy, V2 or upload request each) would flood the events log at info.

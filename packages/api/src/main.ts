@@ -31,7 +31,10 @@ async function main() {
 
 main().catch(async (e) => {
   // The reason, not a stack: a missing model or a taken port is the operator's to fix.
-  const msg = e instanceof ConfigError || process.env.LOG_LEVEL !== 'debug' ? ((e as Error)?.message ?? String(e)) : ((e as Error).stack ?? String(e));
+  const msg =
+    e instanceof ConfigError || process.env.LOG_LEVEL !== 'debug'
+      ? ((e as Error)?.message ?? String(e))
+      : ((e as Error).stack ?? String(e));
   process.stderr.write(`api: cannot start: ${msg}\n`);
   await closeLoggers();
   process.exit(1);

@@ -53,7 +53,9 @@ describe('MetricsStore', () => {
     const old = new Database(path);
     old.exec(MIGRATIONS[0]!);
     old.pragma('user_version = 1');
-    old.prepare(`INSERT INTO runs (run_key, source, model_version, started_at) VALUES ('old', 'client', 'v0', '2026-01-01T00:00:00.000Z')`).run();
+    old
+      .prepare(`INSERT INTO runs (run_key, source, model_version, started_at) VALUES ('old', 'client', 'v0', '2026-01-01T00:00:00.000Z')`)
+      .run();
     old.close();
     const s = new MetricsStore(path);
     expect(s.db.pragma('user_version', { simple: true })).to.equal(MIGRATIONS.length);

@@ -6,7 +6,15 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { CLASS_NAMES, NUM_CLASSES, type HealthCheck, type HealthStatus, type RunSource, type RunSummary, type TopK } from '@refund-vision/shared';
+import {
+  CLASS_NAMES,
+  NUM_CLASSES,
+  type HealthCheck,
+  type HealthStatus,
+  type RunSource,
+  type RunSummary,
+  type TopK,
+} from '@refund-vision/shared';
 import { MIGRATIONS } from './db/schema.ts';
 import type { PixelStats } from './pixel-stats.ts';
 import { overallStatus, type RunHealthInput } from './health.ts';
@@ -148,7 +156,8 @@ function decodeCursor<T extends unknown[]>(cursor: string, check: (v: unknown) =
   return value;
 }
 
-const isRunCursor = (v: unknown): v is [string, number] => Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isInteger(v[1]);
+const isRunCursor = (v: unknown): v is [string, number] =>
+  Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isInteger(v[1]);
 const isIdCursor = (v: unknown): v is [number] => Array.isArray(v) && v.length === 1 && Number.isInteger(v[0]);
 
 const BUSY_TIMEOUT_MS = 10_000;
@@ -182,7 +191,9 @@ export class MetricsStore {
       batchByIndex: db.prepare<[string, number], BatchRow>(
         'SELECT b.*, r.run_key FROM batches b JOIN runs r ON r.id = b.run_id WHERE r.run_key = ? AND b.batch_index = ?',
       ),
-      batchByKey: db.prepare<[string], BatchRow>('SELECT b.*, r.run_key FROM batches b JOIN runs r ON r.id = b.run_id WHERE b.idempotency_key = ?'),
+      batchByKey: db.prepare<[string], BatchRow>(
+        'SELECT b.*, r.run_key FROM batches b JOIN runs r ON r.id = b.run_id WHERE b.idempotency_key = ?',
+      ),
       insertBatch: db.prepare(
         `INSERT INTO batches (run_id, batch_index, idempotency_key, request_hash, images, inference_ms, total_ms, response_json, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, '', ?)`,
@@ -214,7 +225,9 @@ export class MetricsStore {
         `SELECT id FROM runs WHERE status = 'completed' AND images > 0 AND id != ? ORDER BY finished_at DESC, id DESC LIMIT ?`,
       ),
     };
-    this.recordTx = this.db.transaction((input: RecordBatchInput) => this.recordInTx(input)).immediate as (input: RecordBatchInput) => RecordBatchResult;
+    this.recordTx = this.db.transaction((input: RecordBatchInput) => this.recordInTx(input)).immediate as (
+      input: RecordBatchInput,
+    ) => RecordBatchResult;
   }
 
   private migrate() {
@@ -263,7 +276,16 @@ export class MetricsStore {
     const run = this.stmt.runByKey.get(input.runKey)!;
     const n = input.images.length;
     const batchId = Number(
-      this.stmt.insertBatch.run(run.id, input.batchIndex, input.idempotencyKey ?? null, input.requestHash, n, input.inferenceMs, input.totalMs, now).lastInsertRowid,
+      this.stmt.insertBatch.run(
+        run.id,
+        input.batchIndex,
+        input.idempotencyKey ?? null,
+        input.requestHash,
+        n,
+        input.inferenceMs,
+        input.totalMs,
+        now,
+      ).lastInsertRowid,
     );
     const ids: number[] = new Array(n);
     const count = new Array<number>(NUM_CLASSES).fill(0);
@@ -275,8 +297,19 @@ export class MetricsStore {
       const img = input.images[i]!;
       const p = input.predictions[i]!;
       ids[i] = Number(
-        this.stmt.insertPrediction.run(run.id, batchId, i, img.id, img.group ?? null, img.hash ?? null, p.classIndex, p.confidence, JSON.stringify(p.top3), img.label ?? null, now)
-          .lastInsertRowid,
+        this.stmt.insertPrediction.run(
+          run.id,
+          batchId,
+          i,
+          img.id,
+          img.group ?? null,
+          img.hash ?? null,
+          p.classIndex,
+          p.confidence,
+          JSON.stringify(p.top3),
+          img.label ?? null,
+          now,
+        ).lastInsertRowid,
       );
       count[p.classIndex]!++;
       confSum[p.classIndex]! += p.confidence;
@@ -288,7 +321,19 @@ export class MetricsStore {
     }
     for (let c = 0; c < NUM_CLASSES; c++) if (count[c]! > 0) this.stmt.upsertClass.run(run.id, c, count[c], confSum[c]);
     const px = input.pixelStats;
-    this.stmt.addToRun.run(n, input.inferenceMs, input.totalMs, confidenceSum, labelled, correct, px.sum, px.sumSq, px.nearZero, px.count, run.id);
+    this.stmt.addToRun.run(
+      n,
+      input.inferenceMs,
+      input.totalMs,
+      confidenceSum,
+      labelled,
+      correct,
+      px.sum,
+      px.sumSq,
+      px.nearZero,
+      px.count,
+      run.id,
+    );
     const response = input.respond(ids);
     this.stmt.setBatchResponse.run(JSON.stringify(response), batchId);
     return { outcome: 'recorded', runId: run.id, batchId, response };
@@ -308,7 +353,12 @@ export class MetricsStore {
    * Decides what to do with a request before any work is done: replay the stored answer, refuse it
    * (a different body under a used key), or proceed (undefined).
    */
-  checkBatch(runKey: string, batchIndex: number, idempotencyKey: string | null | undefined, requestHash: string): RecordBatchResult | undefined {
+  checkBatch(
+    runKey: string,
+    batchIndex: number,
+    idempotencyKey: string | null | undefined,
+    requestHash: string,
+  ): RecordBatchResult | undefined {
     const byKey = idempotencyKey ? this.stmt.batchByKey.get(idempotencyKey) : undefined;
     const byIndex = this.stmt.batchByIndex.get(runKey, batchIndex);
     for (const [row, what] of [
@@ -401,9 +451,10 @@ export class MetricsStore {
       args.push(startedAt, startedAt, id);
     }
     const rows = this.db
-      .prepare<(string | number)[], RunRow>(
-        `SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC LIMIT ?`,
-      )
+      .prepare<
+        (string | number)[],
+        RunRow
+      >(`SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC LIMIT ?`)
       .all(...args, limit + 1);
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
@@ -447,9 +498,10 @@ export class MetricsStore {
     const ids = rows.map((r) => r.id);
     const marks = ids.map(() => '?').join(',');
     const stats = this.db
-      .prepare<number[], { run_id: number; class_index: number; count: number; confidence_sum: number }>(
-        `SELECT * FROM run_class_stats WHERE run_id IN (${marks})`,
-      )
+      .prepare<
+        number[],
+        { run_id: number; class_index: number; count: number; confidence_sum: number }
+      >(`SELECT * FROM run_class_stats WHERE run_id IN (${marks})`)
       .all(...ids);
     const feedback = this.db
       .prepare<number[], { run_id: number; n: number; right: number }>(
@@ -458,10 +510,20 @@ export class MetricsStore {
       )
       .all(...ids);
     return rows.map((r) => {
-      const perClass = CLASS_NAMES.map((className, classIndex) => ({ classIndex, className, count: 0, meanConfidence: null as number | null }));
+      const perClass = CLASS_NAMES.map((className, classIndex) => ({
+        classIndex,
+        className,
+        count: 0,
+        meanConfidence: null as number | null,
+      }));
       for (const s of stats) {
         if (s.run_id !== r.id) continue;
-        perClass[s.class_index] = { classIndex: s.class_index, className: CLASS_NAMES[s.class_index]!, count: s.count, meanConfidence: s.count ? s.confidence_sum / s.count : null };
+        perClass[s.class_index] = {
+          classIndex: s.class_index,
+          className: CLASS_NAMES[s.class_index]!,
+          count: s.count,
+          meanConfidence: s.count ? s.confidence_sum / s.count : null,
+        };
       }
       const fb = feedback.find((f) => f.run_id === r.id);
       const processMs = r.process_ms ?? (r.status === 'completed' ? r.server_ms : null);

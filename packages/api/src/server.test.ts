@@ -25,7 +25,9 @@ describe('API server', () => {
       const text = await res.text();
       expect(res.headers.get('content-type')).to.match(/text\/plain/);
       expect(text).to.match(/refund_vision_http_requests_total\{method="POST",route="\/v1\/predict",status="200"\} 1/);
-      expect(text).to.match(/refund_vision_http_request_duration_seconds_bucket\{le="[^"]+",method="POST",route="\/v1\/predict",status="200"\}/);
+      expect(text).to.match(
+        /refund_vision_http_request_duration_seconds_bucket\{le="[^"]+",method="POST",route="\/v1\/predict",status="200"\}/,
+      );
       const perClass = [...text.matchAll(/refund_vision_predictions_total\{class="[^"]+"\} (\d+)/g)].map((m) => Number(m[1]));
       expect(perClass).to.have.length(10);
       expect(perClass.reduce((a, b) => a + b, 0)).to.equal(5);
@@ -36,7 +38,18 @@ describe('API server', () => {
     it('serves the OpenAPI document and a Swagger UI from its own origin', async () => {
       const doc = await send(`${srv.url}/openapi.json`);
       expect(doc.body.openapi).to.match(/^3\./);
-      for (const p of ['/v1/predict', '/predict', '/v1/predict/image', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{runKey}/complete', '/v2/models/fashion-cnn/infer', '/metrics', '/v1/predictions/{id}/feedback', '/v1/summary']) {
+      for (const p of [
+        '/v1/predict',
+        '/predict',
+        '/v1/predict/image',
+        '/v1/runs',
+        '/v1/runs/{id}',
+        '/v1/runs/{runKey}/complete',
+        '/v2/models/fashion-cnn/infer',
+        '/metrics',
+        '/v1/predictions/{id}/feedback',
+        '/v1/summary',
+      ]) {
         expect(doc.body.paths, p).to.have.property(p);
       }
       expect(doc.body.components.schemas.PredictRequest.properties).to.have.property('pixels');
@@ -103,7 +116,8 @@ describe('API server', () => {
     const srv = useTestServer({ api: { apiKey: key } });
 
     it('requires Authorization: Bearer <key> everywhere but health and readiness', async () => {
-      for (const p of ['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready']) expect((await send(`${srv.url}${p}`)).status, p).to.equal(200);
+      for (const p of ['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready'])
+        expect((await send(`${srv.url}${p}`)).status, p).to.equal(200);
       // the page shells are public (dashboard/dashboard.test.ts covers that split in full)
       for (const p of ['/', '/docs', '/openapi.json']) expect((await send(`${srv.url}${p}`)).status, p).to.equal(200);
       for (const p of ['/metrics', '/v1/runs', '/v2/models/fashion-cnn', '/v1/history']) {
@@ -113,7 +127,9 @@ describe('API server', () => {
       }
       const { pixels } = await testBatch(1);
       const body = predictBody(pixels, { runKey: 'auth' });
-      expect((await send(`${srv.url}/v1/predict`, { json: body, headers: { authorization: 'Bearer wrong-key-wrong-key' } })).status).to.equal(401);
+      expect(
+        (await send(`${srv.url}/v1/predict`, { json: body, headers: { authorization: 'Bearer wrong-key-wrong-key' } })).status,
+      ).to.equal(401);
       expect((await send(`${srv.url}/v1/predict`, { json: body, headers: { authorization: key } })).status).to.equal(401);
       expect((await send(`${srv.url}/v1/predict`, { json: body, headers: { authorization: `Bearer ${key}` } })).status).to.equal(200);
       expect((await send(`${srv.url}/v1/runs`, { headers: { authorization: `bearer ${key}` } })).status).to.equal(200);
@@ -128,7 +144,11 @@ describe('API server', () => {
       await startServer({ config, classifier: await sharedClassifier(), logger: testLogger() }).catch((e) => (err = e));
       expect(err).to.be.instanceOf(ConfigError);
       expect((err as Error).message).to.match(/API_KEY/);
-      const keyed = await startServer({ config: testConfig(dir, { api: { host: '0.0.0.0', apiKey: 'x'.repeat(20) } }), classifier: await sharedClassifier(), logger: testLogger() });
+      const keyed = await startServer({
+        config: testConfig(dir, { api: { host: '0.0.0.0', apiKey: 'x'.repeat(20) } }),
+        classifier: await sharedClassifier(),
+        logger: testLogger(),
+      });
       expect(keyed.url).to.match(/^http:\/\/0\.0\.0\.0:\d+$/);
       await keyed.close();
     } finally {

@@ -77,8 +77,16 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   state.ready = true;
-  setImmediate(() => void preloadPreprocess().catch((e) => logger.error('image preprocessing unavailable', { error: (e as Error).message })));
-  logger.info('api ready', { url: `http://${host}:${port}`, model: classifier.version, engine: classifier.engine, startupMs: Math.round(performance.now() - t0), sinceProcessStartMs: Math.round(performance.now()) });
+  setImmediate(
+    () => void preloadPreprocess().catch((e) => logger.error('image preprocessing unavailable', { error: (e as Error).message })),
+  );
+  logger.info('api ready', {
+    url: `http://${host}:${port}`,
+    model: classifier.version,
+    engine: classifier.engine,
+    startupMs: Math.round(performance.now() - t0),
+    sinceProcessStartMs: Math.round(performance.now()),
+  });
 
   let closing: Promise<void> | undefined;
   const close = () =>

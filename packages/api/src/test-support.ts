@@ -6,7 +6,16 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { createLogger, encodePixels, loadConfig, type Logger, PIXELS_PER_IMAGE, projectRoot, type Config, type ConfigOverrides } from '@refund-vision/shared';
+import {
+  createLogger,
+  encodePixels,
+  loadConfig,
+  type Logger,
+  PIXELS_PER_IMAGE,
+  projectRoot,
+  type Config,
+  type ConfigOverrides,
+} from '@refund-vision/shared';
 import { loadClassifier, loadFashionMnist, tensorCount, type Classifier, type FashionMnist } from '@refund-vision/model';
 import { startServer, type ServerHandle } from './server.ts';
 
@@ -102,7 +111,10 @@ export function predictBody(pixels: Uint8Array, opts: { runKey?: string; batchIn
   return {
     runKey: opts.runKey ?? 'test-run',
     batchIndex: opts.batchIndex ?? 0,
-    images: Array.from({ length: n }, (_, i) => ({ id: opts.ids?.[i] ?? `img-${i}.png`, ...(opts.labels ? { label: opts.labels[i] } : {}) })),
+    images: Array.from({ length: n }, (_, i) => ({
+      id: opts.ids?.[i] ?? `img-${i}.png`,
+      ...(opts.labels ? { label: opts.labels[i] } : {}),
+    })),
     pixels: encodePixels(pixels),
   };
 }

@@ -50,7 +50,9 @@ export function storedPredictions(api: TestServer, runKey: string): StoredPredic
 export async function hugeJpegHeader(): Promise<Buffer> {
   const { requireSharp } = await import('@refund-vision/preprocess/test-images');
   const sharp = await requireSharp();
-  const buf = await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 200, b: 200 } } }).jpeg().toBuffer();
+  const buf = await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 200, b: 200 } } })
+    .jpeg()
+    .toBuffer();
   for (let i = 2; i < buf.length - 9; i++) {
     if (buf[i] === 0xff && buf[i + 1]! >= 0xc0 && buf[i + 1]! <= 0xc2) {
       buf.writeUInt16BE(60000, i + 5);

@@ -8,7 +8,12 @@ import { tempDir } from './test-support.ts';
 const entry = (runKey: string, batchIndex: number, hashes: string[]): OutboxEntry => ({
   version: 1,
   createdAt: new Date().toISOString(),
-  request: { runKey, batchIndex, images: hashes.map((h, i) => ({ id: `f${i}.png`, hash: h })), pixels: encodePixels(new Uint8Array(hashes.length * PIXELS_PER_IMAGE)) },
+  request: {
+    runKey,
+    batchIndex,
+    images: hashes.map((h, i) => ({ id: `f${i}.png`, hash: h })),
+    pixels: encodePixels(new Uint8Array(hashes.length * PIXELS_PER_IMAGE)),
+  },
   extras: hashes.map((_, i) => ({ path: `/in/f${i}.png` })),
 });
 
@@ -23,7 +28,11 @@ describe('Outbox', () => {
     ob.put(entry('20261122T180000Z-bbbb', 0, [h('c')]));
     ob.put(entry('20261121T180000Z-aaaa', 10, [h('b')]));
     ob.put(entry('20261121T180000Z-aaaa', 2, [h('a')]));
-    expect(ob.list()).to.deep.equal(['20261121T180000Z-aaaa.b000002.json', '20261121T180000Z-aaaa.b000010.json', '20261122T180000Z-bbbb.b000000.json']);
+    expect(ob.list()).to.deep.equal([
+      '20261121T180000Z-aaaa.b000002.json',
+      '20261121T180000Z-aaaa.b000010.json',
+      '20261122T180000Z-bbbb.b000000.json',
+    ]);
     expect(ob.read(ob.list()[0]!).request.images[0]!.hash).to.equal(h('a'));
     expect([...ob.pendingHashes()].sort()).to.deep.equal([h('a'), h('b'), h('c')]);
     // no temp files left behind by the atomic writes

@@ -28,7 +28,21 @@ export interface ResultRow {
   hash?: string;
 }
 
-export const CSV_COLUMNS = ['file', 'group', 'class', 'confidence', 'top3', 'status', 'detail', 'order_id', 'expected_class', 'mismatch', 'kind', 'batch', 'hash'] as const;
+export const CSV_COLUMNS = [
+  'file',
+  'group',
+  'class',
+  'confidence',
+  'top3',
+  'status',
+  'detail',
+  'order_id',
+  'expected_class',
+  'mismatch',
+  'kind',
+  'batch',
+  'hash',
+] as const;
 
 export interface MismatchThresholds {
   mismatchConfidence: number;
@@ -39,7 +53,12 @@ export interface MismatchThresholds {
  * Is the returned item what was ordered? `no` when the model agrees, `yes` when it disagrees with
  * confidence at or above the mismatch threshold, `review` when it is too unsure to call either way.
  */
-export function mismatchFlag(predicted: number, confidence: number, expected: number | undefined, t: MismatchThresholds): Mismatch | undefined {
+export function mismatchFlag(
+  predicted: number,
+  confidence: number,
+  expected: number | undefined,
+  t: MismatchThresholds,
+): Mismatch | undefined {
   if (expected === undefined) return undefined;
   if (confidence < t.reviewConfidence) return 'review';
   if (predicted === expected) return 'no';
@@ -83,7 +102,10 @@ export function resultsPath(resultsDir: string, runKey: string): string {
 export class RowJournal {
   readonly path: string;
 
-  constructor(stateDir: string, readonly runKey: string) {
+  constructor(
+    stateDir: string,
+    readonly runKey: string,
+  ) {
     this.path = join(stateDir, 'runs', `${fileSafe(runKey)}.rows.jsonl`);
   }
 

@@ -22,7 +22,10 @@ export interface RunState {
 
 /** e.g. `20261121T180003Z-3f9a`: sorts by start time, fits the contract's RunKey pattern. */
 export function newRunKey(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${randomBytes(2).toString('hex')}`;
 }
 

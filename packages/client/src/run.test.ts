@@ -31,7 +31,9 @@ describe('client run against the real API', function () {
   afterEach(() => t.cleanup());
 
   const config = (client: Partial<Config['client']> = {}): Config =>
-    clientConfig(t.dir, { client: { apiUrl: api.url, retries: 2, retryBaseDelayMs: 10, retryMaxDelayMs: 50, batchSize: 4, workers: 2, ...client } });
+    clientConfig(t.dir, {
+      client: { apiUrl: api.url, retries: 2, retryBaseDelayMs: 10, retryMaxDelayMs: 50, batchSize: 4, workers: 2, ...client },
+    });
   const logger = (cfg: Config) => createLogger('client', { dir: cfg.logs.dir, console: false });
 
   it('classifies both image kinds with labels and a manifest, then a re-run finds nothing new', async () => {
@@ -42,12 +44,17 @@ describe('client run against the real API', function () {
       ...[6, 7, 8, 9].map((i) => ({ name: `G2/photo-${i}.jpg`, index: i, kind: 'photo' as const })),
       { name: 'loose.png', index: 10, kind: 'dataset' },
     ]);
-    writeFileSync(join(inbox, 'labels.csv'), 'file,label\n' + [0, 1, 2, 3, 4, 5].map((i) => `G1/item-${i}.png,${CLASS_NAMES[truth.get(`G1/item-${i}.png`)!]}`).join('\n'));
+    writeFileSync(
+      join(inbox, 'labels.csv'),
+      'file,label\n' + [0, 1, 2, 3, 4, 5].map((i) => `G1/item-${i}.png,${CLASS_NAMES[truth.get(`G1/item-${i}.png`)!]}`).join('\n'),
+    );
     // photo-9's order said something else: the item returned is not what was ordered
     const wrong = (truth.get('G2/photo-9.jpg')! + 5) % 10;
     writeFileSync(
       join(inbox, 'G2', 'manifest.csv'),
-      'file,order id,expected class\n' + [6, 7, 8].map((i) => `photo-${i}.jpg,ORD-${i},${CLASS_NAMES[truth.get(`G2/photo-${i}.jpg`)!]}`).join('\n') + `\nphoto-9.jpg,ORD-9,${CLASS_NAMES[wrong]}\n`,
+      'file,order id,expected class\n' +
+        [6, 7, 8].map((i) => `photo-${i}.jpg,ORD-${i},${CLASS_NAMES[truth.get(`G2/photo-${i}.jpg`)!]}`).join('\n') +
+        `\nphoto-9.jpg,ORD-9,${CLASS_NAMES[wrong]}\n`,
     );
 
     const report = await runBatch({ config: cfg, logger: logger(cfg) });
@@ -95,7 +102,10 @@ describe('client run against the real API', function () {
     const cfg = config();
     const inbox = cfg.client.inbox;
     const odd = [`spaces and 'quotes' "double".png`, 'ünïcödé-日本.png', '<script>alert(1)<script>.png', '=SUM(A1).png'];
-    await writeImages(inbox, odd.map((name, i) => ({ name: `bad/${name}`, index: 20 + i, kind: 'dataset' as const })));
+    await writeImages(
+      inbox,
+      odd.map((name, i) => ({ name: `bad/${name}`, index: 20 + i, kind: 'dataset' as const })),
+    );
     const good = readFileSync(join(inbox, 'bad', odd[0]!));
     writeFileSync(join(inbox, 'bad', 'zero.png'), '');
     writeFileSync(join(inbox, 'bad', 'truncated.png'), good.subarray(0, Math.floor(good.length / 2)));
@@ -125,10 +135,15 @@ describe('client run against the real API', function () {
     expect(reason('docs/data.bin')).to.equal('not-image');
     expect(reason(missing)).to.equal('missing-folder');
     for (const name of odd) expect(rows.find((r) => r.file === `inbox/bad/${name}`)?.status, name).to.equal('classified');
-    expect(storedPredictions(api, report.runKey).map((p) => p.id).sort()).to.deep.equal(odd.map((n) => `inbox/bad/${n}`).sort());
+    expect(
+      storedPredictions(api, report.runKey)
+        .map((p) => p.id)
+        .sort(),
+    ).to.deep.equal(odd.map((n) => `inbox/bad/${n}`).sort());
 
     const log = await eventsText(cfg.logs.dir);
-    for (const r of ['empty', 'corrupt', 'too-large', 'not-image', 'unreadable']) expect(log, r).to.match(new RegExp(`WARN  client run=\\S+ skipped ${r} file file=`));
+    for (const r of ['empty', 'corrupt', 'too-large', 'not-image', 'unreadable'])
+      expect(log, r).to.match(new RegExp(`WARN  client run=\\S+ skipped ${r} file file=`));
     expect(log).to.match(/symlink loop skipped file=inbox\/bad\/loop/);
     expect(log).to.match(/ERROR client run=\S+ folder not found file=/);
     expect(api.store.getRunByKey(report.runKey)!.failures).to.equal(rows.filter((r) => r.status === 'failed').length);
@@ -138,7 +153,10 @@ describe('client run against the real API', function () {
     const proxy = await flakyProxy(api.url, { failures: 1_000 });
     try {
       const cfg = config({ apiUrl: proxy.url, batchSize: 2 });
-      await writeImages(cfg.client.inbox, [0, 1, 2, 3, 4].map((i) => ({ name: `day1/${i}.png`, index: 30 + i, kind: 'dataset' as const })));
+      await writeImages(
+        cfg.client.inbox,
+        [0, 1, 2, 3, 4].map((i) => ({ name: `day1/${i}.png`, index: 30 + i, kind: 'dataset' as const })),
+      );
       const down = await runBatch({ config: cfg, logger: logger(cfg) });
       expect(down).to.include({ classified: 0, queued: 5, delivered: false, completed: false, outboxRemaining: 3 });
       expect(readdirSync(cfg.client.outbox).filter((n) => n.endsWith('.json'))).to.have.length(3);
@@ -170,7 +188,10 @@ describe('client run against the real API', function () {
     const proxy = await flakyProxy(api.url, { failures: 2, path: /^\/v1\/predict/ });
     try {
       const cfg = config({ apiUrl: proxy.url, retries: 3 });
-      await writeImages(cfg.client.inbox, [0, 1, 2, 3, 4, 5].map((i) => ({ name: `${i}.png`, index: 50 + i, kind: 'dataset' as const })));
+      await writeImages(
+        cfg.client.inbox,
+        [0, 1, 2, 3, 4, 5].map((i) => ({ name: `${i}.png`, index: 50 + i, kind: 'dataset' as const })),
+      );
       const report = await runBatch({ config: cfg, logger: logger(cfg) });
       expect(report).to.include({ classified: 6, queued: 0, delivered: true, completed: true });
       const posts = proxy.seen.filter((r) => r.url === '/v1/predict');
@@ -186,7 +207,10 @@ describe('client run against the real API', function () {
 
   it('runs on a real cron schedule (every second) after waiting for /readyz', async () => {
     const cfg = config({ cron: '* * * * * *', timezone: 'UTC' });
-    await writeImages(cfg.client.inbox, [0, 1, 2].map((i) => ({ name: `s/${i}.png`, index: 60 + i, kind: 'dataset' as const })));
+    await writeImages(
+      cfg.client.inbox,
+      [0, 1, 2].map((i) => ({ name: `s/${i}.png`, index: 60 + i, kind: 'dataset' as const })),
+    );
     const s = new Scheduler({ config: cfg, logger: logger(cfg) });
     await s.start();
     try {
@@ -196,7 +220,11 @@ describe('client run against the real API', function () {
       await s.stop();
     }
     const runKey = s.readState()!.lastRunKey!;
-    expect(storedPredictions(api, runKey).map((p) => p.id).sort()).to.deep.equal(['s/0.png', 's/1.png', 's/2.png']);
+    expect(
+      storedPredictions(api, runKey)
+        .map((p) => p.id)
+        .sort(),
+    ).to.deep.equal(['s/0.png', 's/1.png', 's/2.png']);
     const log = await eventsText(cfg.logs.dir);
     expect(log).to.match(/INFO  scheduler run=- scheduled run starting reason=schedule/);
   });

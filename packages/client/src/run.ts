@@ -10,7 +10,16 @@
  */
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
-import { CLASS_NAMES, createLogger, encodePixels, type Config, type ImageMeta, type Logger, type PredictRequest, type PredictResponse } from '@refund-vision/shared';
+import {
+  CLASS_NAMES,
+  createLogger,
+  encodePixels,
+  type Config,
+  type ImageMeta,
+  type Logger,
+  type PredictRequest,
+  type PredictResponse,
+} from '@refund-vision/shared';
 import { Batcher, type Batch } from './batcher.ts';
 import { Ledger, hashFile } from './ledger.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
@@ -108,7 +117,16 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
         store.save(state);
         baseLog.warn('an interrupted run covered other folders; its queued batches will still be delivered', { run: state.runKey });
       }
-      state = { version: 1, runKey: newRunKey(now()), startedAt: now().toISOString(), phase: 'running', nextBatchIndex: 0, processMs: 0, roots, reprocess };
+      state = {
+        version: 1,
+        runKey: newRunKey(now()),
+        startedAt: now().toISOString(),
+        phase: 'running',
+        nextBatchIndex: 0,
+        processMs: 0,
+        roots,
+        reprocess,
+      };
       store.save(state);
     }
     const run: RunState = state;
@@ -161,19 +179,35 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       try {
         const res = await sender.predict(entry.request, { batch: batchIndex });
         // Order matters for crash safety: ledger and journal first, then drop the outbox file.
-        ledger.add(entry.request.images.flatMap((img) => (img.hash ? [{ hash: img.hash, status: 'classified' as const, id: img.id, run: key }] : [])));
+        ledger.add(
+          entry.request.images.flatMap((img) =>
+            img.hash ? [{ hash: img.hash, status: 'classified' as const, id: img.id, run: key }] : [],
+          ),
+        );
         journal(key).append(rowsFromResponse(entry, res));
         outbox.remove(name);
-        blog.info(res.replayed ? 'batch already recorded; stored answer replayed' : 'batch classified', { batch: batchIndex, images: entry.request.images.length, ms: Math.round(performance.now() - started) });
+        blog.info(res.replayed ? 'batch already recorded; stored answer replayed' : 'batch classified', {
+          batch: batchIndex,
+          images: entry.request.images.length,
+          ms: Math.round(performance.now() - started),
+        });
         return true;
       } catch (e) {
         const err = e instanceof SendError ? e : new SendError('unreachable', (e as Error).message);
         if (!err.retryLater) {
           const to = outbox.reject(name);
           journal(key).append(rowsWithStatus(entry, 'rejected', err.message));
-          blog.error(`batch rejected by the API, moved to ${to}`, { batch: batchIndex, images: entry.request.images.length, error: err.message });
+          blog.error(`batch rejected by the API, moved to ${to}`, {
+            batch: batchIndex,
+            images: entry.request.images.length,
+            error: err.message,
+          });
         } else {
-          if (!apiDown) blog.error(err.kind === 'unreachable' ? `API unreachable after ${c.retries + 1} attempts` : 'API did not accept the batch', { batch: batchIndex, error: err.message });
+          if (!apiDown)
+            blog.error(err.kind === 'unreachable' ? `API unreachable after ${c.retries + 1} attempts` : 'API did not accept the batch', {
+              batch: batchIndex,
+              error: err.message,
+            });
           apiDown = err;
           journal(key).append(rowsWithStatus(entry, 'queued', `in outbox: ${err.message}`));
           blog.warn('batch kept in the outbox for the next run', { batch: batchIndex, images: entry.request.images.length, file: name });
@@ -206,17 +240,25 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
     const batcher = new Batcher(c.batchSize);
     const counts = { found: 0, known: 0, pending: 0, duplicates: 0 };
     const fail = (item: ScanFile | ScanProblem, reason: string, message: string, hash?: string) => {
-      journal(runKey).append([{ file: item.id, group: item.group, status: 'failed', detail: `${reason}: ${message}`, ...(hash ? { hash } : {}) }]);
+      journal(runKey).append([
+        { file: item.id, group: item.group, status: 'failed', detail: `${reason}: ${message}`, ...(hash ? { hash } : {}) },
+      ]);
       if (hash && !FAIL_REASONS_NOT_LEDGERED.has(reason)) ledger.add([{ hash, status: 'failed', id: item.id, run: runKey, reason }]);
       const text =
-        reason === 'missing-folder' ? 'folder not found' : reason === 'symlink-loop' ? 'symlink loop skipped' : reason === 'bad-list' ? 'bad line in a list file' : `skipped ${reason} file`;
+        reason === 'missing-folder'
+          ? 'folder not found'
+          : reason === 'symlink-loop'
+            ? 'symlink loop skipped'
+            : reason === 'bad-list'
+              ? 'bad line in a list file'
+              : `skipped ${reason} file`;
       log.log(reason === 'missing-folder' ? 'error' : 'warn', text, { file: item.id, reason, detail: message });
     };
 
-
     // Started on the first new image: a run with nothing new never boots the workers (seconds).
     let poolReady: Promise<PreprocessPool> | undefined;
-    const pool = () => (poolReady ??= opts.pool ? Promise.resolve(opts.pool) : makePool(c.workers, c.maxFileBytes).then((p) => (ownPool = p)));
+    const pool = () =>
+      (poolReady ??= opts.pool ? Promise.resolve(opts.pool) : makePool(c.workers, c.maxFileBytes).then((p) => (ownPool = p)));
 
     const processFile = async (item: ScanFile) => {
       let hash: string;
@@ -241,8 +283,22 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       } catch (e) {
         return fail(item, imageErrorReason(e), (e as Error).message, hash);
       }
-      const meta: ImageMeta = { id: item.id.slice(0, 512), hash, ...(item.group ? { group: item.group.slice(0, 256) } : {}), ...(item.label !== undefined ? { label: item.label } : {}) };
-      batcher.add(meta, { path: item.path, ...(item.orderId !== undefined ? { orderId: item.orderId } : {}), ...(item.expected !== undefined ? { expected: item.expected } : {}), kind: pre.kind }, pre.pixels);
+      const meta: ImageMeta = {
+        id: item.id.slice(0, 512),
+        hash,
+        ...(item.group ? { group: item.group.slice(0, 256) } : {}),
+        ...(item.label !== undefined ? { label: item.label } : {}),
+      };
+      batcher.add(
+        meta,
+        {
+          path: item.path,
+          ...(item.orderId !== undefined ? { orderId: item.orderId } : {}),
+          ...(item.expected !== undefined ? { expected: item.expected } : {}),
+          kind: pre.kind,
+        },
+        pre.pixels,
+      );
     };
 
     const send = async (batch: Batch) => {
@@ -356,7 +412,9 @@ export function summaryLine(r: RunReport): string {
   if (r.duplicates) parts.push(`${r.duplicates} duplicates`);
   if (r.mismatches.length || r.reviews.length) parts.push(`${r.mismatches.length} mismatches`, `${r.reviews.length} to review`);
   if (r.outboxDelivered) parts.push(`${r.outboxDelivered} outbox batches delivered`);
-  const tail = r.delivered ? '' : ` — NOT DELIVERED: ${r.queued} images queued, ${r.rejected} rejected, ${r.outboxRemaining} batches in the outbox`;
+  const tail = r.delivered
+    ? ''
+    : ` — NOT DELIVERED: ${r.queued} images queued, ${r.rejected} rejected, ${r.outboxRemaining} batches in the outbox`;
   return `run ${r.runKey}${r.resumed ? ' (resumed)' : ''}: ${parts.join(', ')} in ${(r.processMs / 1000).toFixed(1)} s → ${r.resultsPath}${tail}`;
 }
 

@@ -44,7 +44,9 @@ describe('scanFolders', () => {
     const items = await collect([inbox], { maxFileBytes: 1000 });
     const f = files(items);
     const p = problems(items);
-    expect([...f.keys()].sort()).to.deep.equal(['2026-11-21/d.png', 'Ankle boot/c.png', 'G1/Trouser/b.png', 'G1/a.png', `G1/${odd}`, 'top.png'].sort());
+    expect([...f.keys()].sort()).to.deep.equal(
+      ['2026-11-21/d.png', 'Ankle boot/c.png', 'G1/Trouser/b.png', 'G1/a.png', `G1/${odd}`, 'top.png'].sort(),
+    );
     expect(f.get('top.png')).to.include({ group: '', label: classIndexOf('Sandal') });
     expect(f.get('G1/a.png')).to.include({ group: 'G1', label: classIndexOf('Coat') });
     expect(f.get('G1/Trouser/b.png')).to.include({ group: 'G1', label: 1 });

@@ -140,7 +140,14 @@ export async function* scanFolders(roots: string[], opts: ScanOptions = {}): Asy
       rootStat = await stat(root);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      yield { kind: 'problem', path: root, id: root, group: '', reason: code === 'ENOENT' ? 'missing-folder' : 'unreadable', message: code === 'ENOENT' ? `folder not found: ${root}` : `cannot open ${root}: ${code}` };
+      yield {
+        kind: 'problem',
+        path: root,
+        id: root,
+        group: '',
+        reason: code === 'ENOENT' ? 'missing-folder' : 'unreadable',
+        message: code === 'ENOENT' ? `folder not found: ${root}` : `cannot open ${root}: ${code}`,
+      };
       continue;
     }
     if (rootStat.isFile()) {
@@ -163,7 +170,14 @@ export async function* scanFolders(roots: string[], opts: ScanOptions = {}): Asy
       try {
         dir = await opendir(frame.dir);
       } catch (e) {
-        yield { kind: 'problem', path: frame.dir, id: idOf(frame.rel), group, reason: 'unreadable', message: `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+        yield {
+          kind: 'problem',
+          path: frame.dir,
+          id: idOf(frame.rel),
+          group,
+          reason: 'unreadable',
+          message: `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        };
         continue;
       }
       const subdirs: Frame[] = [];
@@ -186,24 +200,51 @@ export async function* scanFolders(roots: string[], opts: ScanOptions = {}): Asy
             } catch (e) {
               const code = (e as NodeJS.ErrnoException).code;
               const loop = code === 'ELOOP';
-              yield { kind: 'problem', path, id: idOf(rel), group: entGroup || (isDir ? ent.name : ''), reason: loop ? 'symlink-loop' : 'unreadable', message: loop ? 'symlink loop' : code === 'ENOENT' ? 'dangling symlink' : `cannot stat: ${code}` };
+              yield {
+                kind: 'problem',
+                path,
+                id: idOf(rel),
+                group: entGroup || (isDir ? ent.name : ''),
+                reason: loop ? 'symlink-loop' : 'unreadable',
+                message: loop ? 'symlink loop' : code === 'ENOENT' ? 'dangling symlink' : `cannot stat: ${code}`,
+              };
               continue;
             }
           }
           if (isDir) {
             const real = await realpath(path).catch(() => path);
             if (frame.ancestors.includes(real)) {
-              yield { kind: 'problem', path, id: idOf(rel), group: entGroup || ent.name, reason: 'symlink-loop', message: 'symlink loop: folder links back to one of its parents' };
+              yield {
+                kind: 'problem',
+                path,
+                id: idOf(rel),
+                group: entGroup || ent.name,
+                reason: 'symlink-loop',
+                message: 'symlink loop: folder links back to one of its parents',
+              };
               continue;
             }
             if (visited.has(real)) continue; // the same folder reached by another link: walked once
             visited.add(real);
             const label = classOfFolder(ent.name) ?? frame.label;
-            subdirs.push({ dir: path, rel, ...(label !== undefined ? { label } : {}), lists: frame.lists, ancestors: [...frame.ancestors, real] });
+            subdirs.push({
+              dir: path,
+              rel,
+              ...(label !== undefined ? { label } : {}),
+              lists: frame.lists,
+              ancestors: [...frame.ancestors, real],
+            });
             continue;
           }
           if (!isFile) {
-            yield { kind: 'problem', path, id: idOf(rel), group: entGroup, reason: 'unreadable', message: 'not a regular file (device, pipe or socket)' };
+            yield {
+              kind: 'problem',
+              path,
+              id: idOf(rel),
+              group: entGroup,
+              reason: 'unreadable',
+              message: 'not a regular file (device, pipe or socket)',
+            };
             continue;
           }
           if (size < 0) size = (await stat(path).catch(() => ({ size: 0 }))).size;
@@ -213,7 +254,14 @@ export async function* scanFolders(roots: string[], opts: ScanOptions = {}): Asy
           yield sizeProblem(file, maxBytes) ?? file;
         }
       } catch (e) {
-        yield { kind: 'problem', path: frame.dir, id: idOf(frame.rel), group, reason: 'unreadable', message: `folder listing failed: ${(e as Error).message}` };
+        yield {
+          kind: 'problem',
+          path: frame.dir,
+          id: idOf(frame.rel),
+          group,
+          reason: 'unreadable',
+          message: `folder listing failed: ${(e as Error).message}`,
+        };
       }
       // Reverse so the pop order follows the listing order.
       for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
@@ -223,6 +271,14 @@ export async function* scanFolders(roots: string[], opts: ScanOptions = {}): Asy
 
 function sizeProblem(f: ScanFile, maxBytes: number): ScanProblem | undefined {
   if (f.size === 0) return { kind: 'problem', path: f.path, id: f.id, group: f.group, reason: 'empty', message: 'zero-byte file' };
-  if (f.size > maxBytes) return { kind: 'problem', path: f.path, id: f.id, group: f.group, reason: 'too-large', message: `file is ${f.size} bytes, limit ${maxBytes}` };
+  if (f.size > maxBytes)
+    return {
+      kind: 'problem',
+      path: f.path,
+      id: f.id,
+      group: f.group,
+      reason: 'too-large',
+      message: `file is ${f.size} bytes, limit ${maxBytes}`,
+    };
   return undefined;
 }

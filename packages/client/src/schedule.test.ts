@@ -40,16 +40,27 @@ describe('Scheduler', () => {
     expect(nextMatch('0 18 * * *', at('2026-11-21T12:00:00Z'), 'UTC').toISOString()).to.equal('2026-11-21T18:00:00.000Z');
     expect(nextMatch('0 18 * * *', at('2026-11-21T12:00:00Z'), 'Europe/Berlin').toISOString()).to.equal('2026-11-21T17:00:00.000Z');
     expect(catchUpDecision('0 18 * * *', undefined, at('2026-11-21T19:00:00Z'), 'run', 'UTC')).to.deep.equal({ missed: false });
-    expect(catchUpDecision('0 18 * * *', { coveredUntil: '2026-11-21T18:00:00Z' }, at('2026-11-22T09:00:00Z'), 'run', 'UTC')).to.deep.equal({ missed: false });
-    expect(catchUpDecision('0 18 * * *', { coveredUntil: '2026-11-20T18:00:00Z' }, at('2026-11-22T09:00:00Z'), 'skip', 'UTC')).to.deep.equal({ missed: true, at: at('2026-11-21T18:00:00Z'), action: 'skip' });
+    expect(catchUpDecision('0 18 * * *', { coveredUntil: '2026-11-21T18:00:00Z' }, at('2026-11-22T09:00:00Z'), 'run', 'UTC')).to.deep.equal(
+      { missed: false },
+    );
+    expect(
+      catchUpDecision('0 18 * * *', { coveredUntil: '2026-11-20T18:00:00Z' }, at('2026-11-22T09:00:00Z'), 'skip', 'UTC'),
+    ).to.deep.equal({ missed: true, at: at('2026-11-21T18:00:00Z'), action: 'skip' });
   });
 
   it('fires at 18:00 on a fake clock, skips an overlapping tick and logs it', async () => {
-    clock = FakeTimers.install({ now: new Date('2026-11-21T17:59:58Z'), toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    clock = FakeTimers.install({
+      now: new Date('2026-11-21T17:59:58Z'),
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'],
+    });
     const calls: Date[] = [];
     let finish!: () => void;
     const cfg = config({ cron: '0 18 * * *' });
-    const s = new Scheduler({ config: cfg, logger: createLogger('client', { dir: cfg.logs.dir, console: false }), job: () => (calls.push(new Date()), new Promise<void>((r) => (finish = r))) });
+    const s = new Scheduler({
+      config: cfg,
+      logger: createLogger('client', { dir: cfg.logs.dir, console: false }),
+      job: () => (calls.push(new Date()), new Promise<void>((r) => (finish = r))),
+    });
     const decision = await s.start();
     expect(decision.missed).to.equal(false);
     expect(s.nextRun()!.toISOString()).to.equal('2026-11-21T18:00:00.000Z');
@@ -79,13 +90,21 @@ describe('Scheduler', () => {
     for (const policy of ['run', 'skip'] as const) {
       const cfg = config({ cron: '0 18 * * *', catchUp: policy, stateDir: join(t.dir, policy) });
       const now = new Date();
-      const s = new Scheduler({ config: cfg, logger: createLogger('client', { dir: cfg.logs.dir, console: false }), job: async () => void calls.push(policy) });
+      const s = new Scheduler({
+        config: cfg,
+        logger: createLogger('client', { dir: cfg.logs.dir, console: false }),
+        job: async () => void calls.push(policy),
+      });
       // the last run was two days ago: at least one 18:00 passed since
       await s.start(); // first start records the baseline
       await s.stop();
       const { writeFileSync } = await import('node:fs');
       writeFileSync(s.statePath, JSON.stringify({ coveredUntil: new Date(now.getTime() - 2 * 86400e3).toISOString() }));
-      const again = new Scheduler({ config: cfg, logger: createLogger('client', { dir: cfg.logs.dir, console: false }), job: async () => void calls.push(policy) });
+      const again = new Scheduler({
+        config: cfg,
+        logger: createLogger('client', { dir: cfg.logs.dir, console: false }),
+        job: async () => void calls.push(policy),
+      });
       const d = await again.start();
       expect(d).to.include({ missed: true, action: policy });
       await until(() => !again.running, 'catch-up');

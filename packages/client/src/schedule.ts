@@ -23,7 +23,9 @@ interface TimeMatcherLike {
 function timeMatcher(expression: string, timezone?: string): TimeMatcherLike {
   const require = createRequire(import.meta.url);
   const main = require.resolve('node-cron'); // …/dist/cjs/node-cron.js
-  const { TimeMatcher } = require(join(dirname(main), 'time', 'time-matcher.js')) as { TimeMatcher: new (p: string, tz?: string) => TimeMatcherLike };
+  const { TimeMatcher } = require(join(dirname(main), 'time', 'time-matcher.js')) as {
+    TimeMatcher: new (p: string, tz?: string) => TimeMatcherLike;
+  };
   return new TimeMatcher(expression, timezone);
 }
 
@@ -42,7 +44,13 @@ export interface ScheduleState {
 export type CatchUpDecision = { missed: false } | { missed: true; at: Date; action: 'run' | 'skip' };
 
 /** Was a scheduled run missed between the last covered instant and now, and what does policy say? */
-export function catchUpDecision(expression: string, state: ScheduleState | undefined, now: Date, policy: 'run' | 'skip', timezone?: string): CatchUpDecision {
+export function catchUpDecision(
+  expression: string,
+  state: ScheduleState | undefined,
+  now: Date,
+  policy: 'run' | 'skip',
+  timezone?: string,
+): CatchUpDecision {
   if (!state) return { missed: false };
   const next = nextMatch(expression, new Date(state.coveredUntil), timezone);
   if (next.getTime() > now.getTime()) return { missed: false };
@@ -69,12 +77,15 @@ export class Scheduler {
 
   constructor(readonly opts: SchedulerOptions) {
     const c = opts.config.client;
-    if (!cron.validate(c.cron)) throw new ConfigError(`invalid configuration:\n  client.cron (env SCHEDULE_CRON): not a cron expression: ${JSON.stringify(c.cron)}`);
+    if (!cron.validate(c.cron))
+      throw new ConfigError(`invalid configuration:\n  client.cron (env SCHEDULE_CRON): not a cron expression: ${JSON.stringify(c.cron)}`);
     if (c.timezone) {
       try {
         new Intl.DateTimeFormat('en-US', { timeZone: c.timezone });
       } catch {
-        throw new ConfigError(`invalid configuration:\n  client.timezone (env SCHEDULE_TZ): unknown time zone ${JSON.stringify(c.timezone)}`);
+        throw new ConfigError(
+          `invalid configuration:\n  client.timezone (env SCHEDULE_TZ): unknown time zone ${JSON.stringify(c.timezone)}`,
+        );
       }
     }
     this.statePath = join(c.stateDir, 'schedule.json');
@@ -111,9 +122,17 @@ export class Scheduler {
     const state = this.readState();
     const decision = catchUpDecision(c.cron, state, now, c.catchUp, c.timezone);
     if (!state) this.writeState({ coveredUntil: now.toISOString() });
-    this.task = cron.schedule(c.cron, () => void this.tick('schedule'), { name: 'refund-vision-client', ...(c.timezone ? { timezone: c.timezone } : {}) });
+    this.task = cron.schedule(c.cron, () => void this.tick('schedule'), {
+      name: 'refund-vision-client',
+      ...(c.timezone ? { timezone: c.timezone } : {}),
+    });
     const next = this.nextRun();
-    this.log.info('scheduler started', { cron: c.cron, timezone: c.timezone ?? 'local', next: next?.toISOString() ?? '-', catchUp: c.catchUp });
+    this.log.info('scheduler started', {
+      cron: c.cron,
+      timezone: c.timezone ?? 'local',
+      next: next?.toISOString() ?? '-',
+      catchUp: c.catchUp,
+    });
     if (decision.missed) {
       if (decision.action === 'skip') {
         this.log.warn('missed scheduled run skipped (catchUp=skip)', { missed: decision.at.toISOString() });
@@ -151,8 +170,14 @@ export class Scheduler {
     this.writeState({ coveredUntil: startedAt.toISOString() });
     this.log.info('scheduled run starting', { reason });
     try {
-      const ready = await new Sender(senderOptions(this.opts.config)).waitReady(c.readyTimeoutMs, Math.min(1000, Math.max(50, c.readyTimeoutMs / 20)));
-      if (!ready) this.log.warn(`API not ready after ${Math.round(c.readyTimeoutMs / 1000)} s; running anyway (unsent batches go to the outbox)`, { apiUrl: c.apiUrl });
+      const ready = await new Sender(senderOptions(this.opts.config)).waitReady(
+        c.readyTimeoutMs,
+        Math.min(1000, Math.max(50, c.readyTimeoutMs / 20)),
+      );
+      if (!ready)
+        this.log.warn(`API not ready after ${Math.round(c.readyTimeoutMs / 1000)} s; running anyway (unsent batches go to the outbox)`, {
+          apiUrl: c.apiUrl,
+        });
       const report = await this.job();
       this.writeState({ lastRunAt: startedAt.toISOString(), ...(report ? { lastRunKey: report.runKey } : {}) });
       return 'ran';

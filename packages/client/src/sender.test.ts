@@ -16,7 +16,8 @@ async function fakeApi() {
       seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: raw });
       const body = JSON.parse((req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8'));
       if (req.url?.endsWith('/complete')) return void res.writeHead(404).end('{"error":{"code":"not_found","message":"no such run"}}');
-      if (body.images.length > 2) return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"code":"bad_request","message":"too many"}}');
+      if (body.images.length > 2)
+        return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"code":"bad_request","message":"too many"}}');
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
@@ -24,7 +25,13 @@ async function fakeApi() {
           batchIndex: body.batchIndex,
           modelVersion: 'test',
           replayed: false,
-          predictions: body.images.map((im: { id: string }, i: number) => ({ id: im.id, classIndex: i % 10, className: CLASS_NAMES[i % 10], confidence: 0.9, top3: [] })),
+          predictions: body.images.map((im: { id: string }, i: number) => ({
+            id: im.id,
+            classIndex: i % 10,
+            className: CLASS_NAMES[i % 10],
+            confidence: 0.9,
+            top3: [],
+          })),
           timing: { inferenceMs: 1, totalMs: 1, perImageMs: 1 },
         }),
       );

@@ -38,7 +38,16 @@ export interface SenderOptions {
 
 export function senderOptions(cfg: Config, logger?: Logger): SenderOptions {
   const c = cfg.client;
-  return { apiUrl: c.apiUrl, retries: c.retries, retryBaseDelayMs: c.retryBaseDelayMs, retryMaxDelayMs: c.retryMaxDelayMs, timeoutMs: c.timeoutMs, gzip: c.gzip, apiKey: cfg.api.apiKey, logger };
+  return {
+    apiUrl: c.apiUrl,
+    retries: c.retries,
+    retryBaseDelayMs: c.retryBaseDelayMs,
+    retryMaxDelayMs: c.retryMaxDelayMs,
+    timeoutMs: c.timeoutMs,
+    gzip: c.gzip,
+    apiKey: cfg.api.apiKey,
+    logger,
+  };
 }
 
 /** Network errors, timeouts, 5xx, 408 and 429 are worth another try; other 4xx are not. */
@@ -93,7 +102,12 @@ export class Sender {
       retryDelay: (n, err) => {
         const delay = backoffDelay(n, opts.retryBaseDelayMs, opts.retryMaxDelayMs, retryAfterMs(err));
         const ctx = (err.config as { rv?: Record<string, unknown> } | undefined)?.rv ?? {};
-        opts.logger?.warn(`retrying ${err.config?.method?.toUpperCase()} ${err.config?.url} after ${describe(err)}`, { ...ctx, attempt: n + 1, of: opts.retries + 1, delayMs: delay });
+        opts.logger?.warn(`retrying ${err.config?.method?.toUpperCase()} ${err.config?.url} after ${describe(err)}`, {
+          ...ctx,
+          attempt: n + 1,
+          of: opts.retries + 1,
+          delayMs: delay,
+        });
         return delay;
       },
     });
@@ -118,7 +132,12 @@ export class Sender {
   /** Sends one batch; resolves with the API's answer (a replay when the batch was already recorded). */
   async predict(req: PredictRequest, ctx: Record<string, unknown> = {}): Promise<PredictResponse> {
     const key = idempotencyKey(req.runKey, req.batchIndex);
-    const data = await this.post<unknown>('/v1/predict', req, { 'Idempotency-Key': key }, { run: req.runKey, batch: req.batchIndex, ...ctx });
+    const data = await this.post<unknown>(
+      '/v1/predict',
+      req,
+      { 'Idempotency-Key': key },
+      { run: req.runKey, batch: req.batchIndex, ...ctx },
+    );
     const parsed = PredictResponse.safeParse(data);
     if (!parsed.success) throw new SendError('invalid-response', `unexpected /v1/predict answer: ${parsed.error.issues[0]?.message}`);
     if (parsed.data.predictions.length !== req.images.length) {
@@ -143,7 +162,10 @@ export class Sender {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const res = await axios.get(`${this.opts.apiUrl.replace(/\/+$/, '')}/readyz`, { timeout: Math.min(5000, Math.max(100, timeoutMs)), validateStatus: () => true });
+        const res = await axios.get(`${this.opts.apiUrl.replace(/\/+$/, '')}/readyz`, {
+          timeout: Math.min(5000, Math.max(100, timeoutMs)),
+          validateStatus: () => true,
+        });
         if (res.status === 200) return true;
       } catch {
         // not listening yet
@@ -165,7 +187,8 @@ export function toSendError(e: unknown, apiUrl: string): SendError {
     const msg = (e.response?.data as { error?: { message?: string } } | undefined)?.error?.message;
     if (status === undefined) return new SendError('unreachable', `API unreachable at ${apiUrl}: ${e.code ?? e.message}`);
     if (isTransient(e)) return new SendError('unreachable', `API failing: HTTP ${status}${msg ? ` ${msg}` : ''}`, status);
-    if (status === 401 || status === 403) return new SendError('auth', `API refused the credentials: HTTP ${status}${msg ? ` ${msg}` : ''}`, status);
+    if (status === 401 || status === 403)
+      return new SendError('auth', `API refused the credentials: HTTP ${status}${msg ? ` ${msg}` : ''}`, status);
     return new SendError('rejected', `API rejected the request: HTTP ${status}${msg ? ` ${msg}` : ''}`, status);
   }
   return new SendError('unreachable', (e as Error)?.message ?? String(e));

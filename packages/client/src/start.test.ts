@@ -14,12 +14,27 @@ describe('npm start (scripts/start.ts)', function () {
   afterEach(() => t.cleanup());
 
   it('starts the API and the scheduler, runs at once with --now, and shuts down on SIGTERM', async () => {
-    await writeImages(join(t.dir, 'data', 'inbox'), [0, 1].map((i) => ({ name: `g/${i}.png`, index: 70 + i, kind: 'dataset' as const })));
+    await writeImages(
+      join(t.dir, 'data', 'inbox'),
+      [0, 1].map((i) => ({ name: `g/${i}.png`, index: 70 + i, kind: 'dataset' as const })),
+    );
     const file = join(t.dir, 'refund-vision.config.json');
-    writeFileSync(file, JSON.stringify({ api: { port: 0 }, model: { dir: join(projectRoot(), 'models', 'fashion-cnn') }, client: { workers: 1 }, logs: { console: false } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        api: { port: 0 },
+        model: { dir: join(projectRoot(), 'models', 'fashion-cnn') },
+        client: { workers: 1 },
+        logs: { console: false },
+      }),
+    );
     const env: NodeJS.ProcessEnv = { ...process.env, RV_CONFIG: file, RV_ROOT: t.dir };
     for (const k of Object.keys(ENV_KEYS)) delete env[k];
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(projectRoot(), 'scripts', 'start.ts'), '--now'], { cwd: projectRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', join(projectRoot(), 'scripts', 'start.ts'), '--now'], {
+      cwd: projectRoot(),
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     proc.stdout.on('data', (d) => (out += d));
     proc.stderr.on('data', (d) => (out += d));
@@ -27,7 +42,10 @@ describe('npm start (scripts/start.ts)', function () {
     try {
       const results = join(t.dir, 'data', 'results');
       const deadline = Date.now() + 90_000;
-      const done = () => existsSync(results) && readdirSync(results).some((n) => n.endsWith('.csv')) && !existsSync(join(t.dir, 'data', 'client', 'run.lock'));
+      const done = () =>
+        existsSync(results) &&
+        readdirSync(results).some((n) => n.endsWith('.csv')) &&
+        !existsSync(join(t.dir, 'data', 'client', 'run.lock'));
       while (!done() && Date.now() < deadline && proc.exitCode === null) await new Promise((r) => setTimeout(r, 200));
       expect(done(), out).to.equal(true);
       expect(out).to.match(/dashboard {3}http:\/\/127\.0\.0\.1:\d+\//);

@@ -14,7 +14,12 @@ export function tempDir(prefix = 'rv-client-'): { dir: string; cleanup: () => vo
  * changing). Loggers are left open: closing them would also close the in-process API's.
  */
 export async function eventsText(dir: string): Promise<string> {
-  const read = () => (existsSync(dir) ? eventFiles(dir).map((f) => readFileSync(f, 'utf8')).join('') : '');
+  const read = () =>
+    existsSync(dir)
+      ? eventFiles(dir)
+          .map((f) => readFileSync(f, 'utf8'))
+          .join('')
+      : '';
   let last = read();
   let stable = 0;
   for (let i = 0; i < 100 && stable < 3; i++) {
@@ -57,7 +62,11 @@ function withBody(handle: (req: IncomingMessage, res: ServerResponse, body: Buff
 
 /** Sends the request on to `target` (502 when it cannot be reached); `onResponse` gets the answer. */
 function forward(target: string, req: IncomingMessage, res: ServerResponse, body: Buffer, onResponse: (r: IncomingMessage) => void): void {
-  const up = httpRequest(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, onResponse);
+  const up = httpRequest(
+    `${target}${req.url}`,
+    { method: req.method, headers: { ...req.headers, host: new URL(target).host } },
+    onResponse,
+  );
   up.on('error', () => res.writeHead(502).end());
   up.end(body);
 }
@@ -74,7 +83,10 @@ export async function flakyProxy(target: string, opts: { failures: number; statu
       seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
       if (left > 0 && (!opts.path || opts.path.test(req.url!))) {
         left--;
-        res.writeHead(opts.status ?? 503, { 'content-type': 'application/json', ...(opts.retryAfter ? { 'retry-after': opts.retryAfter } : {}) });
+        res.writeHead(opts.status ?? 503, {
+          'content-type': 'application/json',
+          ...(opts.retryAfter ? { 'retry-after': opts.retryAfter } : {}),
+        });
         res.end(JSON.stringify({ error: { code: 'unavailable', message: 'proxy says no' } }));
         return;
       }
@@ -108,7 +120,11 @@ export function clientConfig(dir: string, overrides: ConfigOverrides = {}): Conf
  * the request without forwarding it, or to forward it and hold the API's answer (the batch is then
  * recorded but the client never hears so). `onHold` fires when something is held.
  */
-export async function gateProxy(target: string, gate: (n: number) => 'pass' | 'hold-request' | 'hold-response', onHold: (n: number) => void) {
+export async function gateProxy(
+  target: string,
+  gate: (n: number) => 'pass' | 'hold-request' | 'hold-response',
+  onHold: (n: number) => void,
+) {
   let n = 0;
   const server = createServer(
     withBody((req, res, body) => {

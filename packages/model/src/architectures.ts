@@ -15,13 +15,20 @@ export interface Architecture {
 const conv = (filters: number, seed: number, extra: Partial<Parameters<typeof tf.layers.conv2d>[0]> = {}) =>
   tf.layers.conv2d({ filters, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed }), ...extra });
 const dense = (units: number, seed: number, activation: 'relu' | 'softmax') =>
-  tf.layers.dense({ units, activation, kernelInitializer: activation === 'relu' ? tf.initializers.heNormal({ seed }) : tf.initializers.glorotUniform({ seed }) });
+  tf.layers.dense({
+    units,
+    activation,
+    kernelInitializer: activation === 'relu' ? tf.initializers.heNormal({ seed }) : tf.initializers.glorotUniform({ seed }),
+  });
 
 /** conv(same)+maxpool ×3 with the given widths, then dropout, dense128, dropout 0.3, softmax. */
 function threeStage(widths: [number, number, number], dropout: number, seed: number): tf.Sequential {
   return tf.sequential({
     layers: [
-      ...widths.flatMap((w, i) => [conv(w, seed + i, i === 0 ? { inputShape: [28, 28, 1], padding: 'same' } : { padding: 'same' }), tf.layers.maxPooling2d({ poolSize: 2 })]),
+      ...widths.flatMap((w, i) => [
+        conv(w, seed + i, i === 0 ? { inputShape: [28, 28, 1], padding: 'same' } : { padding: 'same' }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+      ]),
       tf.layers.flatten(),
       tf.layers.dropout({ rate: dropout }),
       dense(128, seed + 3, 'relu'),
@@ -60,7 +67,8 @@ export const ARCHITECTURES: Record<string, Architecture> = {
   /** Three conv stages, padding same: more capacity where Fashion-MNIST's hard classes need it. */
   deep: {
     name: 'deep',
-    description: 'conv3×3×32 same, maxpool2, conv3×3×64 same, maxpool2, conv3×3×128 same, maxpool2, flatten, dropout 0.4, dense128-relu, dropout 0.3, dense10-softmax',
+    description:
+      'conv3×3×32 same, maxpool2, conv3×3×64 same, maxpool2, conv3×3×128 same, maxpool2, flatten, dropout 0.4, dense128-relu, dropout 0.3, dense10-softmax',
     why:
       'Chosen by measurement (wasm, one thread, shared 2-core machine). 1-epoch runs on 8,000 training images: fast (stride-2 convs, 2.7 MFLOP/img) 14.5 s, val 83.5%; ' +
       'slim (3 stages 16/32/64, 4.0 MFLOP) 34.5 s, val 76.8%; ref (the PyTorch peer shape, 5.3 MFLOP) 48.2 s, val 79.9%. Full runs with flips, dropout and cosine decay: ' +
@@ -74,7 +82,8 @@ export const ARCHITECTURES: Record<string, Architecture> = {
   /** The three stages of `deep` at half the width: a third of its work, about ref's. */
   slim: {
     name: 'slim',
-    description: 'conv3×3×16 same, maxpool2, conv3×3×32 same, maxpool2, conv3×3×64 same, maxpool2, flatten, dropout 0.3, dense128-relu, dropout 0.3, dense10-softmax',
+    description:
+      'conv3×3×16 same, maxpool2, conv3×3×32 same, maxpool2, conv3×3×64 same, maxpool2, flatten, dropout 0.3, dense128-relu, dropout 0.3, dense10-softmax',
     why: 'Three conv stages at half width: the depth of deep at the cost of ref.',
     build: (seed) => threeStage([16, 32, 64], 0.3, seed),
   },
@@ -123,5 +132,7 @@ export function flopsPerImage(model: tf.LayersModel): number {
 
 /** One line per layer: class, output shape, parameter count. */
 export function summaryLines(model: tf.LayersModel): string[] {
-  return model.layers.map((l) => `${l.name} ${l.getClassName()} out=${JSON.stringify((l.outputShape as number[]).slice(1))} params=${l.countParams()}`);
+  return model.layers.map(
+    (l) => `${l.name} ${l.getClassName()} out=${JSON.stringify((l.outputShape as number[]).slice(1))} params=${l.countParams()}`,
+  );
 }

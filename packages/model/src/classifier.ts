@@ -42,13 +42,15 @@ export function readCard(dir: string): ModelCard {
     throw new Error(`cannot read model card ${path}: ${(e as Error).message}`);
   }
   const parsed = ModelCard.safeParse(raw);
-  if (!parsed.success) throw new Error(`invalid model card ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(`invalid model card ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return parsed.data;
 }
 
 function checkInput(pixels: Uint8Array, n: number): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`predict: n must be a non-negative integer, got ${n}`);
-  if (pixels.length !== n * PIXELS_PER_IMAGE) throw new RangeError(`predict: expected ${n * PIXELS_PER_IMAGE} bytes for ${n} images, got ${pixels.length}`);
+  if (pixels.length !== n * PIXELS_PER_IMAGE)
+    throw new RangeError(`predict: expected ${n * PIXELS_PER_IMAGE} bytes for ${n} images, got ${pixels.length}`);
 }
 
 /** Why model.onnx cannot serve this model, or undefined when it can. */
@@ -58,11 +60,17 @@ function onnxProblem(dir: string, card: ModelCard): string | undefined {
   const meta = (card as Record<string, any>).onnx as { sha256?: string; weightsVersion?: string } | undefined;
   const sha = shortSha256(readFileSync(path));
   if (!meta?.sha256) return `model-card.json records no ONNX export`;
-  if (meta.sha256 !== sha || meta.weightsVersion !== card.version) return `${path} is stale: it was not exported from weights ${card.version}`;
+  if (meta.sha256 !== sha || meta.weightsVersion !== card.version)
+    return `${path} is stale: it was not exported from weights ${card.version}`;
   return undefined;
 }
 
-function make(card: ModelCard, engine: EngineName, run: (p: Uint8Array, n: number) => Promise<Float32Array>, release: () => Promise<void>): Classifier {
+function make(
+  card: ModelCard,
+  engine: EngineName,
+  run: (p: Uint8Array, n: number) => Promise<Float32Array>,
+  release: () => Promise<void>,
+): Classifier {
   let disposed = false;
   return {
     version: card.version,
@@ -92,7 +100,8 @@ export async function loadClassifier(opts: LoadClassifierOptions): Promise<Class
   const card = readCard(dir);
   const { artifacts, weights } = readArtifacts(dir);
   const actual = weightsVersion(weights);
-  if (actual !== card.version) throw new Error(`model-card.json in ${dir} is for weights ${card.version}, but the weights hash to ${actual}`);
+  if (actual !== card.version)
+    throw new Error(`model-card.json in ${dir} is for weights ${card.version}, but the weights hash to ${actual}`);
 
   if (choice === 'onnx' || choice === 'auto') {
     const problem = onnxProblem(dir, card) ?? (await loadOrt()).failure;
@@ -100,7 +109,12 @@ export async function loadClassifier(opts: LoadClassifierOptions): Promise<Class
       const threads = opts.threads ?? (Number(process.env.ORT_THREADS) || 1);
       const runner: OnnxRunner = await createOnnxRunner(join(dir, ONNX_FILE), threads);
       log?.info('model loaded', { engine: 'onnx', version: card.version, threads, dir });
-      return make(card, 'onnx', (p, n) => runner.run(p, n), () => runner.release());
+      return make(
+        card,
+        'onnx',
+        (p, n) => runner.run(p, n),
+        () => runner.release(),
+      );
     }
     if (choice === 'onnx') throw new EngineUnavailableError('onnx', problem);
     log?.debug('onnx engine unavailable, trying tfjs', { reason: problem });

@@ -48,7 +48,10 @@ export async function initTf(choice: BackendChoice = 'auto', logger?: Logger): P
   tf.env().set('PROD', true);
   if (choice === 'node' || choice === 'wasm' || choice === 'cpu') {
     if (await activate(choice)) return choice;
-    throw new EngineUnavailableError(choice, choice === 'node' ? nodeFailure ?? 'tfjs-node did not register its backend' : `tf.setBackend('${choice}') failed`);
+    throw new EngineUnavailableError(
+      choice,
+      choice === 'node' ? (nodeFailure ?? 'tfjs-node did not register its backend') : `tf.setBackend('${choice}') failed`,
+    );
   }
   for (const e of ['node', 'wasm', 'cpu'] as const) {
     if (await activate(e)) {

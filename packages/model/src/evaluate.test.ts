@@ -12,7 +12,10 @@ describe('pnpm evaluate', () => {
   const tsx = join(root, 'node_modules', '.bin', 'tsx');
 
   it('--json prints one JSON object with the figures of the committed model', async () => {
-    const { stdout } = await run(tsx, [cli, '--json', '--limit', '2000', '--backend', 'onnx'], { cwd: root, env: { ...process.env, LOG_CONSOLE: 'false' } });
+    const { stdout } = await run(tsx, [cli, '--json', '--limit', '2000', '--backend', 'onnx'], {
+      cwd: root,
+      env: { ...process.env, LOG_CONSOLE: 'false' },
+    });
     const lines = stdout.trim().split('\n');
     expect(lines).to.have.length(1);
     const r = JSON.parse(lines[0]!);

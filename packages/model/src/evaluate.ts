@@ -15,7 +15,12 @@ export interface EvaluationReport extends Evaluation {
   cardAccuracy: number;
 }
 
-export async function evaluateModel(opts: { dir: string; backend?: BackendChoice; limit?: number; logger?: Logger }): Promise<EvaluationReport> {
+export async function evaluateModel(opts: {
+  dir: string;
+  backend?: BackendChoice;
+  limit?: number;
+  logger?: Logger;
+}): Promise<EvaluationReport> {
   const test = await loadFashionMnist('test', { logger: opts.logger });
   const n = Math.min(opts.limit ?? test.count, test.count);
   const clf = await loadClassifier({ dir: opts.dir, backend: opts.backend, logger: opts.logger });
@@ -25,7 +30,14 @@ export async function evaluateModel(opts: { dir: string; backend?: BackendChoice
     const probs = await clf.predict(test.images.subarray(0, n * 784), n);
     const ms = performance.now() - t0;
     const ev = evaluate(probs, test.labels.subarray(0, n));
-    return { model: clf.card.name, version: clf.version, engine: clf.engine, msPerImage: Math.round((ms / n) * 1e4) / 1e4, cardAccuracy: clf.card.evaluation.accuracy, ...ev };
+    return {
+      model: clf.card.name,
+      version: clf.version,
+      engine: clf.engine,
+      msPerImage: Math.round((ms / n) * 1e4) / 1e4,
+      cardAccuracy: clf.card.evaluation.accuracy,
+      ...ev,
+    };
   } finally {
     await clf.dispose();
   }

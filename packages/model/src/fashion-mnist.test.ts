@@ -75,7 +75,9 @@ describe('Fashion-MNIST loader', () => {
       err = e;
     }
     expect(err).to.be.instanceOf(DatasetError);
-    expect((err as Error).message).to.contain(p).and.to.contain('checksum');
+    expect((err as Error).message)
+      .to.contain(p)
+      .and.to.contain('checksum');
   });
 
   it('fails the whole split clearly when a folder holds a corrupt file', async () => {
@@ -87,7 +89,9 @@ describe('Fashion-MNIST loader', () => {
       await loadFashionMnist('test', { dir });
       expect.fail('corrupt file accepted');
     } catch (e) {
-      expect((e as Error).message).to.contain(`${FILES.test.images.name}.gz`).and.to.match(/corrupt|truncated/);
+      expect((e as Error).message)
+        .to.contain(`${FILES.test.images.name}.gz`)
+        .and.to.match(/corrupt|truncated/);
     }
   });
 });

@@ -23,12 +23,36 @@ interface FileSpec {
 /** Checksums of the decompressed IDX files (zalandoresearch/fashion-mnist). */
 export const FILES: Record<Split, { images: FileSpec; labels: FileSpec }> = {
   train: {
-    images: { name: 'train-images-idx3-ubyte', magic: 0x803, count: 60000, bytes: 47040016, sha256: 'c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888' },
-    labels: { name: 'train-labels-idx1-ubyte', magic: 0x801, count: 60000, bytes: 60008, sha256: 'bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9' },
+    images: {
+      name: 'train-images-idx3-ubyte',
+      magic: 0x803,
+      count: 60000,
+      bytes: 47040016,
+      sha256: 'c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888',
+    },
+    labels: {
+      name: 'train-labels-idx1-ubyte',
+      magic: 0x801,
+      count: 60000,
+      bytes: 60008,
+      sha256: 'bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9',
+    },
   },
   test: {
-    images: { name: 't10k-images-idx3-ubyte', magic: 0x803, count: 10000, bytes: 7840016, sha256: '5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b' },
-    labels: { name: 't10k-labels-idx1-ubyte', magic: 0x801, count: 10000, bytes: 10008, sha256: '0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34' },
+    images: {
+      name: 't10k-images-idx3-ubyte',
+      magic: 0x803,
+      count: 10000,
+      bytes: 7840016,
+      sha256: '5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b',
+    },
+    labels: {
+      name: 't10k-labels-idx1-ubyte',
+      magic: 0x801,
+      count: 10000,
+      bytes: 10008,
+      sha256: '0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34',
+    },
   },
 };
 
@@ -94,14 +118,16 @@ export function readIdx(path: string, spec: FileSpec): Uint8Array {
       throw new DatasetError(path, `corrupt or truncated gzip data (${(e as Error).message})`);
     }
   }
-  if (data.length !== spec.bytes) throw new DatasetError(path, `expected ${spec.bytes} bytes of IDX data, found ${data.length} (truncated or wrong file)`);
+  if (data.length !== spec.bytes)
+    throw new DatasetError(path, `expected ${spec.bytes} bytes of IDX data, found ${data.length} (truncated or wrong file)`);
   const headerLen = spec.magic === 0x803 ? 16 : 8;
   const magic = data.readUInt32BE(0);
   const count = data.readUInt32BE(4);
   if (magic !== spec.magic) throw new DatasetError(path, `bad IDX magic 0x${magic.toString(16)}, expected 0x${spec.magic.toString(16)}`);
   if (count !== spec.count) throw new DatasetError(path, `header says ${count} items, expected ${spec.count}`);
   const sha = createHash('sha256').update(data).digest('hex');
-  if (sha !== spec.sha256) throw new DatasetError(path, `checksum mismatch (sha-256 of content ${sha}, expected ${spec.sha256}): the file is corrupt`);
+  if (sha !== spec.sha256)
+    throw new DatasetError(path, `checksum mismatch (sha-256 of content ${sha}, expected ${spec.sha256}): the file is corrupt`);
   return new Uint8Array(data.buffer, data.byteOffset + headerLen, data.length - headerLen);
 }
 

@@ -18,7 +18,9 @@ describe('model save/load without tfjs-node', () => {
     const model = ARCHITECTURES.ref!.build(3);
     const saved = await saveModel(model, tmp);
     const weights = readFileSync(join(tmp, WEIGHTS_FILE));
-    expect(saved.version).to.equal(weightsVersion(weights)).and.to.match(/^[0-9a-f]{12}$/);
+    expect(saved.version)
+      .to.equal(weightsVersion(weights))
+      .and.to.match(/^[0-9a-f]{12}$/);
     expect(weights.byteLength).to.equal(model.countParams() * 4);
     const json = JSON.parse(readFileSync(join(tmp, MODEL_JSON), 'utf8'));
     expect(json.weightsManifest[0].paths).to.deep.equal([WEIGHTS_FILE]);

@@ -62,13 +62,19 @@ export function evaluate(probs: Float32Array, labels: Uint8Array, n = labels.len
     logLoss -= Math.log(Math.max(probs[i * K + y]!, 1e-12));
   }
   let ece = 0;
-  for (let b = 0; b < bins; b++) if (binCount[b]) ece += (binCount[b]! / n) * Math.abs(binHit[b]! / binCount[b]! - binConf[b]! / binCount[b]!);
+  for (let b = 0; b < bins; b++)
+    if (binCount[b]) ece += (binCount[b]! / n) * Math.abs(binHit[b]! / binCount[b]! - binConf[b]! / binCount[b]!);
   const perClassMeanConfidence = confSum.map((s, k) => round(confCount[k] ? s / confCount[k]! : 0));
   const perClass = CLASS_NAMES.map((className, k) => {
     const tp = confusion[k]![k]!;
     const predicted = confusion.reduce((s, row) => s + row[k]!, 0);
     const actual = confusion[k]!.reduce((s, v) => s + v, 0);
-    return { className, precision: round(predicted ? tp / predicted : 0), recall: round(actual ? tp / actual : 0), meanConfidence: perClassMeanConfidence[k]! };
+    return {
+      className,
+      precision: round(predicted ? tp / predicted : 0),
+      recall: round(actual ? tp / actual : 0),
+      meanConfidence: perClassMeanConfidence[k]!,
+    };
   });
   return {
     testImages: n,

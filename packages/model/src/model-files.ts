@@ -28,7 +28,8 @@ export function readArtifacts(dirOrJson: string): LoadedArtifacts {
   } catch (e) {
     throw new Error(`cannot read model ${jsonPath}: ${(e as Error).message}`);
   }
-  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) throw new Error(`${jsonPath}: not a tfjs layers model (no modelTopology/weightsManifest)`);
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest))
+    throw new Error(`${jsonPath}: not a tfjs layers model (no modelTopology/weightsManifest)`);
   const base = dirname(jsonPath);
   const specs: tf.io.WeightsManifestEntry[] = [];
   const parts: Uint8Array[] = [];
@@ -38,7 +39,8 @@ export function readArtifacts(dirOrJson: string): LoadedArtifacts {
   }
   const weights = new Uint8Array(Buffer.concat(parts));
   const expected = specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * 4, 0);
-  if (weights.byteLength !== expected) throw new Error(`${jsonPath}: weights hold ${weights.byteLength} bytes, the manifest needs ${expected}`);
+  if (weights.byteLength !== expected)
+    throw new Error(`${jsonPath}: weights hold ${weights.byteLength} bytes, the manifest needs ${expected}`);
   return {
     weights,
     artifacts: {

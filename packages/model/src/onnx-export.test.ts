@@ -46,7 +46,9 @@ describe('ONNX export', () => {
   }
 
   it('refuses a layer it cannot translate', () => {
-    const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, activation: 'tanh' })] });
+    const model = tf.sequential({
+      layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, activation: 'tanh' })],
+    });
     expect(() => buildOnnxModel(model, 'x')).to.throw(/tanh/);
     model.dispose();
   });

@@ -24,11 +24,21 @@ const ints = (name: string, v: number[]) => onnx.AttributeProto.create({ name, t
 const int = (name: string, v: number) => onnx.AttributeProto.create({ name, type: AT.INT, i: v });
 
 function floatTensor(name: string, dims: number[], data: Float32Array): Tensor {
-  return onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) });
+  return onnx.TensorProto.create({
+    name,
+    dims,
+    dataType: onnx.TensorProto.DataType.FLOAT,
+    rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
+  });
 }
 function int64Tensor(name: string, data: number[]): Tensor {
   const buf = new BigInt64Array(data.map((v) => BigInt(v)));
-  return onnx.TensorProto.create({ name, dims: [data.length], dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(buf.buffer) });
+  return onnx.TensorProto.create({
+    name,
+    dims: [data.length],
+    dataType: onnx.TensorProto.DataType.INT64,
+    rawData: new Uint8Array(buf.buffer),
+  });
 }
 
 /** TF 'same' padding: total = max((out-1)·stride + k - in, 0), the extra pixel at the end. */
@@ -60,16 +70,36 @@ export function buildOnnxModel(model: tf.LayersModel, version: string): Uint8Arr
       const [kh, kw, ci, co] = kernel!.shape as [number, number, number, number];
       const kv = kernel!.dataSync() as Float32Array;
       const oihw = new Float32Array(kv.length);
-      for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let a = 0; a < ci; a++) for (let o = 0; o < co; o++) oihw[((o * ci + a) * kh + y) * kw + x] = kv[((y * kw + x) * ci + a) * co + o]!;
+      for (let y = 0; y < kh; y++)
+        for (let x = 0; x < kw; x++)
+          for (let a = 0; a < ci; a++)
+            for (let o = 0; o < co; o++) oihw[((o * ci + a) * kh + y) * kw + x] = kv[((y * kw + x) * ci + a) * co + o]!;
       const [sh, sw] = cfg.strides as [number, number];
       const same = cfg.padding === 'same';
       const [pt, pb] = same ? samePads(h, kh, sh) : [0, 0];
       const [pl, pr] = same ? samePads(w, kw, sw) : [0, 0];
       const wName = next('W');
       const bName = next('B');
-      inits.push(floatTensor(wName, [co, ci, kh, kw], oihw), floatTensor(bName, [co], bias ? (bias.dataSync() as Float32Array) : new Float32Array(co)));
+      inits.push(
+        floatTensor(wName, [co, ci, kh, kw], oihw),
+        floatTensor(bName, [co], bias ? (bias.dataSync() as Float32Array) : new Float32Array(co)),
+      );
       const out = next('conv');
-      nodes.push(onnx.NodeProto.create({ opType: 'Conv', input: [cur, wName, bName], output: [out], name: out, attribute: [ints('kernel_shape', [kh, kw]), ints('strides', [sh, sw]), ints('pads', [pt, pl, pb, pr]), ints('dilations', [1, 1]), int('group', 1)] }));
+      nodes.push(
+        onnx.NodeProto.create({
+          opType: 'Conv',
+          input: [cur, wName, bName],
+          output: [out],
+          name: out,
+          attribute: [
+            ints('kernel_shape', [kh, kw]),
+            ints('strides', [sh, sw]),
+            ints('pads', [pt, pl, pb, pr]),
+            ints('dilations', [1, 1]),
+            int('group', 1),
+          ],
+        }),
+      );
       cur = out;
       h = Math.floor((h + pt + pb - kh) / sh) + 1;
       w = Math.floor((w + pl + pr - kw) / sw) + 1;
@@ -81,7 +111,15 @@ export function buildOnnxModel(model: tf.LayersModel, version: string): Uint8Arr
       const [pt, pb] = same ? samePads(h, ph, sh) : [0, 0];
       const [pl, pr] = same ? samePads(w, pw, sw) : [0, 0];
       const out = next('pool');
-      nodes.push(onnx.NodeProto.create({ opType: 'MaxPool', input: [cur], output: [out], name: out, attribute: [ints('kernel_shape', [ph, pw]), ints('strides', [sh, sw]), ints('pads', [pt, pl, pb, pr])] }));
+      nodes.push(
+        onnx.NodeProto.create({
+          opType: 'MaxPool',
+          input: [cur],
+          output: [out],
+          name: out,
+          attribute: [ints('kernel_shape', [ph, pw]), ints('strides', [sh, sw]), ints('pads', [pt, pl, pb, pr])],
+        }),
+      );
       cur = out;
       h = Math.floor((h + pt + pb - ph) / sh) + 1;
       w = Math.floor((w + pl + pr - pw) / sw) + 1;
@@ -98,7 +136,10 @@ export function buildOnnxModel(model: tf.LayersModel, version: string): Uint8Arr
       if (h * w * c === nIn && (h > 1 || w > 1) && c > 1) {
         // tfjs flattened NHWC (h, w, c); ONNX flattens NCHW (c, h, w): permute the weight rows.
         const perm = new Float32Array(kv.length);
-        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let a = 0; a < c; a++) perm.set(kv.subarray(((y * w + x) * c + a) * nOut, ((y * w + x) * c + a + 1) * nOut), ((a * h + y) * w + x) * nOut);
+        for (let y = 0; y < h; y++)
+          for (let x = 0; x < w; x++)
+            for (let a = 0; a < c; a++)
+              perm.set(kv.subarray(((y * w + x) * c + a) * nOut, ((y * w + x) * c + a + 1) * nOut), ((a * h + y) * w + x) * nOut);
         kv = perm;
       }
       h = 1;
@@ -106,7 +147,10 @@ export function buildOnnxModel(model: tf.LayersModel, version: string): Uint8Arr
       c = nOut;
       const wName = next('W');
       const bName = next('B');
-      inits.push(floatTensor(wName, [nIn, nOut], kv), floatTensor(bName, [nOut], bias ? (bias.dataSync() as Float32Array) : new Float32Array(nOut)));
+      inits.push(
+        floatTensor(wName, [nIn, nOut], kv),
+        floatTensor(bName, [nOut], bias ? (bias.dataSync() as Float32Array) : new Float32Array(nOut)),
+      );
       const out = next('dense');
       nodes.push(onnx.NodeProto.create({ opType: 'Gemm', input: [cur, wName, bName], output: [out], name: out }));
       cur = out;
@@ -120,7 +164,9 @@ export function buildOnnxModel(model: tf.LayersModel, version: string): Uint8Arr
       nodes.push(onnx.NodeProto.create({ opType: 'Relu', input: [cur], output: [out], name: out }));
       cur = out;
     } else if (activation === 'softmax') {
-      nodes.push(onnx.NodeProto.create({ opType: 'Softmax', input: [cur], output: [ONNX_OUTPUT], name: 'softmax', attribute: [int('axis', -1)] }));
+      nodes.push(
+        onnx.NodeProto.create({ opType: 'Softmax', input: [cur], output: [ONNX_OUTPUT], name: 'softmax', attribute: [int('axis', -1)] }),
+      );
       cur = ONNX_OUTPUT;
     } else if (activation && activation !== 'linear') {
       throw new Error(`onnx export: activation ${activation} is not supported`);
@@ -134,7 +180,9 @@ export function buildOnnxModel(model: tf.LayersModel, version: string): Uint8Arr
       type: onnx.TypeProto.create({
         tensorType: onnx.TypeProto.Tensor.create({
           elemType: onnx.TensorProto.DataType.FLOAT,
-          shape: onnx.TensorShapeProto.create({ dim: dims.map((d) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d })) }),
+          shape: onnx.TensorShapeProto.create({
+            dim: dims.map((d) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+          }),
         }),
       }),
     });
@@ -171,7 +219,15 @@ export async function exportOnnx(dir: string): Promise<string> {
   const sha256 = shortSha256(bytes);
   const cardPath = join(root, 'model-card.json');
   const json = JSON.parse(readFileSync(cardPath, 'utf8'));
-  json.onnx = { file: ONNX_FILE, sha256, weightsVersion: card.version, opset: 13, layout: 'NCHW', input: `${ONNX_INPUT} float32 [N,784] raw 0-255`, output: `${ONNX_OUTPUT} float32 [N,10]` };
+  json.onnx = {
+    file: ONNX_FILE,
+    sha256,
+    weightsVersion: card.version,
+    opset: 13,
+    layout: 'NCHW',
+    input: `${ONNX_INPUT} float32 [N,784] raw 0-255`,
+    output: `${ONNX_OUTPUT} float32 [N,10]`,
+  };
   writeFileSync(cardPath, `${JSON.stringify(json, null, 2)}\n`);
   return path;
 }

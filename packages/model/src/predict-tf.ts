@@ -4,13 +4,17 @@ import { tf } from './engine.ts';
 
 /** N×784 uint8 (0–255) → N×10 probabilities, in chunks of `chunk` images. */
 export function predictTf(model: tf.LayersModel, pixels: Uint8Array, n: number, chunk = 1000): Float32Array {
-  if (pixels.length < n * PIXELS_PER_IMAGE) throw new Error(`predict: ${pixels.length} bytes for ${n} images of ${PIXELS_PER_IMAGE} pixels`);
+  if (pixels.length < n * PIXELS_PER_IMAGE)
+    throw new Error(`predict: ${pixels.length} bytes for ${n} images of ${PIXELS_PER_IMAGE} pixels`);
   const out = new Float32Array(n * NUM_CLASSES);
   for (let start = 0; start < n; start += chunk) {
     const m = Math.min(chunk, n - start);
     const part = pixels.subarray(start * PIXELS_PER_IMAGE, (start + m) * PIXELS_PER_IMAGE);
     const probs = tf.tidy(() => {
-      const x = tf.tensor4d(Float32Array.from(part, (v) => v / 255), [m, 28, 28, 1]);
+      const x = tf.tensor4d(
+        Float32Array.from(part, (v) => v / 255),
+        [m, 28, 28, 1],
+      );
       return model.predict(x) as tf.Tensor;
     });
     out.set(probs.dataSync() as Float32Array, start * NUM_CLASSES);

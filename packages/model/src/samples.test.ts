@@ -37,7 +37,13 @@ function decodeGrayPng(buf: Buffer): { width: number; height: number; pixels: Ui
       const b = y > 0 ? px[(y - 1) * width + x]! : 0;
       const c = x > 0 && y > 0 ? px[(y - 1) * width + x - 1]! : 0;
       const p = a + b - c;
-      const pred = [0, a, b, (a + b) >> 1, Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c][f]!;
+      const pred = [
+        0,
+        a,
+        b,
+        (a + b) >> 1,
+        Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c,
+      ][f]!;
       px[y * width + x] = (v + pred) & 0xff;
     }
   }

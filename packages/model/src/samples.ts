@@ -15,7 +15,8 @@ export interface SampleFile {
 export async function writeSamples(opts: { out: string; count: number; offset?: number }): Promise<SampleFile[]> {
   const test = await loadFashionMnist('test');
   const offset = opts.offset ?? 0;
-  if (offset < 0 || offset + opts.count > test.count) throw new RangeError(`samples: images ${offset}..${offset + opts.count - 1} are outside the ${test.count} test images`);
+  if (offset < 0 || offset + opts.count > test.count)
+    throw new RangeError(`samples: images ${offset}..${offset + opts.count - 1} are outside the ${test.count} test images`);
   mkdirSync(opts.out, { recursive: true });
   const written: SampleFile[] = [];
   for (let i = offset; i < offset + opts.count; i++) {

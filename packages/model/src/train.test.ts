@@ -14,7 +14,19 @@ describe('training (tiny runs on the wasm engine)', function () {
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
-  const opts = (out: string) => ({ arch: 'fast', epochs: 2, batchSize: 50, seed: 7, learningRate: 0.002, validation: 200, flip: true, limit: 1000, testLimit: 2000, out, progress: () => {} });
+  const opts = (out: string) => ({
+    arch: 'fast',
+    epochs: 2,
+    batchSize: 50,
+    seed: 7,
+    learningRate: 0.002,
+    validation: 200,
+    flip: true,
+    limit: 1000,
+    testLimit: 2000,
+    out,
+    progress: () => {},
+  });
   const quick = (out: string, seed: number) => ({ ...opts(out), epochs: 1, limit: 300, validation: 50, testLimit: 100, seed });
 
   it('writes model.json, weights and a model card valid against the shared schema, and learns', async () => {

@@ -41,7 +41,15 @@ export interface TrainOptions {
   init?: string;
 }
 
-export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = { epochs: 8, batchSize: 64, seed: 42, arch: 'deep', learningRate: 0.001, validation: 5000, flip: true };
+export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = {
+  epochs: 8,
+  batchSize: 64,
+  seed: 42,
+  arch: 'deep',
+  learningRate: 0.001,
+  validation: 5000,
+  flip: true,
+};
 
 function shuffled(n: number, rand: () => number): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
@@ -66,7 +74,16 @@ function gather(data: FashionMnist, idx: Int32Array): { pixels: Uint8Array; labe
 }
 
 /** Fills x (0–1 floats) and one-hot y for the images at idx[from..from+m). */
-function fillBatch(data: FashionMnist, idx: Int32Array, from: number, m: number, x: Float32Array, y: Float32Array, flip: boolean, rand: () => number) {
+function fillBatch(
+  data: FashionMnist,
+  idx: Int32Array,
+  from: number,
+  m: number,
+  x: Float32Array,
+  y: Float32Array,
+  flip: boolean,
+  rand: () => number,
+) {
   y.fill(0, 0, m * NUM_CLASSES);
   for (let b = 0; b < m; b++) {
     const i = idx[from + b]!;
@@ -112,7 +129,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const model = opts.init ? await loadModel(opts.init) : arch.build(opts.seed);
     const optimizer = tf.train.adam(opts.learningRate);
     model.compile({ optimizer, loss: 'categoricalCrossentropy' });
-    log?.info('training', { arch: arch.name, backend, epochs: opts.epochs, batchSize: opts.batchSize, train: trainIdx.length, validation: valIdx.length });
+    log?.info('training', {
+      arch: arch.name,
+      backend,
+      epochs: opts.epochs,
+      batchSize: opts.batchSize,
+      train: trainIdx.length,
+      validation: valIdx.length,
+    });
 
     const bs = opts.batchSize;
     const x = new Float32Array(bs * PIXELS_PER_IMAGE);
@@ -140,14 +164,20 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           const sec = (Date.now() - t0) / 1000;
           const done = (b + 1) / nb;
           const bar = '#'.repeat(Math.round(done * 30)).padEnd(30, '.');
-          progress(`epoch ${epoch}/${opts.epochs} [${bar}] ${(done * 100).toFixed(0)}% loss ${(lossSum / batches).toFixed(4)} ${Math.round(((b + 1) * bs) / Math.max(sec, 1e-3))} img/s eta ${Math.round(sec / done - sec)}s`, false);
+          progress(
+            `epoch ${epoch}/${opts.epochs} [${bar}] ${(done * 100).toFixed(0)}% loss ${(lossSum / batches).toFixed(4)} ${Math.round(((b + 1) * bs) / Math.max(sec, 1e-3))} img/s eta ${Math.round(sec / done - sec)}s`,
+            false,
+          );
         }
       }
       const valProbs = predictTf(model, valSet.pixels, valIdx.length);
       const val = evaluate(valProbs, valSet.labels);
       const sec = (Date.now() - t0) / 1000;
       history.push({ epoch, loss: lossSum / batches, valAccuracy: val.accuracy, valLoss: val.logLoss, learningRate: lr, sec });
-      progress(`epoch ${epoch}/${opts.epochs} loss ${(lossSum / batches).toFixed(4)} val_acc ${val.accuracy.toFixed(4)} val_loss ${val.logLoss.toFixed(4)} lr ${lr.toExponential(2)} ${sec.toFixed(1)}s`, true);
+      progress(
+        `epoch ${epoch}/${opts.epochs} loss ${(lossSum / batches).toFixed(4)} val_acc ${val.accuracy.toFixed(4)} val_loss ${val.logLoss.toFixed(4)} lr ${lr.toExponential(2)} ${sec.toFixed(1)}s`,
+        true,
+      );
       log?.info('epoch done', { epoch, loss: lossSum / batches, valAccuracy: val.accuracy, sec });
     }
     const durationSec = (Date.now() - start) / 1000;
@@ -159,7 +189,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const trainSet = gather(full, trainIdx);
     const stats = pixelStats(trainSet.pixels);
     const checksums: Record<string, string> = {};
-    for (const split of ['train', 'test'] as const) for (const f of [FILES[split].images, FILES[split].labels]) checksums[f.name] = `sha256:${f.sha256}`;
+    for (const split of ['train', 'test'] as const)
+      for (const f of [FILES[split].images, FILES[split].labels]) checksums[f.name] = `sha256:${f.sha256}`;
 
     const card = ModelCard.parse({
       name: 'fashion-cnn',
@@ -184,7 +215,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         backend,
         // with --init, the wall time and epochs include the run it continued
         durationSec: Math.round((durationSec + (prior?.training.durationSec ?? 0)) * 10) / 10,
-        ...(prior ? { durationSecThisRun: Math.round(durationSec * 10) / 10, totalEpochs: opts.epochs + Number(prior.training.totalEpochs ?? prior.training.epochs) } : {}),
+        ...(prior
+          ? {
+              durationSecThisRun: Math.round(durationSec * 10) / 10,
+              totalEpochs: opts.epochs + Number(prior.training.totalEpochs ?? prior.training.epochs),
+            }
+          : {}),
         trainImages: trainIdx.length,
         validationImages: valIdx.length,
         augmentation: opts.flip ? 'random horizontal flip (p=0.5)' : 'none',
@@ -192,7 +228,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         ...(prior ? { initFrom: { version: prior.version, training: prior.training, testAccuracy: prior.evaluation.accuracy } } : {}),
         command: `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''}`,
       },
-      data: { source: 'Fashion-MNIST (zalandoresearch), official IDX files', checksums, foundIn: full.source.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '…/') },
+      data: {
+        source: 'Fashion-MNIST (zalandoresearch), official IDX files',
+        checksums,
+        foundIn: full.source.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '…/'),
+      },
       evaluation: { ...ev, engine: backend },
       monitoring: {
         meanConfidence: ev.meanConfidence,

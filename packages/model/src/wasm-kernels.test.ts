@@ -54,7 +54,13 @@ describe('wasm gradient kernels match the cpu backend', () => {
     const filterShape = [3, 3, 4, 5];
     const info = tf.backend_util.computeConv2DInfo([3, 11, 10, 4], [3, 3, 4, 5], stride, 1, pad);
     const dyShape = [3, info.outHeight, info.outWidth, 5];
-    const dy: [Float32Array, number[]] = [randoms(dyShape.reduce((a, b) => a * b), 2), dyShape];
+    const dy: [Float32Array, number[]] = [
+      randoms(
+        dyShape.reduce((a, b) => a * b),
+        2,
+      ),
+      dyShape,
+    ];
     const attrs = { strides: [stride, stride], pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
 
     it(`Conv2DBackpropFilter, ${pad} padding, stride ${stride}`, async () => {
@@ -68,7 +74,13 @@ describe('wasm gradient kernels match the cpu backend', () => {
       for (const size of [2, 3]) {
         const p = tf.backend_util.computePool2DInfo([3, 11, 10, 4], size, stride, 1, pad);
         const shape = [3, p.outHeight, p.outWidth, 4];
-        const pdy: [Float32Array, number[]] = [randoms(shape.reduce((a, b) => a * b), 4), shape];
+        const pdy: [Float32Array, number[]] = [
+          randoms(
+            shape.reduce((a, b) => a * b),
+            4,
+          ),
+          shape,
+        ];
         // the cpu kernel also wants the forward output; compute it once on cpu
         await tf.setBackend('cpu');
         const fwd = tf.maxPool(tf.tensor4d(x[0], [3, 11, 10, 4]), size, stride, pad);
@@ -79,7 +91,12 @@ describe('wasm gradient kernels match the cpu backend', () => {
     });
   }
 
-  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+  for (const [ta, tb] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const) {
     it(`BatchMatMul transposeA=${ta} transposeB=${tb}`, async () => {
       const a: [Float32Array, number[]] = [randoms(2 * 7 * 5, 5), ta ? [2, 5, 7] : [2, 7, 5]];
       const b: [Float32Array, number[]] = [randoms(2 * 5 * 6, 6), tb ? [2, 6, 5] : [2, 5, 6]];
@@ -87,7 +104,13 @@ describe('wasm gradient kernels match the cpu backend', () => {
     });
   }
 
-  for (const [axis, keepDims] of [[[0, 1, 2], false], [[2, 0, 1], true], [[1, 2], false], [[3], false], [[0], true]] as const) {
+  for (const [axis, keepDims] of [
+    [[0, 1, 2], false],
+    [[2, 0, 1], true],
+    [[1, 2], false],
+    [[3], false],
+    [[0], true],
+  ] as const) {
     it(`Sum over axes ${JSON.stringify(axis)} keepDims=${keepDims}`, async () => {
       await compare('Sum', { x: [randoms(3 * 5 * 4 * 6, 8), [3, 5, 4, 6]] }, { axis, keepDims });
     });
@@ -106,7 +129,13 @@ describe('wasm gradient kernels match the cpu backend', () => {
     });
     model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
     const xs = tf.tensor4d(randoms(16 * 64, 7), [16, 8, 8, 1]);
-    const ys = tf.oneHot(tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 2), 'int32'), 2);
+    const ys = tf.oneHot(
+      tf.tensor1d(
+        Array.from({ length: 16 }, (_, i) => i % 2),
+        'int32',
+      ),
+      2,
+    );
     const first = (await model.trainOnBatch(xs, ys)) as number;
     let last = first;
     for (let i = 0; i < 30; i++) last = (await model.trainOnBatch(xs, ys)) as number;

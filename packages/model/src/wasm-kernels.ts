@@ -25,7 +25,8 @@ function convInfo(xShape: number[], filterShape: number[], attrs: Record<string,
   const fmt = tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? 'NHWC');
   if (fmt !== 'channelsLast') throw new Error('wasm conv gradients support NHWC only');
   const dil = attrs.dilations ?? 1;
-  if (!(dil === 1 || (Array.isArray(dil) && dil.every((d: number) => d === 1)))) throw new Error('wasm conv gradients support dilation 1 only');
+  if (!(dil === 1 || (Array.isArray(dil) && dil.every((d: number) => d === 1))))
+    throw new Error('wasm conv gradients support dilation 1 only');
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
@@ -131,7 +132,14 @@ export function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): Inf
 
 export function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): Info {
   const { dy, input } = inputs as { dy: Info; input: Info };
-  const c = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const c = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = c;
   const { filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = c;
   const top = c.padInfo.top;

@@ -59,7 +59,9 @@ describe('preprocess: classification accuracy with the real model', function () 
       pixels.set(r.pixels, i * 784);
     }
     const acc = await accuracy(model, pixels, labels);
-    console.log(`      raw 28×28: ${(rawAcc * 100).toFixed(1)}%, dataset-like PNGs: ${(acc * 100).toFixed(1)}% (${N} test images, engine ${model.engine})`);
+    console.log(
+      `      raw 28×28: ${(rawAcc * 100).toFixed(1)}%, dataset-like PNGs: ${(acc * 100).toFixed(1)}% (${N} test images, engine ${model.engine})`,
+    );
     expect(acc).to.be.at.least(rawAcc - 0.01);
   });
 
@@ -75,7 +77,9 @@ describe('preprocess: classification accuracy with the real model', function () 
       pixels.set(out.pixels, i * 784);
     }
     const acc = await accuracy(model, pixels, labels);
-    console.log(`      raw 28×28: ${(rawAcc * 100).toFixed(1)}%, photo-like JPEGs: ${(acc * 100).toFixed(1)}% (${N} test images, engine ${model.engine})`);
+    console.log(
+      `      raw 28×28: ${(rawAcc * 100).toFixed(1)}%, photo-like JPEGs: ${(acc * 100).toFixed(1)}% (${N} test images, engine ${model.engine})`,
+    );
     expect(acc).to.be.at.least(rawAcc - 0.05);
   });
 });

@@ -54,18 +54,39 @@ describe('preprocess: bad input gets its reason', function () {
   }
 
   // sharp: the reason when libvips differs from our own checks (undefined: same as `reason`).
-  const cases: { name: string; body: () => Buffer | string; reason: ImageErrorReason; probe?: boolean; sharp?: ImageErrorReason | 'no error' }[] = [
+  const cases: {
+    name: string;
+    body: () => Buffer | string;
+    reason: ImageErrorReason;
+    probe?: boolean;
+    sharp?: ImageErrorReason | 'no error';
+  }[] = [
     { name: 'empty.png', body: () => Buffer.alloc(0), reason: 'empty', probe: true },
     { name: 'notes.jpg', body: () => 'these are not the pixels you are looking for\n', reason: 'not-image', probe: true },
-    { name: 'random.bin', body: () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24)), reason: 'not-image', probe: true },
-    { name: 'vector.svg', body: () => '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><rect width="40" height="30"/></svg>', reason: 'unsupported', probe: true },
+    {
+      name: 'random.bin',
+      body: () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24)),
+      reason: 'not-image',
+      probe: true,
+    },
+    {
+      name: 'vector.svg',
+      body: () => '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><rect width="40" height="30"/></svg>',
+      reason: 'unsupported',
+      probe: true,
+    },
     { name: 'huge.jpg', body: () => jpegHeader(60000, 60000), reason: 'too-large', probe: false },
     { name: 'truncated.png', body: () => png.subarray(0, Math.floor(png.length / 2)), reason: 'corrupt' },
     { name: 'header-only.png', body: () => png.subarray(0, 33), reason: 'corrupt' },
     { name: 'bad-idat.png', body: () => corruptIdat(png), reason: 'corrupt' },
     // 64×64 gray needs 4,160 bytes of scanlines; this one inflates to 64 MB.
     // libspng stops reading once it has the scanlines, so sharp decodes it, safely.
-    { name: 'deflate-bomb.png', body: () => buildPng({ width: 64, height: 64, depth: 8, colorType: 0 }, deflateSync(Buffer.alloc(64 << 20))), reason: 'corrupt', sharp: 'no error' },
+    {
+      name: 'deflate-bomb.png',
+      body: () => buildPng({ width: 64, height: 64, depth: 8, colorType: 0 }, deflateSync(Buffer.alloc(64 << 20))),
+      reason: 'corrupt',
+      sharp: 'no error',
+    },
     { name: 'truncated.jpg', body: () => jpeg.subarray(0, Math.floor(jpeg.length * 0.6)), reason: 'corrupt' },
     { name: 'cut-header.jpg', body: () => jpeg.subarray(0, 12), reason: 'corrupt' },
   ];

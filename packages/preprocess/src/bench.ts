@@ -38,7 +38,11 @@ export async function benchPreprocess(opts: BenchOptions): Promise<BenchResult> 
   if (files.length === 0) throw new Error('benchPreprocess: no files');
   const own = opts.pool === true || typeof opts.pool === 'number';
   const pool: PreprocessPool | undefined =
-    typeof opts.pool === 'object' ? opts.pool : own ? createPreprocessPool({ ...opts, size: typeof opts.pool === 'number' ? opts.pool : undefined }) : undefined;
+    typeof opts.pool === 'object'
+      ? opts.pool
+      : own
+        ? createPreprocessPool({ ...opts, size: typeof opts.pool === 'number' ? opts.pool : undefined })
+        : undefined;
   try {
     let decoders: Record<string, number> = {};
     let failed = 0;
@@ -108,5 +112,10 @@ export async function writeLargePhoto(path: string, { width = 4000, height = 300
       data[p + 2] = v - 8;
     }
   }
-  await writeFile(path, await sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+  await writeFile(
+    path,
+    await sharp(data, { raw: { width, height, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toBuffer(),
+  );
 }

@@ -13,7 +13,10 @@ import { orient, toGray, type Gray } from './raster.ts';
 
 interface Codec {
   mime: string;
-  decode: (data: Buffer, options?: Record<string, unknown>) => { data: Uint8Array; width: number; height: number } | Promise<{ data: Uint8Array; width: number; height: number }>;
+  decode: (
+    data: Buffer,
+    options?: Record<string, unknown>,
+  ) => { data: Uint8Array; width: number; height: number } | Promise<{ data: Uint8Array; width: number; height: number }>;
 }
 
 const MIME: Record<Format, string> = {
@@ -53,7 +56,8 @@ function codecFor(format: Format): Codec {
 
 export async function decodeWithJimp(buf: Uint8Array, format: Format, orientation: number, maxPixels: number): Promise<Gray> {
   const data = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  const options = format === 'jpeg' ? { maxResolutionInMP: Math.ceil(maxPixels / 1e6), maxMemoryUsageInMB: 4096, tolerantDecoding: false } : undefined;
+  const options =
+    format === 'jpeg' ? { maxResolutionInMP: Math.ceil(maxPixels / 1e6), maxMemoryUsageInMB: 4096, tolerantDecoding: false } : undefined;
   const bitmap = await codecFor(format).decode(data, options);
   return orient(toGray(bitmap.data, bitmap.width, bitmap.height, 4), orientation);
 }

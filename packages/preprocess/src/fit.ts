@@ -94,7 +94,15 @@ function fitPlane(img: Gray, t: number, start: Background): Background | undefin
   let plane = start;
   let limit = Math.max(8, 3 * start.spread);
   for (let pass = 0; pass < 3; pass++) {
-    let n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0, sv = 0, sxv = 0, syv = 0;
+    let n = 0,
+      sx = 0,
+      sy = 0,
+      sxx = 0,
+      sxy = 0,
+      syy = 0,
+      sv = 0,
+      sxv = 0,
+      syv = 0;
     let total = 0;
     rim(w, h, t, (x, y) => {
       total++;

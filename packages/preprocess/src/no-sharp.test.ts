@@ -24,7 +24,7 @@ describe('preprocess without sharp', function () {
 
   it('reports sharp unavailable, decodes PNG, JPEG and WebP with png-fast / jimp, and refuses decoder "sharp"', async () => {
     const r = rng(5);
-    const x = new Uint8Array(784).map((_, i) => ((i % 28) > 6 && (i % 28) < 21 && i > 120 && i < 680 ? 90 + Math.floor(r() * 160) : 0));
+    const x = new Uint8Array(784).map((_, i) => (i % 28 > 6 && i % 28 < 21 && i > 120 && i < 680 ? 90 + Math.floor(r() * 160) : 0));
     const files = {
       png: join(dir, 'item.png'),
       jpeg: join(dir, 'item.jpg'),
@@ -35,7 +35,10 @@ describe('preprocess without sharp', function () {
     writeFileSync(files.webp, await photoImage(x, { seed: 2, itemSide: 200, width: 320, height: 260, format: 'webp' }));
 
     const hook = join(dir, 'no-sharp-hook.mjs');
-    writeFileSync(hook, `export async function resolve(spec, ctx, next) {\n  if (spec === 'sharp' || spec.startsWith('sharp/')) throw Object.assign(new Error("Cannot find package 'sharp'"), { code: 'ERR_MODULE_NOT_FOUND' });\n  return next(spec, ctx);\n}\n`);
+    writeFileSync(
+      hook,
+      `export async function resolve(spec, ctx, next) {\n  if (spec === 'sharp' || spec.startsWith('sharp/')) throw Object.assign(new Error("Cannot find package 'sharp'"), { code: 'ERR_MODULE_NOT_FOUND' });\n  return next(spec, ctx);\n}\n`,
+    );
     const script = join(dir, 'run.mts');
     const index = pathToFileURL(join(projectRoot(), 'packages', 'preprocess', 'src', 'index.ts')).href;
     writeFileSync(
@@ -52,7 +55,11 @@ console.log(JSON.stringify(out));
     );
     const tsx = join(projectRoot(), 'node_modules', '.bin', 'tsx');
     const { stdout } = await promisify(execFile)(tsx, [script], { timeout: 45000, maxBuffer: 1 << 24 });
-    const out = JSON.parse(stdout) as { available: boolean; results: Record<string, { decoder: string; kind: string; pixels: number[] }>; forced: string };
+    const out = JSON.parse(stdout) as {
+      available: boolean;
+      results: Record<string, { decoder: string; kind: string; pixels: number[] }>;
+      forced: string;
+    };
     expect(out.available).to.equal(false);
     expect(out.forced).to.match(/sharp is not installed/);
     expect(out.results.png!.decoder).to.equal('png-fast');

@@ -55,7 +55,9 @@ describe('png-fast', function () {
     for (const filterType of [0, 1, 2, 3, 4]) {
       it(`colour type ${colorType}, filter ${filterType}: the same gray raster as libvips`, async () => {
         const { rgba, width, height } = await rgbaRaster(colorType * 10 + filterType);
-        const png = Buffer.from(await pngCodec.encode({ data: rgba, width, height } as never, { colorType, filterType, inputHasAlpha: true } as never));
+        const png = Buffer.from(
+          await pngCodec.encode({ data: rgba, width, height } as never, { colorType, filterType, inputHasAlpha: true } as never),
+        );
         const fast = decodePngFast(png);
         expect(fast, 'png-fast takes it').to.not.equal(undefined);
         const sharp = (await loadSharp())!;
@@ -70,11 +72,18 @@ describe('png-fast', function () {
     }
   }
 
-  for (const [colours, depth] of [[256, 8], [16, 4], [4, 2], [2, 1]]) {
+  for (const [colours, depth] of [
+    [256, 8],
+    [16, 4],
+    [4, 2],
+    [2, 1],
+  ]) {
     it(`${depth}-bit palette PNGs with transparency (tRNS) match libvips`, async () => {
       const sharp = await requireSharp();
       const { rgba, width, height } = await rgbaRaster(99);
-      const png = await sharp(rgba, { raw: { width, height, channels: 4 } }).png({ palette: true, colours, dither: 0 }).toBuffer();
+      const png = await sharp(rgba, { raw: { width, height, channels: 4 } })
+        .png({ palette: true, colours, dither: 0 })
+        .toBuffer();
       expect([png[24], png[25]], 'bit depth, colour type').to.deep.equal([depth, 3]);
       const fast = decodePngFast(png)!;
       const ref = await decodeWithSharp(sharp, png, inspectImage(png), 1e8);
@@ -100,7 +109,10 @@ describe('png-fast', function () {
     const fast = decodePngFast(png)!;
     const ref = await decodeWithSharp(sharp, png, inspectImage(png), 1e8);
     expect(Buffer.from(fast.data).equals(Buffer.from(ref.data))).to.equal(true);
-    expect(fast.sameAsAbove!.reduce((a, b) => a + b, 0), 'repeated rows found').to.be.above(700);
+    expect(
+      fast.sameAsAbove!.reduce((a, b) => a + b, 0),
+      'repeated rows found',
+    ).to.be.above(700);
     // Reusing repeated rows in the fit changes nothing.
     const a = await preprocessImage(png);
     const b = await preprocessImage(png, { decoder: 'sharp' });
@@ -111,11 +123,20 @@ describe('png-fast', function () {
   it('leaves 16-bit and interlaced PNGs to the general decoders, which agree', async () => {
     const sharp = await requireSharp();
     const { rgba, width, height } = await rgbaRaster(7);
-    const deep = await sharp(rgba, { raw: { width, height, channels: 4 } }).toColourspace('rgb16').png().toBuffer();
-    const interlaced = await sharp(rgba, { raw: { width, height, channels: 4 } }).png({ progressive: true }).toBuffer();
+    const deep = await sharp(rgba, { raw: { width, height, channels: 4 } })
+      .toColourspace('rgb16')
+      .png()
+      .toBuffer();
+    const interlaced = await sharp(rgba, { raw: { width, height, channels: 4 } })
+      .png({ progressive: true })
+      .toBuffer();
     expect(deep[24], 'bit depth').to.equal(16);
     expect(interlaced[28], 'interlace method').to.equal(1);
-    const plain = await preprocessImage(await sharp(rgba, { raw: { width, height, channels: 4 } }).png().toBuffer());
+    const plain = await preprocessImage(
+      await sharp(rgba, { raw: { width, height, channels: 4 } })
+        .png()
+        .toBuffer(),
+    );
     for (const png of [deep, interlaced]) {
       expect(decodePngFast(png)).to.equal(undefined);
       const r = await preprocessImage(png);

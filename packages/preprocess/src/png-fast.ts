@@ -13,7 +13,10 @@ import { grayRun, type Gray } from './raster.ts';
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
 const chunkIs = (buf: Uint8Array, at: number, type: string) =>
-  buf[at] === type.charCodeAt(0) && buf[at + 1] === type.charCodeAt(1) && buf[at + 2] === type.charCodeAt(2) && buf[at + 3] === type.charCodeAt(3);
+  buf[at] === type.charCodeAt(0) &&
+  buf[at + 1] === type.charCodeAt(1) &&
+  buf[at + 2] === type.charCodeAt(2) &&
+  buf[at + 3] === type.charCodeAt(3);
 
 let zeros = Buffer.alloc(0);
 
@@ -39,7 +42,8 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
     if (chunkIs(buf, at + 4, 'IDAT')) idat.push(buf.subarray(body, body + len));
     else if (chunkIs(buf, at + 4, 'PLTE')) palette = buf.subarray(body, body + len);
     else if (chunkIs(buf, at + 4, 'tRNS')) alpha = buf.subarray(body, body + len);
-    else if (chunkIs(buf, at + 4, 'eXIf')) return undefined; // may carry an orientation: leave to sharp
+    else if (chunkIs(buf, at + 4, 'eXIf'))
+      return undefined; // may carry an orientation: leave to sharp
     else if (chunkIs(buf, at + 4, 'IEND')) break;
     at = body + len + 4;
   }
@@ -71,11 +75,15 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
     // One output chunk of the expected size: the default 16 KB chunks plus their concatenation
     // cost ~3× the image in short-lived allocations per decode, which the worker's RSS keeps.
     const expected = height * (stride + 1);
-    raw = inflateSync(idat.length === 1 ? idat[0]! : Buffer.concat(idat), { maxOutputLength: expected + (1 << 20), chunkSize: Math.max(64, expected + 1) });
+    raw = inflateSync(idat.length === 1 ? idat[0]! : Buffer.concat(idat), {
+      maxOutputLength: expected + (1 << 20),
+      chunkSize: Math.max(64, expected + 1),
+    });
   } catch (e) {
     throw new ImageError('corrupt', `PNG image data is corrupt (${(e as Error).message})`);
   }
-  if (raw.length < height * (stride + 1)) throw new ImageError('corrupt', `PNG image data is truncated (${raw.length} of ${height * (stride + 1)} bytes)`);
+  if (raw.length < height * (stride + 1))
+    throw new ImageError('corrupt', `PNG image data is truncated (${raw.length} of ${height * (stride + 1)} bytes)`);
   if (zeros.length < stride) zeros = Buffer.alloc(stride);
   const zero = zeros.subarray(0, stride);
 

@@ -69,7 +69,9 @@ describe('preprocess pool', function () {
     writeFileSync(empty, '');
     const files = [...good.slice(0, 3), corrupt, empty, join(dir, 'missing.png'), dir, ...good.slice(3)];
     const settled = await Promise.allSettled(files.map((f) => pool!.run(f)));
-    const reasons = settled.map((s) => (s.status === 'fulfilled' ? 'ok' : s.reason instanceof ImageError ? s.reason.reason : `not an ImageError: ${s.reason}`));
+    const reasons = settled.map((s) =>
+      s.status === 'fulfilled' ? 'ok' : s.reason instanceof ImageError ? s.reason.reason : `not an ImageError: ${s.reason}`,
+    );
     expect(reasons).to.deep.equal(['ok', 'ok', 'ok', 'corrupt', 'empty', 'unreadable', 'unreadable', 'ok', 'ok', 'ok']);
     const err = (settled[5] as PromiseRejectedResult).reason as ImageError;
     expect(err.name).to.equal('ImageError');
@@ -104,7 +106,9 @@ describe('preprocess pool', function () {
     );
     pool = startPool(pathToFileURL(entry), { size: 1 });
     const settled = await Promise.allSettled(['a', 'b', 'crash', 'c', 'd', 'crash', 'e'].map((p) => pool!.run(p)));
-    const outcome = settled.map((s) => (s.status === 'fulfilled' ? 'ok' : /exited with code 3/.test((s.reason as Error).message) ? 'exit' : String(s.reason)));
+    const outcome = settled.map((s) =>
+      s.status === 'fulfilled' ? 'ok' : /exited with code 3/.test((s.reason as Error).message) ? 'exit' : String(s.reason),
+    );
     // The crashing requests fail, and so may one other in flight on the same worker (2 per worker).
     expect([outcome[2], outcome[5]]).to.deep.equal(['exit', 'exit']);
     expect(outcome.filter((o) => o === 'exit').length).to.be.at.most(4);
@@ -122,7 +126,8 @@ describe('preprocess pool', function () {
     for (const s of settled) expect(s.status).to.equal('rejected');
     // Once the crashes outnumber the workers, the pool stops respawning and says why.
     let last: Error | undefined;
-    for (let i = 0; i < 20 && !/keep failing/.test(last?.message ?? ''); i++) last = await pool.run(`again${i}.png`).then(
+    for (let i = 0; i < 20 && !/keep failing/.test(last?.message ?? ''); i++)
+      last = await pool.run(`again${i}.png`).then(
         () => new Error('a broken worker answered'),
         (e: unknown) => e as Error,
       );
@@ -132,7 +137,10 @@ describe('preprocess pool', function () {
   it('works in a program started with the tsx CLI, and does not keep it alive once idle', async () => {
     const script = join(dir, 'use-pool.mts');
     const poolUrl = pathToFileURL(fileURLToPath(new URL('./pool.ts', import.meta.url))).href;
-    writeFileSync(script, `import { createPreprocessPool } from ${JSON.stringify(poolUrl)};\nconst pool = createPreprocessPool({ size: 2 });\nconst r = await pool.run(${JSON.stringify(good[0])});\nconsole.log(JSON.stringify({ kind: r.kind, sum: r.pixels.reduce((a, b) => a + b, 0) }));\n`);
+    writeFileSync(
+      script,
+      `import { createPreprocessPool } from ${JSON.stringify(poolUrl)};\nconst pool = createPreprocessPool({ size: 2 });\nconst r = await pool.run(${JSON.stringify(good[0])});\nconsole.log(JSON.stringify({ kind: r.kind, sum: r.pixels.reduce((a, b) => a + b, 0) }));\n`,
+    );
     const tsx = join(projectRoot(), 'node_modules', '.bin', 'tsx');
     const { stdout } = await promisify(execFile)(tsx, [script], { timeout: 30000 });
     const local = await preprocessImage(good[0]!);

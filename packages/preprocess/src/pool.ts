@@ -22,7 +22,9 @@ export interface Request {
   buf?: Uint8Array;
 }
 
-export type Reply = { id: number; ok: true; result: Preprocessed } | { id: number; ok: false; reason: ImageErrorReason | undefined; message: string };
+export type Reply =
+  | { id: number; ok: true; result: Preprocessed }
+  | { id: number; ok: false; reason: ImageErrorReason | undefined; message: string };
 
 interface Task {
   req: Request;
@@ -75,7 +77,10 @@ export function startPool(entry: URL, opts: { size?: number } & PreprocessOption
       slot.inFlight.delete(reply.id);
       if (slot.inFlight.size === 0) worker.unref();
       if (reply.ok) task.resolve(reply.result);
-      else task.reject(reply.reason && isImageErrorReason(reply.reason) ? new ImageError(reply.reason, reply.message) : new Error(reply.message));
+      else
+        task.reject(
+          reply.reason && isImageErrorReason(reply.reason) ? new ImageError(reply.reason, reply.message) : new Error(reply.message),
+        );
       pump();
     });
     const fail = (err: Error) => {

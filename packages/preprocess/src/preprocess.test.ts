@@ -32,7 +32,7 @@ describe('preprocess: pixels', function () {
   before(async function () {
     const t = await fashionMnist('test');
     if (!t) {
-      console.log('      (skipped: Fashion-MNIST test files not found in any of the model loader\'s folders)');
+      console.log("      (skipped: Fashion-MNIST test files not found in any of the model loader's folders)");
       this.skip();
     }
     test = t!;
@@ -90,7 +90,7 @@ describe('preprocess: pixels', function () {
     expect(correlations.reduce((a, b) => a + b) / correlations.length, 'mean correlation').to.be.above(0.9);
   });
 
-  it('a large photo (2400×1800) shrunk on load by sharp agrees with jimp\'s full-size decode', async () => {
+  it("a large photo (2400×1800) shrunk on load by sharp agrees with jimp's full-size decode", async () => {
     const x = item(test.images, 4321);
     const jpg = await photoImage(x, { seed: 3, width: 2400, height: 1800, itemSide: 1300 });
     const rs = await preprocessImage(jpg, { decoder: 'sharp' });
@@ -160,7 +160,9 @@ describe('preprocess: pixels', function () {
     const o = { seed: 1, width: 300, height: 260, itemSide: 200, format: 'png' as const };
     const first = await photoImage(item(test.images, 0), o);
     const second = await photoImage(item(test.images, 1), o);
-    const gif = await sharp([first, second], { join: { animated: true } }).gif().toBuffer();
+    const gif = await sharp([first, second], { join: { animated: true } })
+      .gif()
+      .toBuffer();
     expect((await sharp(gif).metadata()).pages).to.equal(2);
     const ref = await preprocessImage(first);
     const other = await preprocessImage(second);
@@ -175,14 +177,23 @@ describe('preprocess: pixels', function () {
   it('a cut-out product PNG (transparent surround) is flattened onto white and treated as a photo', async () => {
     const sharp = await requireSharp();
     const x = item(test.images, 23);
-    const up = await sharp(Buffer.from(x), { raw: { width: 28, height: 28, channels: 1 } }).resize(280, 280, { kernel: 'linear' }).extractChannel(0).raw().toBuffer();
+    const up = await sharp(Buffer.from(x), { raw: { width: 28, height: 28, channels: 1 } })
+      .resize(280, 280, { kernel: 'linear' })
+      .extractChannel(0)
+      .raw()
+      .toBuffer();
     // Black ink whose opacity is the item's darkness; everything else fully transparent.
     const w = 400;
     const h = 320;
     const rgba = Buffer.alloc(w * h * 4);
     for (let y = 0; y < 280; y++) for (let c = 0; c < 280; c++) rgba[((y + 20) * w + c + 60) * 4 + 3] = up[y * 280 + c]!;
-    const png = await sharp(rgba, { raw: { width: w, height: h, channels: 4 } }).png().toBuffer();
-    const white = await sharp(rgba, { raw: { width: w, height: h, channels: 4 } }).flatten({ background: '#ffffff' }).jpeg({ quality: 95 }).toBuffer();
+    const png = await sharp(rgba, { raw: { width: w, height: h, channels: 4 } })
+      .png()
+      .toBuffer();
+    const white = await sharp(rgba, { raw: { width: w, height: h, channels: 4 } })
+      .flatten({ background: '#ffffff' })
+      .jpeg({ quality: 95 })
+      .toBuffer();
     const ref = await preprocessImage(white, { decoder: 'sharp' });
     for (const decoder of ['auto', ...DECODERS] as const) {
       const r = await preprocessImage(png, { decoder });
@@ -208,7 +219,9 @@ describe('preprocess: pixels', function () {
   it('an image with nothing on it gives an empty square', async () => {
     const sharp = await requireSharp();
     for (const colour of ['#ffffff', '#000000', '#d0d4d8']) {
-      const jpg = await sharp({ create: { width: 300, height: 200, channels: 3, background: colour } }).jpeg().toBuffer();
+      const jpg = await sharp({ create: { width: 300, height: 200, channels: 3, background: colour } })
+        .jpeg()
+        .toBuffer();
       for (const decoder of DECODERS) {
         const r = await preprocessImage(jpg, { decoder });
         expect(Math.max(...r.pixels), `${colour} ${decoder}`).to.be.at.most(2);

@@ -64,7 +64,11 @@ const loadJimp = () =>
     return import('./decode-jimp.ts');
   })());
 
-async function decode(buf: Buffer, decoder: PreprocessOptions['decoder'], maxPixels: number): Promise<{ gray: Gray; decoder: DecoderName; info: Inspected }> {
+async function decode(
+  buf: Buffer,
+  decoder: PreprocessOptions['decoder'],
+  maxPixels: number,
+): Promise<{ gray: Gray; decoder: DecoderName; info: Inspected }> {
   const info = inspectImage(buf);
   assertPixels(info, maxPixels);
   assertComplete(buf, info.format);
@@ -95,7 +99,8 @@ function asImageError(e: unknown, format: string): Error {
   if (e instanceof ImageError) return e;
   const msg = (e as Error)?.message ?? String(e);
   if (/requested but sharp is not installed/.test(msg)) return e as Error;
-  if (/pixel limit|exceeds.*(limit|maxResolution)|maxMemoryUsage/i.test(msg)) return new ImageError('too-large', `${format.toUpperCase()} is too large to decode (${msg})`);
+  if (/pixel limit|exceeds.*(limit|maxResolution)|maxMemoryUsage/i.test(msg))
+    return new ImageError('too-large', `${format.toUpperCase()} is too large to decode (${msg})`);
   return new ImageError('corrupt', `${format.toUpperCase()} could not be decoded (${msg.split('\n')[0]})`);
 }
 

@@ -51,7 +51,8 @@ export function inspectImage(buf: Uint8Array): Inspected {
   const format = sniffFormat(buf);
   const size = sizeOf(buf);
   if (!format) {
-    if (size?.type) throw new ImageError('unsupported', `${size.type.toUpperCase()} images are not supported (PNG, JPEG, WebP, GIF, BMP and TIFF are)`);
+    if (size?.type)
+      throw new ImageError('unsupported', `${size.type.toUpperCase()} images are not supported (PNG, JPEG, WebP, GIF, BMP and TIFF are)`);
     throw new ImageError('not-image', 'not an image (no known image signature)');
   }
   if (!size || !size.width || !size.height) throw new ImageError('corrupt', `${format.toUpperCase()} header is truncated or invalid`);
@@ -69,7 +70,10 @@ export function probeImage(buf: Uint8Array): Probe {
 /** Refuses images whose header declares more pixels than allowed, before a decoder allocates them. */
 export function assertPixels(p: Probe, maxPixels: number): void {
   if (p.width * p.height > maxPixels) {
-    throw new ImageError('too-large', `${p.format.toUpperCase()} declares ${p.width}×${p.height} = ${(p.width * p.height / 1e6).toFixed(1)} MP, more than the limit of ${(maxPixels / 1e6).toFixed(1)} MP`);
+    throw new ImageError(
+      'too-large',
+      `${p.format.toUpperCase()} declares ${p.width}×${p.height} = ${((p.width * p.height) / 1e6).toFixed(1)} MP, more than the limit of ${(maxPixels / 1e6).toFixed(1)} MP`,
+    );
   }
 }
 

@@ -26,7 +26,7 @@ export function grayRun(src: Uint8Array, from: number, out: Uint8Array, at: numb
   } else if (channels === 2) {
     for (let i = 0, j = from; i < n; i++, j += 2) {
       const a = src[j + 1]!;
-      out[at + i] = a === 255 ? src[j]! : 255 - (((255 - src[j]!) * a + 127) / 255 | 0);
+      out[at + i] = a === 255 ? src[j]! : 255 - ((((255 - src[j]!) * a + 127) / 255) | 0);
     }
   } else if (channels === 3) {
     for (let i = 0, j = from; i < n; i++, j += 3) out[at + i] = (R * src[j]! + G * src[j + 1]! + B * src[j + 2]! + 32768) >>> 16;
@@ -34,7 +34,7 @@ export function grayRun(src: Uint8Array, from: number, out: Uint8Array, at: numb
     for (let i = 0, j = from; i < n; i++, j += 4) {
       const y = (R * src[j]! + G * src[j + 1]! + B * src[j + 2]! + 32768) >>> 16;
       const a = src[j + 3]!;
-      out[at + i] = a === 255 ? y : 255 - (((255 - y) * a + 127) / 255 | 0);
+      out[at + i] = a === 255 ? y : 255 - ((((255 - y) * a + 127) / 255) | 0);
     }
   } else {
     throw new Error(`unexpected channel count ${channels}`);
@@ -60,13 +60,34 @@ export function orient(img: Gray, orientation: number): Gray {
       // Source coordinate of display pixel (x, y), per the EXIF orientation table.
       let sx: number, sy: number;
       switch (orientation) {
-        case 2: sx = w - 1 - x; sy = y; break;
-        case 3: sx = w - 1 - x; sy = h - 1 - y; break;
-        case 4: sx = x; sy = h - 1 - y; break;
-        case 5: sx = y; sy = x; break;
-        case 6: sx = y; sy = h - 1 - x; break;
-        case 7: sx = w - 1 - y; sy = h - 1 - x; break;
-        default: sx = w - 1 - y; sy = x; break; // 8
+        case 2:
+          sx = w - 1 - x;
+          sy = y;
+          break;
+        case 3:
+          sx = w - 1 - x;
+          sy = h - 1 - y;
+          break;
+        case 4:
+          sx = x;
+          sy = h - 1 - y;
+          break;
+        case 5:
+          sx = y;
+          sy = x;
+          break;
+        case 6:
+          sx = y;
+          sy = h - 1 - x;
+          break;
+        case 7:
+          sx = w - 1 - y;
+          sy = h - 1 - x;
+          break;
+        default:
+          sx = w - 1 - y;
+          sy = x;
+          break; // 8
       }
       out[y * ow + x] = data[sy * w + sx]!;
     }

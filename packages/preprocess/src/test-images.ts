@@ -91,7 +91,10 @@ export async function photoRaster(x: Uint8Array, o: PhotoOptions): Promise<{ dat
       const iy = y - top;
       const ix = xx - left;
       const d = iy >= 0 && iy < side && ix >= 0 && ix < side ? up[iy * side + ix]! / 255 : 0;
-      const light = o.lighting ? 1 + (o.lighting.amount / 255) * ((xx / width - 0.5) * Math.cos(o.lighting.angle) + (y / height - 0.5) * Math.sin(o.lighting.angle)) : 1;
+      const light = o.lighting
+        ? 1 +
+          (o.lighting.amount / 255) * ((xx / width - 0.5) * Math.cos(o.lighting.angle) + (y / height - 0.5) * Math.sin(o.lighting.angle))
+        : 1;
       const v = (bg * (1 - d) + (rand() * 2 - 1) * noise) * light;
       const p = (y * width + xx) * 3;
       for (let c = 0; c < 3; c++) data[p + c] = Math.max(0, Math.min(255, Math.round(v + tint[c]! * (1 - d))));

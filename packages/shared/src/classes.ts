@@ -33,7 +33,23 @@ export function classIndexOf(value: string | number): number | undefined {
   if (!n) return undefined;
   const i = CLASS_NAMES.findIndex((c) => norm(c) === n || norm(c.split('/')[0]!) === n);
   if (i >= 0) return i;
-  const aliases: Record<string, number> = { tshirt: 0, top: 0, tee: 0, trousers: 1, pants: 1, sneakers: 7, boot: 9, boots: 9, sandals: 5, bags: 8, dresses: 3, coats: 4, shirts: 6, pullovers: 2, sweater: 2 };
+  const aliases: Record<string, number> = {
+    tshirt: 0,
+    top: 0,
+    tee: 0,
+    trousers: 1,
+    pants: 1,
+    sneakers: 7,
+    boot: 9,
+    boots: 9,
+    sandals: 5,
+    bags: 8,
+    dresses: 3,
+    coats: 4,
+    shirts: 6,
+    pullovers: 2,
+    sweater: 2,
+  };
   return aliases[n];
 }
 

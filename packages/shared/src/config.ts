@@ -34,8 +34,16 @@ export const ConfigSchema = z.object({
     apiKey: z.string().min(16, 'api.apiKey: at least 16 characters').optional(),
     dbPath: z.string().default('data/refund-vision.db'),
     maxBatch: z.coerce.number().int().min(1).max(1024).default(1024),
-    bodyLimitBytes: z.coerce.number().int().min(1024).default(8 * 1024 * 1024),
-    uploadMaxBytes: z.coerce.number().int().min(1024).default(25 * 1024 * 1024),
+    bodyLimitBytes: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(8 * 1024 * 1024),
+    uploadMaxBytes: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(25 * 1024 * 1024),
     uploadMaxFiles: z.coerce.number().int().min(1).default(64),
     /** Images whose header declares more pixels than this are refused before decoding. */
     maxImagePixels: z.coerce.number().int().min(1).default(100_000_000),
@@ -59,7 +67,11 @@ export const ConfigSchema = z.object({
     timeoutMs: ms.default(30_000),
     gzip: bool.default(true),
     workers: z.coerce.number().int().min(1).default(Math.max(1, cpus().length)),
-    maxFileBytes: z.coerce.number().int().min(1).default(64 * 1024 * 1024),
+    maxFileBytes: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(64 * 1024 * 1024),
     cron: z.string().default('0 18 * * *'),
     timezone: z.string().optional(),
     /** What to do at start when the last scheduled run was missed: run it now, or skip it. */

@@ -50,7 +50,9 @@ describe('wire contract', () => {
       expect(issue(`${good.slice(0, -2)}==`)).to.match(/padding or the last character/);
       expect(issue(at(40, '='))).to.match(/'=' at 40 before the end/);
       const last = good.at(-2)!; // its two low bits are unused for a 2-byte tail
-      const dirty = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('').find((c) => c !== last && !CANONICAL.test(`AA${c}=`))!;
+      const dirty = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+        .split('')
+        .find((c) => c !== last && !CANONICAL.test(`AA${c}=`))!;
       expect(issue(`${good.slice(0, -2)}${dirty}=`)).to.match(/unused bits must be zero/);
     });
 

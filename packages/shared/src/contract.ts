@@ -8,10 +8,12 @@ import { NUM_CLASSES, PIXELS_PER_IMAGE } from './classes.ts';
 /** Upper bound on images in one /v1/predict batch; the client's default batch is 256. */
 export const MAX_BATCH_IMAGES = 1024;
 
-export const RunKey = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'run key: 1–128 characters of A–Z a–z 0–9 . _ : -');
-export const ClassIndex = z.number().int().min(0).max(NUM_CLASSES - 1);
+export const RunKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'run key: 1–128 characters of A–Z a–z 0–9 . _ : -');
+export const ClassIndex = z
+  .number()
+  .int()
+  .min(0)
+  .max(NUM_CLASSES - 1);
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'sha-256 as 64 lowercase hex digits');
 export const RunSource = z.enum(['client', 'legacy', 'v2', 'upload']);
 export type RunSource = z.infer<typeof RunSource>;

@@ -11,7 +11,9 @@ describe('events log', () => {
     log.warn('skipped unreadable image', { run: 'r-1', file: 'G1/a b "c".png', reason: 'corrupt' });
     log.error('API unreachable\nretrying', { run: 'r-1', batch: 3 });
     await closeLoggers();
-    const lines = readFileSync(realpathSync(eventLogPath(dir)), 'utf8').trim().split('\n');
+    const lines = readFileSync(realpathSync(eventLogPath(dir)), 'utf8')
+      .trim()
+      .split('\n');
     expect(lines).to.have.length(2);
     const [first, second] = lines.map((l) => parseEventLine(l)!);
     expect(first).to.include({ level: 'warn', component: 'client', run: 'r-1' });

@@ -14,27 +14,33 @@ export const ModelCard = z
     version: z.string(),
     createdAt: z.string(),
     architecture: z.object({ summary: z.array(z.string()), params: z.number().int(), flopsPerImage: z.number(), why: z.string() }),
-    training: z.object({
-      epochs: z.number().int(),
-      batchSize: z.number().int(),
-      optimizer: z.string(),
-      learningRate: z.number(),
-      seed: z.number().int(),
-      backend: z.string(),
-      durationSec: z.number(),
-      trainImages: z.number().int(),
-      validationImages: z.number().int(),
-      augmentation: z.string().optional(),
-    }).passthrough(),
+    training: z
+      .object({
+        epochs: z.number().int(),
+        batchSize: z.number().int(),
+        optimizer: z.string(),
+        learningRate: z.number(),
+        seed: z.number().int(),
+        backend: z.string(),
+        durationSec: z.number(),
+        trainImages: z.number().int(),
+        validationImages: z.number().int(),
+        augmentation: z.string().optional(),
+      })
+      .passthrough(),
     data: z.object({ source: z.string(), checksums: z.record(z.string(), z.string()) }).passthrough(),
-    evaluation: z.object({
-      testImages: z.number().int(),
-      accuracy: z.number(),
-      perClass: z.array(z.object({ className: z.string(), precision: z.number(), recall: z.number(), meanConfidence: z.number() })).length(10),
-      confusion: z.array(Vec10).length(10),
-      ece: z.number(),
-      meanConfidence: z.number(),
-    }).passthrough(),
+    evaluation: z
+      .object({
+        testImages: z.number().int(),
+        accuracy: z.number(),
+        perClass: z
+          .array(z.object({ className: z.string(), precision: z.number(), recall: z.number(), meanConfidence: z.number() }))
+          .length(10),
+        confusion: z.array(Vec10).length(10),
+        ece: z.number(),
+        meanConfidence: z.number(),
+      })
+      .passthrough(),
     monitoring: z.object({
       /** Mean max-probability on the test set, overall and per predicted class. */
       meanConfidence: z.number(),

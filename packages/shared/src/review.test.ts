@@ -18,7 +18,11 @@ describe('review policy', () => {
     expect(modelReviewReason([0.95, 0.05, 0, 0, 0, 0, 0, 0, 0, 0], policy)).to.equal(undefined);
   });
   it('margin and maxProb scores, and no out-of-scope rule', () => {
-    const margin: ReviewPolicy = { outOfScope: { score: 'maxProb', threshold: 0.3 }, lowConfidence: { score: 'margin', threshold: 0.2 }, target: 't' };
+    const margin: ReviewPolicy = {
+      outOfScope: { score: 'maxProb', threshold: 0.3 },
+      lowConfidence: { score: 'margin', threshold: 0.2 },
+      target: 't',
+    };
     expect(modelReviewReason([0.25, 0.2, 0.2, 0.35 - 0.0, 0, 0, 0, 0, 0, 0], margin)).to.equal('low-confidence');
     expect(modelReviewReason([0.29, 0.28, 0.43 - 0.2, 0.2, 0, 0, 0, 0, 0, 0], margin)).to.equal('out-of-scope');
     expect(modelReviewReason(new Array(10).fill(0.1), { ...policy, outOfScope: null })).to.equal('low-confidence');

@@ -8,7 +8,10 @@ export type Align = 'left' | 'right';
 export function renderTable(header: string[], rows: string[][], align: Align[] = []): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (align[i] === 'right' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (align[i] === 'right' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -31,7 +34,7 @@ export function runsTable(runs: RunSummary[]): string {
       r.accuracy === null ? '—' : `${pct(r.accuracy)} of ${r.labelled}`,
       pct(r.feedbackAccuracy),
       msText(r.msPerPrediction),
-      r.status === 'open' ? 'open' : r.health ?? '—',
+      r.status === 'open' ? 'open' : (r.health ?? '—'),
     ]),
     ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
   );
@@ -64,7 +67,13 @@ export function runDetail(run: RunSummary, baseline?: number[]): string {
   const total = run.images || 1;
   const table = renderTable(
     ['Class', 'Predictions', 'Share', 'Mean conf.', ...(baseline ? ['Test-set conf.'] : [])],
-    run.perClass.map((c) => [c.className, String(c.count), pct(c.count / total), pct(c.meanConfidence), ...(baseline ? [pct(baseline[c.classIndex])] : [])]),
+    run.perClass.map((c) => [
+      c.className,
+      String(c.count),
+      pct(c.count / total),
+      pct(c.meanConfidence),
+      ...(baseline ? [pct(baseline[c.classIndex])] : []),
+    ]),
     ['left', 'right', 'right', 'right', 'right'],
   );
   return `${facts.join('\n')}\n${checks}\n${table}`;

@@ -19,7 +19,10 @@ interface Ran {
 /** `pnpm metrics …` as a user runs it: a separate process reading the SQLite file. */
 function metrics(...args: string[]): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: projectRoot(), env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      cwd: projectRoot(),
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -41,8 +44,15 @@ describe('pnpm metrics (CLI on a SQLite file filled through the real API)', func
     const a = await testBatch(150, 3000);
     const seeded = await recordRun(srv.url, { runKey: 'cli-labelled', pixels: a.pixels, labels: a.labels, processMs: 600 });
     // feedback on two predictions: one confirmed, one corrected to another class
-    for (const [i, body] of [[0, { correct: true }], [1, { correctClass: (seeded.classes[1]! + 1) % 10 }]] as const) {
-      const res = await fetch(`${srv.url}/v1/predictions/${seeded.predictionIds[i]}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    for (const [i, body] of [
+      [0, { correct: true }],
+      [1, { correctClass: (seeded.classes[1]! + 1) % 10 }],
+    ] as const) {
+      const res = await fetch(`${srv.url}/v1/predictions/${seeded.predictionIds[i]}/feedback`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       expect(res.status).to.equal(200);
     }
     const b = await testBatch(120, 4000);
@@ -60,7 +70,8 @@ describe('pnpm metrics (CLI on a SQLite file filled through the real API)', func
     expect(r.code, r.err).to.equal(0);
     const lines = r.out.split('\n');
     const header = lines.find((l) => l.startsWith('Started'))!;
-    for (const col of ['Images', 'Mean conf.', 'Accuracy (labels)', 'Accuracy (feedback)', 'ms/pred', 'Health']) expect(header).to.include(col);
+    for (const col of ['Images', 'Mean conf.', 'Accuracy (labels)', 'Accuracy (feedback)', 'ms/pred', 'Health'])
+      expect(header).to.include(col);
     const row = (key: string) => lines.find((l) => l.includes(` ${key} `))!;
     const l = row('cli-labelled');
     expect(l).to.include(labelled.startedAt.slice(0, 10));
@@ -99,7 +110,10 @@ describe('pnpm metrics (CLI on a SQLite file filled through the real API)', func
   });
 
   it('--run shows one run per class with its health checks', async () => {
-    const [r, byId] = await Promise.all([metrics('--db', db, '--run', 'cli-inverted'), metrics('--db', db, '--run', String(labelled.id), '--format', 'csv')]);
+    const [r, byId] = await Promise.all([
+      metrics('--db', db, '--run', 'cli-inverted'),
+      metrics('--db', db, '--run', String(labelled.id), '--format', 'csv'),
+    ]);
     expect(r.code, r.err).to.equal(0);
     expect(r.out).to.include('Run cli-inverted').and.include('120 images');
     expect(r.out).to.match(/ALERT +input-mean: mean pixel 0\.\d+ .* per-image SDs above/);

@@ -54,7 +54,8 @@ export function metricsCli(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   if (args.help) return { code: 0, out: `${USAGE}\n`, err: '' };
   const format = args.format!;
-  if (!['table', 'csv', 'json'].includes(format)) return { code: 1, out: '', err: `--format: expected table, csv or json, got '${format}'\n` };
+  if (!['table', 'csv', 'json'].includes(format))
+    return { code: 1, out: '', err: `--format: expected table, csv or json, got '${format}'\n` };
 
   const config = loadConfig({ env });
   const dbPath = args.db ?? config.api.dbPath;
@@ -68,7 +69,14 @@ export function metricsCli(argv: string[], env: NodeJS.ProcessEnv = process.env)
       if (!run) return { code: 1, out: '', err: `no run '${args.run}' in ${dbPath}\n` };
       if (format === 'json') return { code: 0, out: `${JSON.stringify(run, null, 2)}\n`, err: '' };
       if (format === 'csv') {
-        const rows = run.perClass.map((c) => [run.runKey, c.classIndex, c.className, c.count, run.images ? c.count / run.images : null, c.meanConfidence]);
+        const rows = run.perClass.map((c) => [
+          run.runKey,
+          c.classIndex,
+          c.className,
+          c.count,
+          run.images ? c.count / run.images : null,
+          c.meanConfidence,
+        ]);
         return { code: 0, out: toCsv(['run_key', 'class_index', 'class_name', 'count', 'share', 'mean_confidence'], rows), err: '' };
       }
       const card = readCardIfAny(config.model.dir);
@@ -80,7 +88,11 @@ export function metricsCli(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (format === 'csv') return { code: 0, out: runsCsv(runs), err: '' };
     const summary = summarize(store.db, range);
     if (format === 'json') return { code: 0, out: `${JSON.stringify({ summary, runs }, null, 2)}\n`, err: '' };
-    return { code: 0, out: `Runs since ${range.from.slice(0, 16).replace('T', ' ')} UTC (${dbPath})\n\n${runsTable(runs)}\n\n${summaryLines(summary)}\n`, err: '' };
+    return {
+      code: 0,
+      out: `Runs since ${range.from.slice(0, 16).replace('T', ' ')} UTC (${dbPath})\n\n${runsTable(runs)}\n\n${summaryLines(summary)}\n`,
+      err: '',
+    };
   } catch (e) {
     if (e instanceof AppError) return { code: 1, out: '', err: `${e.message}\n` };
     throw e;

@@ -74,7 +74,9 @@ describe('dashboard in headless Chromium against the real API', function () {
   const attr = (sel: string, name: string) => page.getAttribute(sel, name);
   /** Reads the Chart.js instance behind a canvas (the page is compiled without DOM types: strings). */
   const chartCounts = (key: string) =>
-    page.evaluate(`(() => { const c = Chart.getChart(document.getElementById('chart-${key}')); return c.data.datasets.map((d) => d.data.length); })()`) as Promise<number[]>;
+    page.evaluate(
+      `(() => { const c = Chart.getChart(document.getElementById('chart-${key}')); return c.data.datasets.map((d) => d.data.length); })()`,
+    ) as Promise<number[]>;
 
   it('loads with one /v1/history call, from our origin only, and draws every chart with one point per run', async () => {
     await page.goto(srv.url);
@@ -86,11 +88,15 @@ describe('dashboard in headless Chromium against the real API', function () {
     }
     expect(await chartCounts('confidence')).to.have.length(11); // all classes + one line per class
     expect(await page.locator('#runs-table tbody tr').count()).to.equal(3);
-    expect(await page.textContent('#summary')).to.include('Runs3').and.include('Images260');
+    expect(await page.textContent('#summary'))
+      .to.include('Runs3')
+      .and.include('Images260');
     expect(foreign).to.deep.equal([]);
     expect(problems).to.deep.equal([]);
     // the accuracy chart carries the label-based accuracy, never the confidence
-    const acc = (await page.evaluate(`Chart.getChart(document.getElementById('chart-accuracy')).data.datasets[0].data.map((p) => p.y)`)) as (number | null)[];
+    const acc = (await page.evaluate(
+      `Chart.getChart(document.getElementById('chart-accuracy')).data.datasets[0].data.map((p) => p.y)`,
+    )) as (number | null)[];
     const runs = (await send(`${srv.url}/v1/runs`)).body.runs.map((r: unknown) => RunSummary.parse(r)).reverse();
     const expected = runs.map((r: RunSummary) => r.accuracy);
     acc.forEach((a, i) => (expected[i] === null ? expect(a).to.equal(null) : expect(a).to.be.closeTo(expected[i]!, 1e-5)));
@@ -138,10 +144,12 @@ describe('dashboard in headless Chromium against the real API', function () {
     const { pixels } = await testBatch(2, 7000);
     const days = Array.from({ length: 365 }, (_, i) => i + 3);
     for (let i = 0; i < days.length; i += 8) {
-      await Promise.all(days.slice(i, i + 8).map(async (d) => {
-        await recordRun(srv.url, { runKey: `year-${d}`, pixels });
-        backdate(srv.store, `year-${d}`, new Date(Date.now() - d * 86_400_000 + 3_600_000));
-      }));
+      await Promise.all(
+        days.slice(i, i + 8).map(async (d) => {
+          await recordRun(srv.url, { runKey: `year-${d}`, pixels });
+          backdate(srv.store, `year-${d}`, new Date(Date.now() - d * 86_400_000 + 3_600_000));
+        }),
+      );
     }
     historyCalls = 0;
     const t0 = Date.now();
@@ -181,7 +189,15 @@ describe('dashboard on a server with an API key', function () {
     expect((await send(`${srv.url}/v1/runs`)).status).to.equal(401);
     expect((await send(`${srv.url}/v1/runs`, { headers: bearer })).status).to.equal(200);
     // the rest of the shell: script, style, Chart.js, and the API docs with the document they read
-    for (const p of ['/dashboard/app.js', '/dashboard/style.css', '/dashboard/vendor/chart.umd.min.js', '/docs', '/docs/init.js', '/docs/assets/swagger-ui-bundle.js', '/openapi.json']) {
+    for (const p of [
+      '/dashboard/app.js',
+      '/dashboard/style.css',
+      '/dashboard/vendor/chart.umd.min.js',
+      '/docs',
+      '/docs/init.js',
+      '/docs/assets/swagger-ui-bundle.js',
+      '/openapi.json',
+    ]) {
       expect((await send(`${srv.url}${p}`)).status, p).to.equal(200);
     }
     // every data or inference route still needs it, and so does anything the shell does not serve
@@ -196,7 +212,13 @@ describe('dashboard on a server with an API key', function () {
       ['/dashboard/no-such-file.js', {}],
       ['/', { method: 'POST', json: {} }],
       ['/v1/predict', { json: predictBody(pixels) }],
-      ['/predict', { body: readFileSync(new URL('../fixtures/legacy-pandas.json', import.meta.url), 'utf8'), headers: { 'content-type': 'application/json' } }],
+      [
+        '/predict',
+        {
+          body: readFileSync(new URL('../fixtures/legacy-pandas.json', import.meta.url), 'utf8'),
+          headers: { 'content-type': 'application/json' },
+        },
+      ],
       ['/v2/models/fashion-cnn/infer', { json: { inputs: [{ name: 'x', shape: [1, 784], datatype: 'UINT8', data: Array.from(pixels) }] } }],
       ['/v1/predictions/1/feedback', { json: { correct: true } }],
     ];
@@ -250,11 +272,16 @@ describe('dashboard on a server with an API key', function () {
       await page.waitForSelector('body[data-loaded="true"]');
       expect(await page.isVisible('#key-form')).to.equal(false);
       for (const chart of CHARTS) expect(await page.getAttribute(`figure[data-chart="${chart}"]`, 'data-points'), chart).to.equal('2');
-      const counts = (await page.evaluate(`Chart.getChart(document.getElementById('chart-images')).data.datasets[0].data.length`)) as number;
+      const counts = (await page.evaluate(
+        `Chart.getChart(document.getElementById('chart-images')).data.datasets[0].data.length`,
+      )) as number;
       expect(counts).to.equal(2);
       expect(await page.locator('#runs-table tbody tr').count()).to.equal(2);
       expect(calls.map((c) => c.path)).to.include.members(['/v1/history', '/v1/summary']);
-      expect(calls.every((c) => c.auth === `Bearer ${key}`), JSON.stringify(calls)).to.equal(true);
+      expect(
+        calls.every((c) => c.auth === `Bearer ${key}`),
+        JSON.stringify(calls),
+      ).to.equal(true);
       expect(await page.evaluate(`sessionStorage.getItem('refund-vision.apiKey')`)).to.equal(key);
       noProblems();
     });
@@ -273,7 +300,10 @@ describe('dashboard on a server with an API key', function () {
       expect(download.suggestedFilename()).to.match(/^refund-vision-runs-from-.*\.csv$/);
       expect(csv).to.include('keyed-today').and.include('keyed-yesterday');
       expect(calls.map((c) => c.path)).to.include('/v1/runs.csv');
-      expect(calls.every((c) => c.auth === `Bearer ${key}`), JSON.stringify(calls)).to.equal(true);
+      expect(
+        calls.every((c) => c.auth === `Bearer ${key}`),
+        JSON.stringify(calls),
+      ).to.equal(true);
 
       await page.reload();
       await page.waitForSelector('body[data-loaded="true"]');

@@ -27,7 +27,9 @@ if (missing) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'rv-screenshot-'));
-const config = loadConfig({ overrides: { api: { port: 0, host: '127.0.0.1', dbPath: join(dir, 'rv.db') }, logs: { dir: join(dir, 'logs'), console: false } } });
+const config = loadConfig({
+  overrides: { api: { port: 0, host: '127.0.0.1', dbPath: join(dir, 'rv.db') }, logs: { dir: join(dir, 'logs'), console: false } },
+});
 const server = await startServer({ config });
 const test = await loadFashionMnist('test');
 const rand = rng(20261121);

@@ -47,16 +47,25 @@ export async function recordRun(baseUrl: string, r: SeedRun): Promise<SeededRun>
       const label = r.labels?.[i];
       return { id: r.ids?.[i] ?? `${r.runKey}/img-${String(i).padStart(4, '0')}.png`, ...(label === undefined ? {} : { label }) };
     });
-    const body = await post(`${baseUrl}/v1/predict`, {
-      runKey: r.runKey,
-      batchIndex,
-      images,
-      pixels: encodePixels(r.pixels.subarray(start * PIXELS_PER_IMAGE, end * PIXELS_PER_IMAGE)),
-    }, r.apiKey);
+    const body = await post(
+      `${baseUrl}/v1/predict`,
+      {
+        runKey: r.runKey,
+        batchIndex,
+        images,
+        pixels: encodePixels(r.pixels.subarray(start * PIXELS_PER_IMAGE, end * PIXELS_PER_IMAGE)),
+      },
+      r.apiKey,
+    );
     for (const p of body.predictions) (predictionIds.push(p.predictionId), classes.push(p.classIndex));
   }
   let run: RunSummary | undefined;
-  if (r.complete !== false) run = await post(`${baseUrl}/v1/runs/${encodeURIComponent(r.runKey)}/complete`, r.processMs === undefined ? {} : { processMs: r.processMs }, r.apiKey);
+  if (r.complete !== false)
+    run = await post(
+      `${baseUrl}/v1/runs/${encodeURIComponent(r.runKey)}/complete`,
+      r.processMs === undefined ? {} : { processMs: r.processMs },
+      r.apiKey,
+    );
   return { run, predictionIds, classes };
 }
 
@@ -67,7 +76,9 @@ export function backdate(store: MetricsStore, runKey: string, startedAt: Date, d
   store.db.transaction(() => {
     const run = store.db.prepare<[string], { id: number; status: string }>('SELECT id, status FROM runs WHERE run_key = ?').get(runKey);
     if (!run) throw new Error(`backdate: no run '${runKey}'`);
-    store.db.prepare('UPDATE runs SET started_at = ?, finished_at = CASE WHEN status = ? THEN ? ELSE NULL END WHERE id = ?').run(start, 'completed', end, run.id);
+    store.db
+      .prepare('UPDATE runs SET started_at = ?, finished_at = CASE WHEN status = ? THEN ? ELSE NULL END WHERE id = ?')
+      .run(start, 'completed', end, run.id);
     store.db.prepare('UPDATE batches SET created_at = ? WHERE run_id = ?').run(start, run.id);
     store.db.prepare('UPDATE predictions SET created_at = ? WHERE run_id = ?').run(start, run.id);
   })();

@@ -16,22 +16,59 @@ export function toCsv(header: string[], rows: unknown[][]): string {
   return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
 }
 
-const slug = (name: string) => name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
+const slug = (name: string) =>
+  name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_|_$/g, '');
 
 export const RUN_CSV_HEADER = [
-  'run_id', 'run_key', 'source', 'status', 'model_version', 'started_at', 'finished_at', 'images', 'failures',
-  'process_ms', 'inference_ms', 'ms_per_prediction', 'mean_confidence', 'accuracy_labels', 'labelled',
-  'accuracy_feedback', 'health', 'problems',
+  'run_id',
+  'run_key',
+  'source',
+  'status',
+  'model_version',
+  'started_at',
+  'finished_at',
+  'images',
+  'failures',
+  'process_ms',
+  'inference_ms',
+  'ms_per_prediction',
+  'mean_confidence',
+  'accuracy_labels',
+  'labelled',
+  'accuracy_feedback',
+  'health',
+  'problems',
   ...CLASS_NAMES.map((c) => `count_${slug(c)}`),
   ...CLASS_NAMES.map((c) => `confidence_${slug(c)}`),
 ];
 
 export function runCsvRow(r: RunSummary): unknown[] {
-  const problems = (r.checks ?? []).filter((c) => c.status !== 'OK').map((c) => `${c.status} ${c.name}: ${c.message}`).join(' | ');
+  const problems = (r.checks ?? [])
+    .filter((c) => c.status !== 'OK')
+    .map((c) => `${c.status} ${c.name}: ${c.message}`)
+    .join(' | ');
   return [
-    r.id, r.runKey, r.source, r.status, r.modelVersion, r.startedAt, r.finishedAt, r.images, r.failures,
-    r.processMs, r.inferenceMs, r.msPerPrediction, r.meanConfidence, r.accuracy, r.labelled,
-    r.feedbackAccuracy ?? null, r.health ?? null, problems,
+    r.id,
+    r.runKey,
+    r.source,
+    r.status,
+    r.modelVersion,
+    r.startedAt,
+    r.finishedAt,
+    r.images,
+    r.failures,
+    r.processMs,
+    r.inferenceMs,
+    r.msPerPrediction,
+    r.meanConfidence,
+    r.accuracy,
+    r.labelled,
+    r.feedbackAccuracy ?? null,
+    r.health ?? null,
+    problems,
     ...r.perClass.map((c) => c.count),
     ...r.perClass.map((c) => c.meanConfidence),
   ];

@@ -35,11 +35,15 @@ export interface FeedbackResult {
   runFeedbackCount: number;
 }
 
-export function findPrediction(db: Db, predictionId: number): { id: number; run_id: number; class_index: number; image_id: string; run_key: string } | undefined {
+export function findPrediction(
+  db: Db,
+  predictionId: number,
+): { id: number; run_id: number; class_index: number; image_id: string; run_key: string } | undefined {
   return db
-    .prepare<[number], { id: number; run_id: number; class_index: number; image_id: string; run_key: string }>(
-      'SELECT p.id, p.run_id, p.class_index, p.image_id, r.run_key FROM predictions p JOIN runs r ON r.id = p.run_id WHERE p.id = ?',
-    )
+    .prepare<
+      [number],
+      { id: number; run_id: number; class_index: number; image_id: string; run_key: string }
+    >('SELECT p.id, p.run_id, p.class_index, p.image_id, r.run_key FROM predictions p JOIN runs r ON r.id = p.run_id WHERE p.id = ?')
     .get(predictionId);
 }
 
@@ -141,7 +145,9 @@ export function summarize(db: Db, range: TimeRange): Summary {
     .all(...w.args)
     .map((r) => r.v);
   const batchMs = db
-    .prepare<string[], { v: number }>(`SELECT b.total_ms * 1.0 / b.images AS v FROM batches b JOIN runs r ON r.id = b.run_id WHERE b.images > 0 AND ${wr.sql}`)
+    .prepare<string[], { v: number }>(
+      `SELECT b.total_ms * 1.0 / b.images AS v FROM batches b JOIN runs r ON r.id = b.run_id WHERE b.images > 0 AND ${wr.sql}`,
+    )
     .all(...wr.args)
     .map((r) => r.v);
   const num = (x: number | null | undefined) => x ?? 0;
@@ -297,10 +303,17 @@ export function historySeries(db: Db, opts: { days: number; now?: number; maxPoi
         t: byDay ? Date.parse(`${key}T12:00:00Z`) : Date.parse(r.started_at),
         label: byDay ? key : r.run_key,
         runId: byDay ? null : r.id,
-        images: 0, conf: 0,
+        images: 0,
+        conf: 0,
         classCount: new Array(NUM_CLASSES).fill(0),
         classConf: new Array(NUM_CLASSES).fill(0),
-        ms: 0, msImages: 0, health: null, labelled: 0, correct: 0, fbN: 0, fbRight: 0,
+        ms: 0,
+        msImages: 0,
+        health: null,
+        labelled: 0,
+        correct: 0,
+        fbN: 0,
+        fbRight: 0,
       };
       points.push(p);
     }
@@ -310,12 +323,12 @@ export function historySeries(db: Db, opts: { days: number; now?: number; maxPoi
       p.classCount[s.class_index]! += s.count;
       p.classConf[s.class_index]! += s.confidence_sum;
     }
-    if (r.ms !== null && r.images > 0) (p.ms += r.ms, p.msImages += r.images);
+    if (r.ms !== null && r.images > 0) ((p.ms += r.ms), (p.msImages += r.images));
     if (r.health && (!p.health || HEALTH_RANK[r.health] > HEALTH_RANK[p.health])) p.health = r.health;
     p.labelled += r.labelled;
     p.correct += r.correct;
     const fb = fbByRun.get(r.id);
-    if (fb) (p.fbN += fb.n, p.fbRight += fb.right);
+    if (fb) ((p.fbN += fb.n), (p.fbRight += fb.right));
     recent.push({
       id: r.id,
       runKey: r.run_key,

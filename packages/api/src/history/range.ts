@@ -49,6 +49,7 @@ export function parseSince(value: string, now = Date.now()): string {
 export function parseDays(value: unknown, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < 1 || n > 3660) throw badRequest('invalid_days', 'days: a whole number from 1 to 3660');
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < 1 || n > 3660)
+    throw badRequest('invalid_days', 'days: a whole number from 1 to 3660');
   return n;
 }

@@ -33,7 +33,12 @@ describe('history routes: feedback, summary, CSV, series', () => {
         const res = await feedback(ids[i]!, { correctClass: labels[i] });
         expect(res.status, res.text).to.equal(200);
         if (labels[i] === labelled.classes[i]) right++;
-        expect(res.body).to.include({ predictionId: ids[i], correctClass: labels[i], predictedClass: labelled.classes[i], correct: labels[i] === labelled.classes[i] });
+        expect(res.body).to.include({
+          predictionId: ids[i],
+          correctClass: labels[i],
+          predictedClass: labelled.classes[i],
+          correct: labels[i] === labelled.classes[i],
+        });
         expect(res.body.runFeedbackCount).to.equal(i + 1);
         expect(res.body.runFeedbackAccuracy).to.be.closeTo(right / (i + 1), 1e-12);
       }
@@ -91,11 +96,19 @@ describe('history routes: feedback, summary, CSV, series', () => {
         const res = await feedback(id, body);
         expect(res.status, JSON.stringify(body)).to.equal(status);
         expect(res.body.error.code, JSON.stringify(body)).to.equal(code);
-        expect(res.body.error.message).to.be.a('string').and.not.match(/at .*\.ts:\d+/);
+        expect(res.body.error.message)
+          .to.be.a('string')
+          .and.not.match(/at .*\.ts:\d+/);
       }
-      const notJson = await send(`${srv.url}/v1/predictions/${id}/feedback`, { body: '{"correctClass":', headers: { 'content-type': 'application/json' } });
+      const notJson = await send(`${srv.url}/v1/predictions/${id}/feedback`, {
+        body: '{"correctClass":',
+        headers: { 'content-type': 'application/json' },
+      });
       expect(notJson.status).to.equal(400);
-      const wrongType = await send(`${srv.url}/v1/predictions/${id}/feedback`, { body: 'correctClass=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const wrongType = await send(`${srv.url}/v1/predictions/${id}/feedback`, {
+        body: 'correctClass=1',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
       expect(wrongType.status).to.equal(415);
       expect(srv.store.db.prepare('SELECT COUNT(*) AS n FROM feedback WHERE prediction_id = ?').get(id)).to.deep.equal({ n: 0 });
     });
@@ -116,7 +129,9 @@ describe('history routes: feedback, summary, CSV, series', () => {
       const right = labelled.classes.filter((c, i) => c === labels[i]).length;
       expect(s.accuracy).to.deep.equal({ value: right / 200, labelled: 200 });
       const fb = srv.store.db
-        .prepare('SELECT COUNT(*) AS n, SUM(f.correct_class = p.class_index) AS r FROM feedback f JOIN predictions p ON p.id = f.prediction_id')
+        .prepare(
+          'SELECT COUNT(*) AS n, SUM(f.correct_class = p.class_index) AS r FROM feedback f JOIN predictions p ON p.id = f.prediction_id',
+        )
         .get() as { n: number; r: number };
       expect(s.feedbackAccuracy.count).to.equal(fb.n).and.be.above(0);
       expect(s.feedbackAccuracy.value).to.be.closeTo(fb.r / fb.n, 1e-12);
@@ -218,7 +233,8 @@ describe('history routes: feedback, summary, CSV, series', () => {
       expect(folded.points).to.equal(2);
       expect(folded.images).to.deep.equal([5, 250]);
       expect(folded.runId).to.deep.equal([null, null]);
-      for (const q of ['days=0', 'days=abc', 'days=99999', 'days=1.5']) expect((await send(`${srv.url}/v1/history?${q}`)).status, q).to.equal(400);
+      for (const q of ['days=0', 'days=abc', 'days=99999', 'days=1.5'])
+        expect((await send(`${srv.url}/v1/history?${q}`)).status, q).to.equal(400);
     });
   });
 });

@@ -37,13 +37,21 @@ function predictionId(req: Request): number {
 function parseFeedback(body: unknown): { correctClass: number | 'predicted'; claimsCorrect: boolean } {
   const parsed = FeedbackBody.safeParse(body);
   if (!parsed.success) {
-    throw new AppError(400, 'invalid-feedback', `expected {"correctClass": <0–9 or class name>} or {"correct": true}: ${describeZodError(parsed.error)}`);
+    throw new AppError(
+      400,
+      'invalid-feedback',
+      `expected {"correctClass": <0–9 or class name>} or {"correct": true}: ${describeZodError(parsed.error)}`,
+    );
   }
   const b = parsed.data;
   if (!('correctClass' in b)) return { correctClass: 'predicted', claimsCorrect: true };
   const cls = classIndexOf(b.correctClass);
   if (cls === undefined) {
-    throw new AppError(400, 'invalid-class', `correctClass: '${String(b.correctClass).slice(0, 64)}' is not a class; use 0–9 or one of ${CLASS_NAMES.join(', ')}`);
+    throw new AppError(
+      400,
+      'invalid-class',
+      `correctClass: '${String(b.correctClass).slice(0, 64)}' is not a class; use 0–9 or one of ${CLASS_NAMES.join(', ')}`,
+    );
   }
   return { correctClass: cls, claimsCorrect: b.correct === true };
 }
@@ -58,7 +66,11 @@ export function createHistoryRouter(deps: HistoryDeps): express.Router {
     const prediction = findPrediction(store.db, id);
     if (!prediction) throw notFound('prediction-not-found', `no prediction with id ${id}`);
     if (claimsCorrect && correctClass !== 'predicted' && correctClass !== prediction.class_index) {
-      throw new AppError(400, 'invalid-feedback', `"correct": true contradicts correctClass ${correctClass}: the prediction was ${CLASS_NAMES[prediction.class_index]}`);
+      throw new AppError(
+        400,
+        'invalid-feedback',
+        `"correct": true contradicts correctClass ${correctClass}: the prediction was ${CLASS_NAMES[prediction.class_index]}`,
+      );
     }
     const result = recordFeedback(store.db, id, correctClass);
     if (!result) throw notFound('prediction-not-found', `no prediction with id ${id}`);
@@ -79,7 +91,10 @@ export function createHistoryRouter(deps: HistoryDeps): express.Router {
   router.get('/v1/runs.csv', (req, res) => {
     const range = parseRange(req.query as Record<string, unknown>);
     const name = `refund-vision-runs${range.from ? `-from-${range.from.slice(0, 10)}` : ''}${range.to ? `-to-${range.to.slice(0, 10)}` : ''}.csv`;
-    res.type('text/csv; charset=utf-8').attachment(name).send(runsCsv(allRuns(store, range)));
+    res
+      .type('text/csv; charset=utf-8')
+      .attachment(name)
+      .send(runsCsv(allRuns(store, range)));
   });
 
   router.get('/v1/history', (req, res) => {

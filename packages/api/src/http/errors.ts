@@ -30,7 +30,8 @@ const MULTER_STATUS: Record<string, number> = { LIMIT_FILE_SIZE: 413, LIMIT_PART
 export function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
   if (err instanceof z.ZodError) return new AppError(400, 'invalid-request', describeZodError(err));
-  if (err instanceof multer.MulterError) return new AppError(MULTER_STATUS[err.code] ?? 400, err.code.toLowerCase().replace(/_/g, '-'), err.message);
+  if (err instanceof multer.MulterError)
+    return new AppError(MULTER_STATUS[err.code] ?? 400, err.code.toLowerCase().replace(/_/g, '-'), err.message);
   const e = err as { type?: string; status?: number; statusCode?: number; expose?: boolean; message?: string; code?: string } | undefined;
   if (e?.type && BODY_PARSER_CODES[e.type]) {
     const [status, code] = BODY_PARSER_CODES[e.type]!;
@@ -38,7 +39,11 @@ export function toAppError(err: unknown): AppError | undefined {
   }
   const status = e?.status ?? e?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new AppError(status, e?.type?.replace(/\./g, '-') ?? 'bad-request', e?.expose !== false && e?.message ? e.message : 'bad request');
+    return new AppError(
+      status,
+      e?.type?.replace(/\./g, '-') ?? 'bad-request',
+      e?.expose !== false && e?.message ? e.message : 'bad request',
+    );
   }
   return undefined;
 }

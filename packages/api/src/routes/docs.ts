@@ -32,7 +32,9 @@ export function docsRouter(deps: AppDeps): Router {
   const router = Router();
   // Built on first request: converting the zod schemas is work the start-up path does not need.
   let doc: string | undefined;
-  router.get('/openapi.json', (_req, res) => res.type('application/json').send((doc ??= JSON.stringify(openApiDocument(deps.classifier.version)))));
+  router.get('/openapi.json', (_req, res) =>
+    res.type('application/json').send((doc ??= JSON.stringify(openApiDocument(deps.classifier.version)))),
+  );
   router.get('/docs', (_req, res) => res.type('html').send(PAGE));
   router.get('/docs/init.js', (_req, res) => res.type('application/javascript').send(INIT));
   router.use('/docs/assets', express.static(swaggerDir, { index: false, maxAge: '1d', fallthrough: true }));

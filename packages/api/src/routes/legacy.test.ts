@@ -52,7 +52,10 @@ describe('POST /predict (legacy pandas format)', () => {
     const labels = ['30', '4', '200'];
     const res = await send(`${srv.url}/predict`, { body: pandasToJson(pixels, labels), headers: { 'content-type': 'application/json' } });
     expect(res.body.map((r: unknown[]) => r[0])).to.deep.equal([30, 4, 200]);
-    const single = await send(`${srv.url}/predict`, { body: pandasToJson(pixels.subarray(PIXELS_PER_IMAGE, 2 * PIXELS_PER_IMAGE), ['4']), headers: { 'content-type': 'application/json' } });
+    const single = await send(`${srv.url}/predict`, {
+      body: pandasToJson(pixels.subarray(PIXELS_PER_IMAGE, 2 * PIXELS_PER_IMAGE), ['4']),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(single.body[0][1]).to.equal(res.body[1][1]);
     expect(rowOrderFromText('{ "0" : { "b": 1, "a" : 2 } }')).to.deep.equal(['b', 'a']);
   });
@@ -95,7 +98,10 @@ describe('POST /predict (legacy pandas format)', () => {
         records: rows.map(asRecord),
         index: { '1': asRecord(rows[0]!), '2': asRecord(rows[1]!) },
         values: rows,
-        table: { schema: { fields: [{ name: 'index', type: 'integer' }], primaryKey: ['index'], pandas_version: '1.4.0' }, data: rows.map((r, i) => ({ index: i + 1, ...asRecord(r) })) },
+        table: {
+          schema: { fields: [{ name: 'index', type: 'integer' }], primaryKey: ['index'], pandas_version: '1.4.0' },
+          data: rows.map((r, i) => ({ index: i + 1, ...asRecord(r) })),
+        },
       };
       for (const [orient, json] of Object.entries(bodies)) {
         const res = await send(`${srv.url}/predict`, { json });

@@ -83,7 +83,8 @@ export function otherOrient(body: unknown): string | undefined {
   if ('columns' in body && 'index' in body && 'data' in body) return 'split';
   const keys = Object.keys(body);
   const first = body[keys[0] ?? ''];
-  if (keys.length !== PIXELS_PER_IMAGE && isPlainObject(first) && Object.keys(first).length === PIXELS_PER_IMAGE && '783' in first) return 'index';
+  if (keys.length !== PIXELS_PER_IMAGE && isPlainObject(first) && Object.keys(first).length === PIXELS_PER_IMAGE && '783' in first)
+    return 'index';
   return undefined;
 }
 
@@ -91,16 +92,21 @@ export function otherOrient(body: unknown): string | undefined {
 export function parseLegacyFrame(body: unknown, rawText: string | undefined, maxRows: number): { labels: string[]; pixels: Uint8Array } {
   const orient = otherOrient(body);
   if (orient) {
-    throw badRequest('unsupported-orient', `this looks like DataFrame.to_json(orient='${orient}'); send the default DataFrame.to_json() (orient='columns'): ${COLUMNS_SHAPE}`);
+    throw badRequest(
+      'unsupported-orient',
+      `this looks like DataFrame.to_json(orient='${orient}'); send the default DataFrame.to_json() (orient='columns'): ${COLUMNS_SHAPE}`,
+    );
   }
   if (!isPlainObject(body)) throw badRequest('invalid-frame', `body must be a DataFrame.to_json() object: ${COLUMNS_SHAPE}`);
   const columns = Object.keys(body);
-  if (columns.length !== PIXELS_PER_IMAGE) throw badRequest('invalid-frame', `expected ${PIXELS_PER_IMAGE} pixel columns "0".."${PIXELS_PER_IMAGE - 1}", got ${columns.length}`);
+  if (columns.length !== PIXELS_PER_IMAGE)
+    throw badRequest('invalid-frame', `expected ${PIXELS_PER_IMAGE} pixel columns "0".."${PIXELS_PER_IMAGE - 1}", got ${columns.length}`);
   const first = body['0'];
   if (!isPlainObject(first)) throw badRequest('invalid-frame', 'column "0" is missing or not an object of row label → pixel');
   let labels = Object.keys(first);
   const fromText = rawText ? rowOrderFromText(rawText) : undefined;
-  if (fromText && fromText.length === labels.length && new Set(fromText).size === labels.length && fromText.every((k) => k in first)) labels = fromText;
+  if (fromText && fromText.length === labels.length && new Set(fromText).size === labels.length && fromText.every((k) => k in first))
+    labels = fromText;
   const n = labels.length;
   if (n === 0) throw badRequest('empty-batch', 'the frame has no rows');
   if (n > maxRows) throw badRequest('too-many-images', `at most ${maxRows} rows per request, got ${n}`);
@@ -108,11 +114,15 @@ export function parseLegacyFrame(body: unknown, rawText: string | undefined, max
   for (let c = 0; c < PIXELS_PER_IMAGE; c++) {
     const col = body[String(c)];
     if (!isPlainObject(col)) throw badRequest('invalid-frame', `column "${c}" is missing or not an object of row label → pixel`);
-    if (Object.keys(col).length !== n) throw badRequest('invalid-frame', `column "${c}" has ${Object.keys(col).length} rows, column "0" has ${n}`);
+    if (Object.keys(col).length !== n)
+      throw badRequest('invalid-frame', `column "${c}" has ${Object.keys(col).length} rows, column "0" has ${n}`);
     for (let r = 0; r < n; r++) {
       const v = col[labels[r]!];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) {
-        throw badRequest('invalid-pixel', `column "${c}" row "${labels[r]}": expected an integer 0–255, got ${v === undefined ? 'nothing' : JSON.stringify(v)?.slice(0, 40)}`);
+        throw badRequest(
+          'invalid-pixel',
+          `column "${c}" row "${labels[r]}": expected an integer 0–255, got ${v === undefined ? 'nothing' : JSON.stringify(v)?.slice(0, 40)}`,
+        );
       }
       pixels[r * PIXELS_PER_IMAGE + c] = v;
     }
@@ -128,7 +138,11 @@ export function legacyRouter(deps: AppDeps): Router {
     const t0 = arrivedAt(res);
     const { labels, pixels } = parseLegacyFrame(req.body, res.locals.rawJson as string | undefined, deps.config.api.maxBatch);
     const classified = await classify(deps, pixels, labels.length);
-    const reply: LegacyRow[] = classified.predictions.map((p, i) => [legacyNum(labels[i]!), LEGACY_CLASS_NAMES[p.classIndex]!, Math.round(p.confidence * 10000) / 100]);
+    const reply: LegacyRow[] = classified.predictions.map((p, i) => [
+      legacyNum(labels[i]!),
+      LEGACY_CLASS_NAMES[p.classIndex]!,
+      Math.round(p.confidence * 10000) / 100,
+    ]);
     recordOneShotRun(deps, { source: 'legacy', images: labels.map((id) => ({ id })), pixels, classified, startedAt: t0 }, () => reply);
     res.json(reply);
   });

@@ -39,12 +39,16 @@ describe('POST /v1/predict', () => {
   it('records the same batch sent five times at once exactly once, with identical answers', async () => {
     const { pixels } = await testBatch(20, 300);
     const body = predictBody(pixels, { runKey: 'dup-run', batchIndex: 3 });
-    const answers = await Promise.all(Array.from({ length: 5 }, () => send(`${srv.url}/v1/predict`, { json: body, headers: { 'idempotency-key': 'dup-run/3' } })));
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => send(`${srv.url}/v1/predict`, { json: body, headers: { 'idempotency-key': 'dup-run/3' } })),
+    );
     expect(answers.map((a) => a.status)).to.deep.equal([200, 200, 200, 200, 200]);
     expect(answers.filter((a) => a.body.replayed === false)).to.have.length(1);
     const strip = (b: any) => ({ ...b, replayed: undefined });
     for (const a of answers) expect(strip(a.body)).to.deep.equal(strip(answers[0]!.body));
-    const rows = srv.store.db.prepare(`SELECT COUNT(*) AS n FROM batches b JOIN runs r ON r.id = b.run_id WHERE r.run_key = 'dup-run'`).get();
+    const rows = srv.store.db
+      .prepare(`SELECT COUNT(*) AS n FROM batches b JOIN runs r ON r.id = b.run_id WHERE r.run_key = 'dup-run'`)
+      .get();
     expect(rows).to.deep.equal({ n: 1 });
     expect(srv.store.getRun('dup-run')!.images).to.equal(20);
     // and later, sequentially: still the stored answer
@@ -56,15 +60,27 @@ describe('POST /v1/predict', () => {
   it('refuses a different body under a used batch index or Idempotency-Key with 409', async () => {
     const a = await testBatch(2, 400);
     const b = await testBatch(2, 402);
-    expect((await send(`${srv.url}/v1/predict`, { json: predictBody(a.pixels, { runKey: 'conf', batchIndex: 0 }), headers: { 'idempotency-key': 'key-0' } })).status).to.equal(200);
+    expect(
+      (
+        await send(`${srv.url}/v1/predict`, {
+          json: predictBody(a.pixels, { runKey: 'conf', batchIndex: 0 }),
+          headers: { 'idempotency-key': 'key-0' },
+        })
+      ).status,
+    ).to.equal(200);
     const sameIndex = await send(`${srv.url}/v1/predict`, { json: predictBody(b.pixels, { runKey: 'conf', batchIndex: 0 }) });
     expect(sameIndex.status).to.equal(409);
     expect(sameIndex.body.error.code).to.equal('idempotency-conflict');
-    const sameKey = await send(`${srv.url}/v1/predict`, { json: predictBody(b.pixels, { runKey: 'conf', batchIndex: 1 }), headers: { 'idempotency-key': 'key-0' } });
+    const sameKey = await send(`${srv.url}/v1/predict`, {
+      json: predictBody(b.pixels, { runKey: 'conf', batchIndex: 1 }),
+      headers: { 'idempotency-key': 'key-0' },
+    });
     expect(sameKey.status).to.equal(409);
     expect(srv.store.getRun('conf')!.images).to.equal(2);
     // the same race while both are in flight: one is recorded, the other refused
-    const race = await Promise.all([a, b].map((x) => send(`${srv.url}/v1/predict`, { json: predictBody(x.pixels, { runKey: 'race', batchIndex: 0 }) })));
+    const race = await Promise.all(
+      [a, b].map((x) => send(`${srv.url}/v1/predict`, { json: predictBody(x.pixels, { runKey: 'race', batchIndex: 0 }) })),
+    );
     expect(race.map((r) => r.status).sort()).to.deep.equal([200, 409]);
     expect(srv.store.getRun('race')!.images).to.equal(2);
   });
@@ -80,7 +96,12 @@ describe('POST /v1/predict', () => {
       [{ ...good, runKey: '../x' }, 400, 'invalid-request'],
       [{ ...good, pixels: 12 }, 400, 'invalid-request'],
       // right length, valid base64, but of 1,569 bytes: the contract counts the padding
-      [{ ...good, pixels: `${good.pixels.slice(0, -4)}AAAA`.replace(/=/g, 'A') }, 400, 'invalid-request', /^pixels: not base64 of 1568 bytes/],
+      [
+        { ...good, pixels: `${good.pixels.slice(0, -4)}AAAA`.replace(/=/g, 'A') },
+        400,
+        'invalid-request',
+        /^pixels: not base64 of 1568 bytes/,
+      ],
       [{ ...good, pixels: `${good.pixels.slice(0, -5)}-AAA=` }, 400, 'invalid-request', /^pixels: not base64: character "-"/],
     ];
     for (const [json, status, code, message] of cases) {
@@ -92,9 +113,20 @@ describe('POST /v1/predict', () => {
     const tooMany = predictBody(new Uint8Array(1025 * PIXELS_PER_IMAGE), { runKey: 'big' });
     const big = await send(`${srv.url}/v1/predict`, { json: tooMany });
     expect(big.status).to.equal(400);
-    expect((await send(`${srv.url}/v1/predict`, { body: '{"runKey":', headers: { 'content-type': 'application/json' } })).body.error.code).to.equal('invalid-json');
-    expect((await send(`${srv.url}/v1/predict`, { body: JSON.stringify(good), headers: { 'content-type': 'text/plain' } })).status).to.equal(415);
-    expect((await send(`${srv.url}/v1/predict`, { body: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]', headers: { 'content-type': 'application/json' } })).body.error.code).to.equal('too-deep');
+    expect(
+      (await send(`${srv.url}/v1/predict`, { body: '{"runKey":', headers: { 'content-type': 'application/json' } })).body.error.code,
+    ).to.equal('invalid-json');
+    expect(
+      (await send(`${srv.url}/v1/predict`, { body: JSON.stringify(good), headers: { 'content-type': 'text/plain' } })).status,
+    ).to.equal(415);
+    expect(
+      (
+        await send(`${srv.url}/v1/predict`, {
+          body: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]',
+          headers: { 'content-type': 'application/json' },
+        })
+      ).body.error.code,
+    ).to.equal('too-deep');
     expect(liveTensors(srv.classifier)).to.equal(before);
     expect(srv.store.getRun('bad')).to.equal(undefined);
   });

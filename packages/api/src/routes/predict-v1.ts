@@ -25,7 +25,8 @@ export function predictV1Router(deps: AppDeps): Router {
   /** The stored answer, or 409 when the key belongs to a different request. */
   const answer = (result: RecordBatchResult, sameRequest = true): PredictResponse => {
     if (result.outcome === 'conflict') throw new AppError(409, 'idempotency-conflict', result.message);
-    if (!sameRequest) throw new AppError(409, 'idempotency-conflict', 'a different request with the same batch or Idempotency-Key is being processed');
+    if (!sameRequest)
+      throw new AppError(409, 'idempotency-conflict', 'a different request with the same batch or Idempotency-Key is being processed');
     return result.response as PredictResponse;
   };
 
@@ -35,10 +36,14 @@ export function predictV1Router(deps: AppDeps): Router {
     const n = body.images.length;
     if (n > config.api.maxBatch) throw badRequest('too-many-images', `at most ${config.api.maxBatch} images per batch, got ${n}`);
     const idem = req.get('idempotency-key');
-    if (idem !== undefined && !IDEMPOTENCY_KEY.test(idem)) throw badRequest('bad-idempotency-key', 'Idempotency-Key: 1–255 visible ASCII characters');
+    if (idem !== undefined && !IDEMPOTENCY_KEY.test(idem))
+      throw badRequest('bad-idempotency-key', 'Idempotency-Key: 1–255 visible ASCII characters');
 
     // The canonical request: the same batch hashes the same whether it came gzipped or not.
-    const hash = createHash('sha256').update(JSON.stringify([body.runKey, body.batchIndex, body.source, body.images])).update(body.pixels).digest('hex');
+    const hash = createHash('sha256')
+      .update(JSON.stringify([body.runKey, body.batchIndex, body.source, body.images]))
+      .update(body.pixels)
+      .digest('hex');
     const keys = [`b:${body.runKey}\0${body.batchIndex}`, ...(idem ? [`k:${idem}`] : [])];
 
     const prior = store.checkBatch(body.runKey, body.batchIndex, idem, hash);

@@ -67,12 +67,19 @@ describe('POST /v1/predict/image', () => {
   it('answers bad uploads with 4xx JSON: no files, wrong content type, file over the limit', async () => {
     const empty = await fetch(`${srv.url}/v1/predict/image`, { method: 'POST', body: new FormData() });
     expect(empty.status).to.equal(400);
-    const json = await fetch(`${srv.url}/v1/predict/image`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const json = await fetch(`${srv.url}/v1/predict/image`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(json.status).to.equal(415);
     const big = await upload(srv.url, [{ name: 'big.png', data: Buffer.alloc(3 * 1024 * 1024, 1) }]);
     expect(big.status).to.equal(413);
     expect(big.body.error.code).to.equal('limit-file-size');
-    const many = await upload(srv.url, Array.from({ length: 5 }, (_, i) => ({ name: `part-${i}.png`, data: Buffer.alloc(1.9 * 1024 * 1024, i) })));
+    const many = await upload(
+      srv.url,
+      Array.from({ length: 5 }, (_, i) => ({ name: `part-${i}.png`, data: Buffer.alloc(1.9 * 1024 * 1024, i) })),
+    );
     expect(many.status).to.equal(413);
     expect(many.body.error.code).to.equal('body-too-large');
     const chunked = await fetch(`${srv.url}/v1/predict/image`, {

@@ -19,7 +19,18 @@ let preprocess: Promise<typeof import('@refund-vision/preprocess')> | undefined;
 export const preloadPreprocess = () => (preprocess ??= import('@refund-vision/preprocess'));
 
 export type UploadResult =
-  | { file: string; ok: true; predictionId: number; classIndex: number; className: string; confidence: number; top3: TopK[]; width: number; height: number; format: string }
+  | {
+      file: string;
+      ok: true;
+      predictionId: number;
+      classIndex: number;
+      className: string;
+      confidence: number;
+      top3: TopK[];
+      width: number;
+      height: number;
+      format: string;
+    }
   | { file: string; ok: false; error: { code: string; message: string } };
 
 /**
@@ -40,7 +51,14 @@ export function uploadRouter(deps: AppDeps): Router {
   const router = Router();
   const upload = multer({
     storage: multer.memoryStorage(),
-    limits: { fileSize: config.api.uploadMaxBytes, files: config.api.uploadMaxFiles, fields: 16, fieldSize: 64 * 1024, parts: config.api.uploadMaxFiles + 16, headerPairs: 200 },
+    limits: {
+      fileSize: config.api.uploadMaxBytes,
+      files: config.api.uploadMaxFiles,
+      fields: 16,
+      fieldSize: 64 * 1024,
+      parts: config.api.uploadMaxFiles + 16,
+      headerPairs: 200,
+    },
   }).any();
 
   // Files are held in memory: besides the per-file limit, the whole form is capped, and its size
@@ -49,11 +67,19 @@ export function uploadRouter(deps: AppDeps): Router {
   const receive = (req: Request, res: Response) =>
     new Promise<Express.Multer.File[]>((resolve, reject) => {
       if (!req.is('multipart/form-data')) {
-        return reject(new AppError(415, 'unsupported-media-type', `expected Content-Type: multipart/form-data, got ${req.get('content-type') ?? 'none'}`));
+        return reject(
+          new AppError(
+            415,
+            'unsupported-media-type',
+            `expected Content-Type: multipart/form-data, got ${req.get('content-type') ?? 'none'}`,
+          ),
+        );
       }
       const declared = Number(req.get('content-length'));
-      if (!req.get('content-length') || !Number.isFinite(declared)) return reject(new AppError(411, 'length-required', 'uploads must declare Content-Length'));
-      if (declared > maxForm) return reject(new AppError(413, 'body-too-large', `the form is ${declared} bytes; at most ${maxForm} per request`));
+      if (!req.get('content-length') || !Number.isFinite(declared))
+        return reject(new AppError(411, 'length-required', 'uploads must declare Content-Length'));
+      if (declared > maxForm)
+        return reject(new AppError(413, 'body-too-large', `the form is ${declared} bytes; at most ${maxForm} per request`));
       upload(req, res, (err: unknown) => {
         if (!err) return resolve((req.files as Express.Multer.File[] | undefined) ?? []);
         // busboy's own complaints (bad boundary, truncated form) are the sender's fault too.
@@ -82,7 +108,12 @@ export function uploadRouter(deps: AppDeps): Router {
     if (good.length === 0) {
       const details = prepared.map((p, i) => ({ file: names[i]!, ...(p as { code: string; message: string }) }));
       const only = details.length === 1 ? details[0]! : undefined;
-      throw new AppError(400, only ? `image-${only.code}` : 'no-valid-images', only ? `${only.file}: ${only.message}` : 'none of the files could be read as an image', details);
+      throw new AppError(
+        400,
+        only ? `image-${only.code}` : 'no-valid-images',
+        only ? `${only.file}: ${only.message}` : 'none of the files could be read as an image',
+        details,
+      );
     }
     const pixels = new Uint8Array(good.length * PIXELS_PER_IMAGE);
     good.forEach(({ p }, k) => pixels.set(p.pixels, k * PIXELS_PER_IMAGE));
@@ -91,7 +122,9 @@ export function uploadRouter(deps: AppDeps): Router {
       deps,
       { source: 'upload', images: good.map(({ i }) => ({ id: names[i]! })), pixels, classified, startedAt: t0 },
       (ids) => {
-        const results: UploadResult[] = prepared.map((p, i) => (!('pixels' in p) ? { file: names[i]!, ok: false, error: p } : (undefined as never)));
+        const results: UploadResult[] = prepared.map((p, i) =>
+          !('pixels' in p) ? { file: names[i]!, ok: false, error: p } : (undefined as never),
+        );
         good.forEach(({ i, p }, k) => {
           const pred = classified.predictions[k]!;
           results[i] = {
@@ -111,7 +144,12 @@ export function uploadRouter(deps: AppDeps): Router {
       },
     );
     const totalMs = performance.now() - t0;
-    res.json({ runKey, modelVersion: deps.classifier.version, files: response, timing: { inferenceMs: classified.inferenceMs, totalMs, perImageMs: totalMs / files.length } });
+    res.json({
+      runKey,
+      modelVersion: deps.classifier.version,
+      files: response,
+      timing: { inferenceMs: classified.inferenceMs, totalMs, perImageMs: totalMs / files.length },
+    });
   });
   return router;
 }

@@ -41,7 +41,9 @@ describe('Open Inference Protocol V2', () => {
       for (const datatype of ['UINT8', 'FP32'] as const) {
         const values = datatype === 'UINT8' ? flat : flat.map((v) => v / 255);
         for (const data of [values, nest(values, shape)]) {
-          const res = await send(`${srv.url}/v2/models/fashion-cnn/infer`, { json: { id: 'req-1', inputs: [{ name: 'input', shape, datatype, data }] } });
+          const res = await send(`${srv.url}/v2/models/fashion-cnn/infer`, {
+            json: { id: 'req-1', inputs: [{ name: 'input', shape, datatype, data }] },
+          });
           expect(res.status, JSON.stringify(res.body)).to.equal(200);
           expect(res.body).to.deep.include({ model_name: 'fashion-cnn', id: 'req-1', model_version: srv.classifier.version });
           const out = res.body.outputs[0];

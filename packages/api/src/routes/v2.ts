@@ -61,7 +61,8 @@ export function toPixels(data: unknown[], datatype: 'UINT8' | 'FP32', expected: 
         continue;
       }
       if (k >= expected) throw badRequest('bad-data', `data has more than the ${expected} values the shape declares`);
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest('bad-data', `data[${k}]: expected a number, got ${JSON.stringify(v)?.slice(0, 40)}`);
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw badRequest('bad-data', `data[${k}]: expected a number, got ${JSON.stringify(v)?.slice(0, 40)}`);
       if (datatype === 'UINT8') {
         if (!Number.isInteger(v) || v < 0 || v > 255) throw badRequest('bad-data', `data[${k}]: UINT8 must be an integer 0–255, got ${v}`);
         out[k++] = v;
@@ -99,7 +100,8 @@ export function v2Router(deps: AppDeps): Router {
   });
   const known = (name: string, version?: string) => {
     if (name !== V2_MODEL_NAME) throw new AppError(404, 'model-not-found', `model '${name}' is not served here; try '${V2_MODEL_NAME}'`);
-    if (version !== undefined && version !== classifier.version) throw new AppError(404, 'version-not-found', `model '${name}' has no version '${version}'; serving '${classifier.version}'`);
+    if (version !== undefined && version !== classifier.version)
+      throw new AppError(404, 'version-not-found', `model '${name}' has no version '${version}'; serving '${classifier.version}'`);
   };
 
   router.get('/v2', (_req, res) => res.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [] }));
@@ -112,33 +114,52 @@ export function v2Router(deps: AppDeps): Router {
     const ready = deps.state.ready && !deps.state.draining;
     res.status(ready ? 200 : 503).json({ name: V2_MODEL_NAME, ready });
   });
-  router.post(['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer'], ...jsonBody(config.api.bodyLimitBytes), async (req, res) => {
-    const t0 = arrivedAt(res);
-    known(String(req.params.name), req.params.version as string | undefined);
-    const body = InferRequest.parse(req.body);
-    const input = body.inputs[0]!;
-    if (input.datatype !== 'UINT8' && input.datatype !== 'FP32') throw badRequest('bad-datatype', `datatype must be UINT8 or FP32, got ${input.datatype}`);
-    for (const o of body.outputs ?? []) if (o.name !== 'probabilities') throw badRequest('bad-output', `unknown output '${o.name}'; this model has 'probabilities'`);
-    const n = imagesFromShape(input.shape);
-    if (n > config.api.maxBatch) throw badRequest('too-many-images', `at most ${config.api.maxBatch} images per request, got ${n}`);
-    const pixels = toPixels(input.data, input.datatype, n * PIXELS_PER_IMAGE);
-    const classified = await classify(deps, pixels, n);
-    const response = {
-      model_name: V2_MODEL_NAME,
-      model_version: classifier.version,
-      ...(body.id !== undefined ? { id: body.id } : {}),
-      outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [n, NUM_CLASSES], data: Array.from(classified.probs.subarray(0, n * NUM_CLASSES)) }],
-    };
-    const prefix = body.id ?? 'v2';
-    recordOneShotRun(deps, { source: 'v2', images: Array.from({ length: n }, (_, i) => ({ id: `${prefix}[${i}]` })), pixels, classified, startedAt: t0 }, () => ({
-      model_name: V2_MODEL_NAME,
-      model_version: classifier.version,
-      id: body.id,
-      images: n,
-    }));
-    res.json(response);
-  });
-  router.use('/v2', (req, _res, next) => next(new AppError(404, 'not-found', `no V2 route for ${req.method} ${req.originalUrl.split('?')[0]}`)));
+  router.post(
+    ['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer'],
+    ...jsonBody(config.api.bodyLimitBytes),
+    async (req, res) => {
+      const t0 = arrivedAt(res);
+      known(String(req.params.name), req.params.version as string | undefined);
+      const body = InferRequest.parse(req.body);
+      const input = body.inputs[0]!;
+      if (input.datatype !== 'UINT8' && input.datatype !== 'FP32')
+        throw badRequest('bad-datatype', `datatype must be UINT8 or FP32, got ${input.datatype}`);
+      for (const o of body.outputs ?? [])
+        if (o.name !== 'probabilities') throw badRequest('bad-output', `unknown output '${o.name}'; this model has 'probabilities'`);
+      const n = imagesFromShape(input.shape);
+      if (n > config.api.maxBatch) throw badRequest('too-many-images', `at most ${config.api.maxBatch} images per request, got ${n}`);
+      const pixels = toPixels(input.data, input.datatype, n * PIXELS_PER_IMAGE);
+      const classified = await classify(deps, pixels, n);
+      const response = {
+        model_name: V2_MODEL_NAME,
+        model_version: classifier.version,
+        ...(body.id !== undefined ? { id: body.id } : {}),
+        outputs: [
+          {
+            name: 'probabilities',
+            datatype: 'FP32',
+            shape: [n, NUM_CLASSES],
+            data: Array.from(classified.probs.subarray(0, n * NUM_CLASSES)),
+          },
+        ],
+      };
+      const prefix = body.id ?? 'v2';
+      recordOneShotRun(
+        deps,
+        { source: 'v2', images: Array.from({ length: n }, (_, i) => ({ id: `${prefix}[${i}]` })), pixels, classified, startedAt: t0 },
+        () => ({
+          model_name: V2_MODEL_NAME,
+          model_version: classifier.version,
+          id: body.id,
+          images: n,
+        }),
+      );
+      res.json(response);
+    },
+  );
+  router.use('/v2', (req, _res, next) =>
+    next(new AppError(404, 'not-found', `no V2 route for ${req.method} ${req.originalUrl.split('?')[0]}`)),
+  );
   return router;
 }
 

@@ -27,7 +27,9 @@ function startCli(configFile: string, args: string[] = []): Child {
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.on('exit', (code, signal) => r({ code, signal })),
+  );
   return { proc, out: () => out, exit };
 }
 
@@ -54,11 +56,18 @@ describe('pnpm batch (child process)', function () {
 
   it('killed with SIGKILL twice mid-run, then run again: every image recorded exactly once', async () => {
     const names = Array.from({ length: 18 }, (_, i) => `G${i % 2}/img ${i}.png`);
-    await writeImages(join(t.dir, 'data', 'inbox'), names.map((name, i) => ({ name, index: 100 + i, kind: 'dataset' as const })));
+    await writeImages(
+      join(t.dir, 'data', 'inbox'),
+      names.map((name, i) => ({ name, index: 100 + i, kind: 'dataset' as const })),
+    );
 
     // 1st attempt: killed after the API recorded batch 1 but before the client got the answer
     let victim: Child | undefined;
-    const proxy = await gateProxy(api.url, (n) => (n === 2 ? 'hold-response' : 'pass'), () => victim!.proc.kill('SIGKILL'));
+    const proxy = await gateProxy(
+      api.url,
+      (n) => (n === 2 ? 'hold-response' : 'pass'),
+      () => victim!.proc.kill('SIGKILL'),
+    );
     const config = writeConfig(proxy.url);
     victim = startCli(config);
     expect((await victim.exit).signal, victim.out()).to.equal('SIGKILL');
@@ -69,7 +78,11 @@ describe('pnpm batch (child process)', function () {
     expect(storedPredictions(api, runKey)).to.have.length(8); // batches 0 and 1
 
     // 2nd attempt: resumes, and is killed while its second request is on the way (not forwarded)
-    const proxy2 = await gateProxy(api.url, (n) => (n === 2 ? 'hold-request' : 'pass'), () => victim!.proc.kill('SIGKILL'));
+    const proxy2 = await gateProxy(
+      api.url,
+      (n) => (n === 2 ? 'hold-request' : 'pass'),
+      () => victim!.proc.kill('SIGKILL'),
+    );
     victim = startCli(writeConfig(proxy2.url));
     expect((await victim.exit).signal, victim.out()).to.equal('SIGKILL');
     await proxy2.close();

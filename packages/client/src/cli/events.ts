@@ -18,7 +18,8 @@ await main(async () => {
     console.log('usage: pnpm events [--level error|warn|info|debug] [--since 1d|12h|30m|<date>] [--run KEY] [--component client|api]');
     return 0;
   }
-  if (values.level && !['error', 'warn', 'info', 'debug'].includes(values.level)) throw new RangeError(`--level: expected error, warn, info or debug, got ${values.level}`);
+  if (values.level && !['error', 'warn', 'info', 'debug'].includes(values.level))
+    throw new RangeError(`--level: expected error, warn, info or debug, got ${values.level}`);
   const dir = loadConfig().logs.dir;
   if (!eventFiles(dir).length) {
     console.error(`no events log in ${dir} yet`);

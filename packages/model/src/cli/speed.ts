@@ -25,7 +25,11 @@ try {
     await clf.dispose();
   }
   if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
-  else for (const r of rows) process.stdout.write(`${r.engine.padEnd(5)} batch ${String(r.batch).padStart(5)}: ${r.msPerImage.toFixed(4)} ms/img (median of ${r.runs})\n`);
+  else
+    for (const r of rows)
+      process.stdout.write(
+        `${r.engine.padEnd(5)} batch ${String(r.batch).padStart(5)}: ${r.msPerImage.toFixed(4)} ms/img (median of ${r.runs})\n`,
+      );
 } catch (e) {
   process.stderr.write(`speed failed: ${(e as Error).message}\n`);
   process.exitCode = 1;

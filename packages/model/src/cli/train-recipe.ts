@@ -25,8 +25,30 @@ const common = ['--arch', 'deep', '--batch-size', '64', '--seed', '42', ...(valu
 
 const stages: string[][] = [
   [...common, '--epochs', epochs(8), '--lr', '0.001', '--out', join(work, 'stage1'), '--no-onnx'],
-  [...common, '--epochs', epochs(4), '--lr', '0.0003', '--no-flip', '--init', join(work, 'stage1'), '--out', join(work, 'stage2'), '--no-onnx'],
-  [...common, '--epochs', epochs(4), '--lr', '0.00015', '--no-flip', '--init', join(work, 'stage2'), ...(values.out ? ['--out', values.out] : [])],
+  [
+    ...common,
+    '--epochs',
+    epochs(4),
+    '--lr',
+    '0.0003',
+    '--no-flip',
+    '--init',
+    join(work, 'stage1'),
+    '--out',
+    join(work, 'stage2'),
+    '--no-onnx',
+  ],
+  [
+    ...common,
+    '--epochs',
+    epochs(4),
+    '--lr',
+    '0.00015',
+    '--no-flip',
+    '--init',
+    join(work, 'stage2'),
+    ...(values.out ? ['--out', values.out] : []),
+  ],
 ];
 
 for (const [i, args] of stages.entries()) {

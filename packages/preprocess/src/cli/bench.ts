@@ -33,7 +33,11 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-console.log(`${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(
+  `${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores, Node ${process.version}, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 for (const [name, r] of rows) {
   console.log(
     `${name.padEnd(18)} ${r.mode.padEnd(8)} ${r.msPerImage.toFixed(2).padStart(8)} ms/img ${r.imagesPerSec.toFixed(0).padStart(6)} img/s  cpu ${r.cpuMsPerImage.toFixed(2)} ms/img  ${JSON.stringify(r.decoders)}${r.failed ? ` failed ${r.failed}` : ''}`,

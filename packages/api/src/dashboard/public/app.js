@@ -169,74 +169,123 @@ function drawChart(key, config, h) {
 function drawCharts(h) {
   const dense = h.points > 60;
   const line = (label, ys, color, extra = {}) => ({
-    label, data: points(h, ys), borderColor: color, backgroundColor: color,
-    borderWidth: 1.5, pointRadius: dense ? 0 : 2.5, pointHoverRadius: 4, tension: 0, ...extra,
+    label,
+    data: points(h, ys),
+    borderColor: color,
+    backgroundColor: color,
+    borderWidth: 1.5,
+    pointRadius: dense ? 0 : 2.5,
+    pointHoverRadius: 4,
+    tension: 0,
+    ...extra,
   });
   const unit = { min: 0, max: 1, ticks: { callback: (v) => `${Math.round(v * 100)}%` } };
 
-  drawChart('confidence', {
-    type: 'line',
-    data: {
-      datasets: [
-        line('All classes', h.meanConfidence, '#111', { borderWidth: 3 }),
-        ...h.classNames.map((name, c) => line(name, h.classConfidence[c], CLASS_COLORS[c], { borderWidth: 1 })),
-      ],
-    },
-    options: baseOptions(h, { ...unit, min: undefined, suggestedMin: 0.5 }),
-  }, h);
-
-  drawChart('accuracy', {
-    type: 'line',
-    data: {
-      datasets: [
-        line('From labels', h.accuracy, '#3558c8', { borderWidth: 2.5 }),
-        line('From feedback', h.feedbackAccuracy, '#c8358a', { borderWidth: 2.5, borderDash: [6, 3] }),
-      ],
-    },
-    options: baseOptions(h, unit, {
-      plugins: {
-        legend: { labels: { boxWidth: 10, font: { size: 11 } } },
-        tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${pct(item.parsed.y)} of ${item.datasetIndex === 0 ? h.labelled[item.dataIndex] : h.feedbackCount[item.dataIndex]}` } },
+  drawChart(
+    'confidence',
+    {
+      type: 'line',
+      data: {
+        datasets: [
+          line('All classes', h.meanConfidence, '#111', { borderWidth: 3 }),
+          ...h.classNames.map((name, c) => line(name, h.classConfidence[c], CLASS_COLORS[c], { borderWidth: 1 })),
+        ],
       },
-    }),
-  }, h);
-
-  drawChart('images', {
-    type: 'bar',
-    data: { datasets: [{ label: 'Images', data: points(h, h.images), backgroundColor: '#5b8bd0', barThickness: 'flex', maxBarThickness: 14 }] },
-    options: baseOptions(h, { beginAtZero: true }, { plugins: { legend: { display: false } } }),
-  }, h);
-
-  drawChart('time', {
-    type: 'line',
-    data: { datasets: [line('ms per prediction', h.msPerPrediction, '#6b4fbb')] },
-    options: baseOptions(h, { beginAtZero: true, title: { display: true, text: 'ms' } }, { plugins: { legend: { display: false } } }),
-  }, h);
-
-  drawChart('health', {
-    type: 'bar',
-    data: {
-      datasets: [{
-        label: 'Health',
-        data: points(h, h.health.map((s) => (s ? HEALTH_LEVEL[s] : 0.3))),
-        backgroundColor: h.health.map((s) => (s ? HEALTH_COLORS[s] : '#bbb')),
-        barThickness: 'flex',
-        maxBarThickness: 14,
-      }],
+      options: baseOptions(h, { ...unit, min: undefined, suggestedMin: 0.5 }),
     },
-    options: baseOptions(h, { min: 0, max: 3, ticks: { stepSize: 1, callback: (v) => ['', 'OK', 'WARN', 'ALERT'][v] ?? '' } }, {
-      plugins: {
-        legend: { display: false },
-        tooltip: { callbacks: { label: (item) => `health: ${h.health[item.dataIndex] ?? 'not checked (open run)'}` } },
+    h,
+  );
+
+  drawChart(
+    'accuracy',
+    {
+      type: 'line',
+      data: {
+        datasets: [
+          line('From labels', h.accuracy, '#3558c8', { borderWidth: 2.5 }),
+          line('From feedback', h.feedbackAccuracy, '#c8358a', { borderWidth: 2.5, borderDash: [6, 3] }),
+        ],
       },
-    }),
-  }, h);
+      options: baseOptions(h, unit, {
+        plugins: {
+          legend: { labels: { boxWidth: 10, font: { size: 11 } } },
+          tooltip: {
+            callbacks: {
+              label: (item) =>
+                `${item.dataset.label}: ${pct(item.parsed.y)} of ${item.datasetIndex === 0 ? h.labelled[item.dataIndex] : h.feedbackCount[item.dataIndex]}`,
+            },
+          },
+        },
+      }),
+    },
+    h,
+  );
+
+  drawChart(
+    'images',
+    {
+      type: 'bar',
+      data: {
+        datasets: [{ label: 'Images', data: points(h, h.images), backgroundColor: '#5b8bd0', barThickness: 'flex', maxBarThickness: 14 }],
+      },
+      options: baseOptions(h, { beginAtZero: true }, { plugins: { legend: { display: false } } }),
+    },
+    h,
+  );
+
+  drawChart(
+    'time',
+    {
+      type: 'line',
+      data: { datasets: [line('ms per prediction', h.msPerPrediction, '#6b4fbb')] },
+      options: baseOptions(h, { beginAtZero: true, title: { display: true, text: 'ms' } }, { plugins: { legend: { display: false } } }),
+    },
+    h,
+  );
+
+  drawChart(
+    'health',
+    {
+      type: 'bar',
+      data: {
+        datasets: [
+          {
+            label: 'Health',
+            data: points(
+              h,
+              h.health.map((s) => (s ? HEALTH_LEVEL[s] : 0.3)),
+            ),
+            backgroundColor: h.health.map((s) => (s ? HEALTH_COLORS[s] : '#bbb')),
+            barThickness: 'flex',
+            maxBarThickness: 14,
+          },
+        ],
+      },
+      options: baseOptions(
+        h,
+        { min: 0, max: 3, ticks: { stepSize: 1, callback: (v) => ['', 'OK', 'WARN', 'ALERT'][v] ?? '' } },
+        {
+          plugins: {
+            legend: { display: false },
+            tooltip: { callbacks: { label: (item) => `health: ${h.health[item.dataIndex] ?? 'not checked (open run)'}` } },
+          },
+        },
+      ),
+    },
+    h,
+  );
 }
 
 // ---- summary cards and the runs table -----------------------------------------------------------
 
 function card(title, value, note, cls) {
-  return el('div', { class: `card ${cls ?? ''}` }, el('div', { class: 'card-title' }, title), el('div', { class: 'card-value' }, value), el('div', { class: 'card-note' }, note));
+  return el(
+    'div',
+    { class: `card ${cls ?? ''}` },
+    el('div', { class: 'card-title' }, title),
+    el('div', { class: 'card-value' }, value),
+    el('div', { class: 'card-note' }, note),
+  );
 }
 
 function drawSummary(s) {
@@ -247,14 +296,27 @@ function drawSummary(s) {
     card('Mean confidence', pct(s.meanConfidence), 'how sure the model was'),
     card('Accuracy (labels)', pct(s.accuracy.value), `${s.accuracy.labelled.toLocaleString('en')} labelled images`, 'measured'),
     card('Accuracy (feedback)', pct(s.feedbackAccuracy.value), `${s.feedbackAccuracy.count} predictions reviewed`, 'measured'),
-    card('Health', `${s.health.ALERT} ALERT`, `${s.health.WARN} WARN · ${s.health.OK} OK${s.health.unchecked ? ` · ${s.health.unchecked} open` : ''}`, s.health.ALERT ? 'alert' : s.health.WARN ? 'warn' : 'ok'),
+    card(
+      'Health',
+      `${s.health.ALERT} ALERT`,
+      `${s.health.WARN} WARN · ${s.health.OK} OK${s.health.unchecked ? ` · ${s.health.unchecked} open` : ''}`,
+      s.health.ALERT ? 'alert' : s.health.WARN ? 'warn' : 'ok',
+    ),
     card('Time per prediction', `${ms(s.msPerPrediction.p50)} ms`, `p95 ${ms(s.msPerPrediction.p95)} ms`),
   );
 }
 
 function drawRunsTable(h) {
   const rows = h.recent.map((r) =>
-    el('tr', { class: 'clickable', tabindex: 0, dataset: { runId: String(r.id) }, onclick: () => openRun(r.id), onkeydown: (e) => e.key === 'Enter' && openRun(r.id) },
+    el(
+      'tr',
+      {
+        class: 'clickable',
+        tabindex: 0,
+        dataset: { runId: String(r.id) },
+        onclick: () => openRun(r.id),
+        onkeydown: (e) => e.key === 'Enter' && openRun(r.id),
+      },
       el('td', {}, dateTime(r.startedAt)),
       el('td', { class: 'key' }, r.runKey),
       el('td', {}, r.source),
@@ -263,8 +325,12 @@ function drawRunsTable(h) {
       el('td', { class: 'num' }, r.accuracy === null ? '—' : `${pct(r.accuracy)} (${r.labelled})`),
       el('td', { class: 'num' }, r.feedbackAccuracy === null ? '—' : `${pct(r.feedbackAccuracy)} (${r.feedbackCount})`),
       el('td', { class: 'num' }, ms(r.msPerPrediction)),
-      el('td', {}, badge(r.health))));
-  $('#runs-table tbody').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 9, class: 'empty' }, 'No runs in this period.'))]));
+      el('td', {}, badge(r.health)),
+    ),
+  );
+  $('#runs-table tbody').replaceChildren(
+    ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 9, class: 'empty' }, 'No runs in this period.'))]),
+  );
 }
 
 // ---- one run -----------------------------------------------------------------------------------
@@ -284,20 +350,33 @@ function drawRunHeader(run) {
     fact('Failures', String(run.failures)),
     fact('Mean confidence', pct(run.meanConfidence)),
     fact('Accuracy (labels)', run.accuracy === null ? '—' : `${pct(run.accuracy)} of ${run.labelled}`),
-    el('div', { class: 'fact', id: 'fact-feedback' }, el('span', {}, 'Accuracy (feedback)'), el('b', {}, pct(run.feedbackAccuracy ?? null))),
+    el(
+      'div',
+      { class: 'fact', id: 'fact-feedback' },
+      el('span', {}, 'Accuracy (feedback)'),
+      el('b', {}, pct(run.feedbackAccuracy ?? null)),
+    ),
     fact('ms / prediction', ms(run.msPerPrediction)),
     el('div', { class: 'fact' }, el('span', {}, 'Health'), badge(run.health ?? null)),
   );
   const checks = run.checks ?? [];
-  $('#detail-checks').replaceChildren(...checks.map((c) => el('li', { class: c.status }, badge(c.status), ' ', el('b', {}, c.name), ': ', c.message)));
+  $('#detail-checks').replaceChildren(
+    ...checks.map((c) => el('li', { class: c.status }, badge(c.status), ' ', el('b', {}, c.name), ': ', c.message)),
+  );
   const total = run.images || 1;
-  $('#detail-classes tbody').replaceChildren(...run.perClass.map((c) =>
-    el('tr', {},
-      el('td', {}, c.className),
-      el('td', { class: 'num' }, String(c.count)),
-      el('td', { class: 'num' }, pct(c.count / total)),
-      el('td', { class: 'num' }, pct(c.meanConfidence)),
-      el('td', { class: 'num' }, pct(state.baseline?.perClassMeanConfidence?.[c.classIndex] ?? null)))));
+  $('#detail-classes tbody').replaceChildren(
+    ...run.perClass.map((c) =>
+      el(
+        'tr',
+        {},
+        el('td', {}, c.className),
+        el('td', { class: 'num' }, String(c.count)),
+        el('td', { class: 'num' }, pct(c.count / total)),
+        el('td', { class: 'num' }, pct(c.meanConfidence)),
+        el('td', { class: 'num' }, pct(state.baseline?.perClassMeanConfidence?.[c.classIndex] ?? null)),
+      ),
+    ),
+  );
 }
 
 function feedbackText(p) {
@@ -307,14 +386,21 @@ function feedbackText(p) {
 
 function predictionRow(p) {
   const shown = el('span', { class: 'fb-state' }, feedbackText(p));
-  const select = el('select', { 'aria-label': `Correct class for ${p.id}` },
+  const select = el(
+    'select',
+    { 'aria-label': `Correct class for ${p.id}` },
     el('option', { value: '' }, 'correct class…'),
-    ...state.classNames.map((name, i) => el('option', { value: String(i) }, name)));
+    ...state.classNames.map((name, i) => el('option', { value: String(i) }, name)),
+  );
   if (p.feedbackClass !== null && p.feedbackClass !== undefined) select.value = String(p.feedbackClass);
   const send = async (body, button) => {
     button.disabled = true;
     try {
-      const r = await api(`/v1/predictions/${p.predictionId}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) });
+      const r = await api(`/v1/predictions/${p.predictionId}/feedback`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(body),
+      });
       p.feedbackClass = r.correctClass;
       shown.textContent = feedbackText(p);
       row.classList.toggle('wrong', !r.correct);
@@ -335,13 +421,19 @@ function predictionRow(p) {
   const right = el('button', { type: 'button', class: 'right-btn', title: 'The prediction is right' }, '✓ right');
   right.addEventListener('click', () => send({ correct: true }, right));
   const label = p.label === null ? '—' : state.classNames[p.label];
-  const row = el('tr', { dataset: { predictionId: String(p.predictionId) }, class: p.feedbackClass === null || p.feedbackClass === undefined ? '' : p.feedbackClass === p.classIndex ? 'right' : 'wrong' },
+  const row = el(
+    'tr',
+    {
+      dataset: { predictionId: String(p.predictionId) },
+      class: p.feedbackClass === null || p.feedbackClass === undefined ? '' : p.feedbackClass === p.classIndex ? 'right' : 'wrong',
+    },
     el('td', { class: 'file', title: p.group ? `group ${p.group}` : undefined }, p.id),
     el('td', {}, p.className),
     el('td', { class: 'num' }, pct(p.confidence)),
     el('td', { class: 'top3' }, p.top3.map((t) => `${t.className} ${pct(t.confidence, 0)}`).join(' · ')),
     el('td', { class: p.label !== null && p.label !== p.classIndex ? 'mismatch' : '' }, label),
-    el('td', { class: 'feedback' }, right, select, save, shown));
+    el('td', { class: 'feedback' }, right, select, save, shown),
+  );
   return row;
 }
 
