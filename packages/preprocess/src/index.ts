@@ -1,3 +1,4 @@
+export { PREPROCESS_VERSION } from './version.ts';
 export { ImageError, type ImageErrorReason } from './errors.ts';
 export { preprocessImage, type PreprocessOptions, type Preprocessed } from './preprocess.ts';
 export { probeImage } from './probe.ts';
