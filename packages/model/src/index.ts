@@ -12,3 +12,6 @@ export { exportOnnx, buildOnnxModel } from './onnx-export.ts';
 export { measureSpeed, type SpeedRow } from './speed.ts';
 export { writeSamples, type SampleFile } from './samples.ts';
 export { encodeGrayPng } from './png.ts';
+export { gate, mcnemar, binomialUpperTail, formatGateReport, type GateReport, type GateSetResult, type PairedOutcomes } from './gate.ts';
+export { ModelRegistry, RegistryError, defaultActor, ALIASES, type Alias, type Move, type VersionInfo } from './registry.ts';
+export { SwappableClassifier, type TaggedPrediction } from './swappable.ts';
