@@ -1,6 +1,6 @@
 /** What every route module is built from. */
 import type { Config, Logger } from '@refund-vision/shared';
-import type { Classifier } from '@refund-vision/model';
+import type { SwappableClassifier } from '@refund-vision/model/swappable';
 import type { MetricsStore } from './metrics-store.ts';
 import type { ApiMetrics } from './routes/prometheus.ts';
 
@@ -13,7 +13,8 @@ export interface ServerState {
 
 export interface AppDeps {
   config: Config;
-  classifier: Classifier;
+  /** The served model (hot-swappable): ask it per request, never cache its version. */
+  classifier: SwappableClassifier;
   store: MetricsStore;
   logger: Logger;
   metrics: ApiMetrics;

@@ -12,6 +12,9 @@ import { pixelStats } from './pixel-stats.ts';
 
 export interface Classified {
   probs: Float32Array;
+  /** The model version that answered (a hot swap may change it between two requests). */
+  modelVersion: string;
+  engine: string;
   predictions: BatchPrediction[];
   inferenceMs: number;
 }
@@ -24,14 +27,14 @@ export async function classify(deps: Pick<AppDeps, 'classifier' | 'state'>, pixe
   if (pixels.length !== n * PIXELS_PER_IMAGE)
     throw new AppError(400, 'bad-pixels', `expected ${n}×${PIXELS_PER_IMAGE} pixels, got ${pixels.length}`);
   const t0 = performance.now();
-  const probs = await deps.classifier.predict(pixels, n);
+  const { probs, model } = await deps.classifier.predictTagged(pixels, n);
   const inferenceMs = performance.now() - t0;
   const predictions: BatchPrediction[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const top3 = topK(probs, i, 3).map((t) => ({ ...t, confidence: round6(t.confidence) }));
     predictions[i] = { classIndex: top3[0]!.classIndex, confidence: top3[0]!.confidence, top3 };
   }
-  return { probs, predictions, inferenceMs };
+  return { probs, modelVersion: model.version, engine: model.engine, predictions, inferenceMs };
 }
 
 export function newRunKey(source: RunSource): string {
@@ -60,8 +63,8 @@ export function recordOneShotRun(
     source: input.source,
     batchIndex: 0,
     requestHash: input.requestHash ?? runKey,
-    modelVersion: deps.classifier.version,
-    engine: deps.classifier.engine,
+    modelVersion: input.classified.modelVersion,
+    engine: input.classified.engine,
     images: input.images,
     predictions: input.classified.predictions,
     pixelStats: pixelStats(input.pixels),

@@ -8,10 +8,13 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { createLogger, loadConfig, type Config, type Logger } from '@refund-vision/shared';
 import { loadClassifier, type Classifier } from '@refund-vision/model/classifier';
+import { ModelRegistry } from '@refund-vision/model/registry';
+import { SwappableClassifier } from '@refund-vision/model/swappable';
 import { createApp } from './app.ts';
 import { checkExposure } from './http/auth.ts';
 import type { ServerState } from './deps.ts';
 import { MetricsStore } from './metrics-store.ts';
+import { startModelWatcher, type ModelWatcher } from './model-watcher.ts';
 import { ApiMetrics } from './routes/prometheus.ts';
 import { preloadPreprocess } from './routes/upload.ts';
 
@@ -29,7 +32,11 @@ export interface ServerHandle {
   app: Express;
   server: Server;
   store: MetricsStore;
-  classifier: Classifier;
+  /** The served model; a registry promotion swaps what it runs without a restart. */
+  classifier: SwappableClassifier;
+  registry: ModelRegistry;
+  /** Checks the registry now instead of waiting for the next poll (tests, admin tools). */
+  modelWatcher: ModelWatcher;
   state: ServerState;
   close(): Promise<void>;
 }
@@ -43,17 +50,31 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
   const logger = opts.logger ?? createLogger('api', { dir: config.logs.dir, level: config.logs.level, console: config.logs.console });
   const t0 = performance.now();
   const store = new MetricsStore(config.api.dbPath);
-  let classifier: Classifier;
+  const registry = new ModelRegistry({ root: config.model.registry, bundledDir: config.model.dir });
+  let classifier: SwappableClassifier;
   try {
-    classifier = opts.classifier ?? (await loadClassifier({ dir: config.model.dir, backend: config.model.backend, logger }));
+    // The registry's champion serves; before any promotion that is the bundled model (model.dir).
+    const champion = registry.resolveAlias('champion');
+    const initial =
+      opts.classifier && (!champion || champion.version === opts.classifier.version)
+        ? borrowed(opts.classifier)
+        : await loadClassifier({ dir: champion?.dir ?? config.model.dir, backend: config.model.backend, logger });
+    classifier = new SwappableClassifier(initial);
     await classifier.warmup();
   } catch (e) {
     store.close();
     throw e;
   }
-  const ownsClassifier = !opts.classifier;
-  const state: ServerState = { ready: false, draining: false };
   const metrics = new ApiMetrics();
+  const modelWatcher = startModelWatcher({
+    registry,
+    slot: classifier,
+    backend: config.model.backend,
+    logger,
+    pollMs: config.model.registryPollMs,
+    onSwap: () => metrics.setModel(classifier.version, classifier.engine),
+  });
+  const state: ServerState = { ready: false, draining: false };
   metrics.setModel(classifier.version, classifier.engine);
   const app = createApp({ config, classifier, store, logger, metrics, state });
 
@@ -71,7 +92,8 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
     });
   } catch (e) {
     store.close();
-    if (ownsClassifier) await classifier.dispose();
+    await modelWatcher.stop();
+    await classifier.dispose();
     throw e;
   }
   const { port, address } = server.address() as AddressInfo;
@@ -101,11 +123,42 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
       clearInterval(idle);
       clearTimeout(cut);
       store.close();
-      if (ownsClassifier) await classifier.dispose();
+      await modelWatcher.stop();
+      await classifier.dispose();
       logger.info('api stopped');
     })());
 
-  return { url: `http://${host}:${port}`, port, host: config.api.host, app, server, store, classifier, state, close };
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    host: config.api.host,
+    app,
+    server,
+    store,
+    classifier,
+    registry,
+    modelWatcher,
+    state,
+    close,
+  };
+}
+
+/** A classifier the caller owns (tests share one): the server uses it but never disposes it. */
+function borrowed(c: Classifier): Classifier {
+  return {
+    get version() {
+      return c.version;
+    },
+    get engine() {
+      return c.engine;
+    },
+    get card() {
+      return c.card;
+    },
+    predict: (p, n) => c.predict(p, n),
+    warmup: () => c.warmup(),
+    dispose: async () => undefined,
+  };
 }
 
 export { checkExposure };

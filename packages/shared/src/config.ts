@@ -51,8 +51,13 @@ export const ConfigSchema = z.object({
     workers: z.coerce.number().int().min(1).default(1),
   }),
   model: z.object({
+    /** The bundled model: served until the registry names another champion. */
     dir: z.string().default('models/fashion-cnn'),
     backend: z.enum(['auto', 'onnx', 'node', 'wasm', 'cpu']).default('auto'),
+    /** Model registry (registry.json + versions/): champion/challenger, promotions, rollbacks. */
+    registry: z.string().default('data/models'),
+    /** How often the API checks the registry for a new champion/challenger (0 = never: no hot swap). */
+    registryPollMs: ms.default(2000),
   }),
   client: z.object({
     apiUrl: z.string().url().default('http://127.0.0.1:5000'),
@@ -132,6 +137,8 @@ export const ENV_KEYS: Record<string, string> = {
   MAX_BATCH: 'api.maxBatch',
   MODEL_DIR: 'model.dir',
   TFJS_BACKEND: 'model.backend',
+  MODEL_REGISTRY: 'model.registry',
+  MODEL_REGISTRY_POLL_MS: 'model.registryPollMs',
   API_URL: 'client.apiUrl',
   INBOX_DIR: 'client.inbox',
   OUTBOX_DIR: 'client.outbox',
@@ -168,7 +175,16 @@ function merge(a: Record<string, any>, b: Record<string, any> | undefined): Reco
   return out;
 }
 
-const PATH_KEYS = ['api.dbPath', 'model.dir', 'client.inbox', 'client.outbox', 'client.results', 'client.stateDir', 'logs.dir'];
+const PATH_KEYS = [
+  'api.dbPath',
+  'model.dir',
+  'model.registry',
+  'client.inbox',
+  'client.outbox',
+  'client.results',
+  'client.stateDir',
+  'logs.dir',
+];
 
 export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
@@ -212,7 +228,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const cfg = parsed.data;
   for (const key of PATH_KEYS) {
     const [section, name] = key.split('.') as [keyof Config, string];
-    const sec = cfg[section] as Record<string, string>;
+    const sec = cfg[section] as unknown as Record<string, string>;
     if (!isAbsolute(sec[name]!)) sec[name] = join(root, sec[name]!);
   }
   return cfg;

@@ -64,8 +64,8 @@ export function predictV1Router(deps: AppDeps): Router {
         batchIndex: body.batchIndex,
         idempotencyKey: idem ?? null,
         requestHash: hash,
-        modelVersion: classifier.version,
-        engine: classifier.engine,
+        modelVersion: classified.modelVersion,
+        engine: classified.engine,
         images: body.images,
         predictions: classified.predictions,
         pixelStats: pixelStats(pixels),
@@ -74,7 +74,7 @@ export function predictV1Router(deps: AppDeps): Router {
         respond: (ids): PredictResponse => ({
           runKey: body.runKey,
           batchIndex: body.batchIndex,
-          modelVersion: classifier.version,
+          modelVersion: classified.modelVersion,
           replayed: false,
           predictions: classified.predictions.map((p, i) => ({
             predictionId: ids[i]!,

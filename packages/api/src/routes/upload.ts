@@ -146,7 +146,7 @@ export function uploadRouter(deps: AppDeps): Router {
     const totalMs = performance.now() - t0;
     res.json({
       runKey,
-      modelVersion: deps.classifier.version,
+      modelVersion: classified.modelVersion,
       files: response,
       timing: { inferenceMs: classified.inferenceMs, totalMs, perImageMs: totalMs / files.length },
     });

@@ -132,7 +132,7 @@ export function v2Router(deps: AppDeps): Router {
       const classified = await classify(deps, pixels, n);
       const response = {
         model_name: V2_MODEL_NAME,
-        model_version: classifier.version,
+        model_version: classified.modelVersion,
         ...(body.id !== undefined ? { id: body.id } : {}),
         outputs: [
           {
@@ -149,7 +149,7 @@ export function v2Router(deps: AppDeps): Router {
         { source: 'v2', images: Array.from({ length: n }, (_, i) => ({ id: `${prefix}[${i}]` })), pixels, classified, startedAt: t0 },
         () => ({
           model_name: V2_MODEL_NAME,
-          model_version: classifier.version,
+          model_version: classified.modelVersion,
           id: body.id,
           images: n,
         }),
