@@ -1,0 +1,90 @@
+/**
+ * The items a candidate and the champion are compared on: the Fashion-MNIST test set, the real-photo
+ * validation split (when the photo loader provides it) and the reviewed items held back from
+ * training (`review-holdout.json` beside a model trained with --with-reviews). Each set says, per
+ * item, whether an answer is right, so both models are judged by one rule.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { decodePixels, modelReviewReason, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
+import type { Classifier } from './classifier.ts';
+import { loadFashionMnist } from './fashion-mnist.ts';
+import type { PairedOutcomes } from './gate.ts';
+import { argmaxRow } from './metrics.ts';
+
+export interface EvalSet {
+  name: string;
+  n: number;
+  pixels: Uint8Array;
+  /** Is this answer (row `i` of N×10 probabilities, from `model`) right for item i? */
+  isCorrect(probs: Float32Array, i: number, model: Classifier): boolean;
+}
+
+export async function fashionMnistTestSet(limit?: number): Promise<EvalSet> {
+  const test = await loadFashionMnist('test');
+  const n = Math.min(limit ?? test.count, test.count);
+  return {
+    name: 'fashion-mnist test',
+    n,
+    pixels: test.images.subarray(0, n * PIXELS_PER_IMAGE),
+    isCorrect: (probs, i) => argmaxRow(probs, i).index === test.labels[i],
+  };
+}
+
+export const REVIEW_HOLDOUT_FILE = 'review-holdout.json';
+
+/** A reviewed item kept out of training: the 28×28 the model saw and what the person decided. */
+export const HeldOutReview = z.object({
+  id: z.string(),
+  pixels: z.string(),
+  /** The decided class, or null for "none of these classes" (out of scope). */
+  classIndex: z
+    .number()
+    .int()
+    .min(0)
+    .max(NUM_CLASSES - 1)
+    .nullable(),
+});
+export const ReviewHoldout = z.object({ createdAt: z.string(), share: z.number(), items: z.array(HeldOutReview) });
+export type ReviewHoldout = z.infer<typeof ReviewHoldout>;
+
+/**
+ * Right means: the decided class is the top answer, or — for "none of these" — the model itself sent
+ * the item to a person as out of scope (by the model's own card policy).
+ */
+export function reviewHoldoutSet(holdout: ReviewHoldout): EvalSet {
+  const n = holdout.items.length;
+  const pixels = new Uint8Array(n * PIXELS_PER_IMAGE);
+  holdout.items.forEach((it, i) => pixels.set(decodePixels(it.pixels).subarray(0, PIXELS_PER_IMAGE), i * PIXELS_PER_IMAGE));
+  return {
+    name: 'held-back reviews',
+    n,
+    pixels,
+    isCorrect: (probs, i, model) => {
+      const want = holdout.items[i]!.classIndex;
+      if (want !== null) return argmaxRow(probs, i).index === want;
+      const policy = model.card.review;
+      return !!policy && modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy) === 'out-of-scope';
+    },
+  };
+}
+
+export function readReviewHoldout(modelDir: string): ReviewHoldout | null {
+  const path = join(modelDir, REVIEW_HOLDOUT_FILE);
+  if (!existsSync(path)) return null;
+  return ReviewHoldout.parse(JSON.parse(readFileSync(path, 'utf8')));
+}
+
+/** Both models answer every set; the outcomes come back paired for the gate. */
+export async function pairOutcomes(champion: Classifier, candidate: Classifier, sets: EvalSet[]): Promise<PairedOutcomes[]> {
+  const out: PairedOutcomes[] = [];
+  for (const set of sets) {
+    const judge = async (m: Classifier) => {
+      const probs = await m.predict(set.pixels, set.n);
+      return Array.from({ length: set.n }, (_, i) => set.isCorrect(probs, i, m));
+    };
+    out.push({ name: set.name, champion: await judge(champion), candidate: await judge(candidate) });
+  }
+  return out;
+}
