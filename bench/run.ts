@@ -15,6 +15,7 @@ import { ROOT } from './lib/proc.ts';
 import { ensurePeers } from './lib/python.ts';
 import { formatMarkdown, formatTable, evaluate, type Row } from './lib/table.ts';
 import { measureClientMemory, measureEndToEnd } from './rows/e2e.ts';
+import { measureHotSwap } from './rows/hot-swap.ts';
 import { measureInference } from './rows/inference.ts';
 import { measurePreprocess } from './rows/preprocess.ts';
 import { measureApiMemory, measureColdStart, measureServing } from './rows/serving.ts';
@@ -83,6 +84,7 @@ try {
     [6, 'serving under load', () => measureServing(ctx)],
     [7, 'memory', async () => [...(await measureApiMemory(ctx)), ...(await measureClientMemory(ctx, clientPeakRss))]],
     [8, 'training', () => measureTraining(ctx)],
+    [10, 'model hot swap', () => measureHotSwap(ctx)],
   ];
   const stepSeconds: Record<string, number> = {};
   for (const [item, name, fn] of steps) {
