@@ -64,3 +64,22 @@ export function modelReviewReason(probs: ArrayLike<number>, policy: ReviewPolicy
   const score = low.score === 'maxProb' ? p1 : p1 - p2;
   return score < low.threshold ? 'low-confidence' : undefined;
 }
+
+/**
+ * GET /v1/reviews/training-set: every reviewed item with its latest decision, for
+ * `pnpm train --with-reviews`. `classIndex` null means "none of these classes" (out of scope).
+ */
+export const ReviewedItem = z.object({
+  /** The review item's id (stable: the held-back split is decided from it). */
+  id: z.string(),
+  /** base64 of the 784 bytes the model saw. */
+  pixels: z.string(),
+  classIndex: z.number().int().min(0).max(9).nullable(),
+  decidedAt: z.string(),
+  decidedBy: z.string(),
+  /** The model version that made the reviewed prediction. */
+  modelVersion: z.string(),
+});
+export type ReviewedItem = z.infer<typeof ReviewedItem>;
+export const TrainingSetResponse = z.object({ items: z.array(ReviewedItem) });
+export type TrainingSetResponse = z.infer<typeof TrainingSetResponse>;
