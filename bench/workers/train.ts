@@ -5,8 +5,8 @@
  * Prints one JSON line.
  */
 import { readFileSync } from 'node:fs';
-import { initTf, loadModel } from '../../packages/model/src/index.ts';
-import { tf } from '../../packages/model/src/engine.ts';
+import { initTf, tf } from '../../packages/model/src/engine.ts';
+import { loadModel } from '../../packages/model/src/io.ts';
 import { parseArgs, need } from '../lib/args.ts';
 
 const args = parseArgs(process.argv.slice(2));

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import type { Logger } from '@refund-vision/shared';
 import { registerWasmKernels } from './wasm-kernels.ts';
+import { registerTensorCounter } from './tensor-count.ts';
 
 export { EngineUnavailableError, parseBackend, type BackendChoice, type EngineName, type TfEngine } from './backend-choice.ts';
 import { EngineUnavailableError, type BackendChoice, type TfEngine } from './backend-choice.ts';
@@ -70,9 +71,7 @@ export async function useTfEngine(engine: TfEngine): Promise<void> {
   if (tf.getBackend() !== tfName(engine)) await tf.setBackend(tfName(engine));
 }
 
-/** Live tensors in the tfjs engine, for leak tests. */
-export function tensorCount(): number {
-  return tf.memory().numTensors;
-}
+registerTensorCounter(() => tf.memory().numTensors);
+export { tensorCount } from './tensor-count.ts';
 
 export { tf };

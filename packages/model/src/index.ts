@@ -1,17 +1,17 @@
+// The package's entry point loads no TensorFlow.js: the API serves through ONNX Runtime and only
+// a tfjs engine (loadClassifier with backend wasm/cpu/node), training and the ONNX export need it.
+// Those live in their own modules (engine.ts, io.ts, train.ts, onnx-export.ts, architectures.ts),
+// imported by the model's own CLIs and loaded on demand by the classifier.
 export { loadClassifier, readCard, ONNX_FILE, type Classifier, type LoadClassifierOptions } from './classifier.ts';
 export { EngineUnavailableError, parseBackend, type BackendChoice, type EngineName, type TfEngine } from './backend-choice.ts';
-export { initTf, tensorCount } from './engine.ts';
+export { tensorCount } from './tensor-count.ts';
 export { loadFashionMnist, candidateDirs, DatasetError, type FashionMnist, type Split } from './fashion-mnist.ts';
-export { saveModel, loadModel } from './io.ts';
 export { readArtifacts, weightsVersion, MODEL_JSON, WEIGHTS_FILE } from './model-files.ts';
 export { evaluate, pixelStats, classDistribution, type Evaluation, type PixelStats } from './metrics.ts';
 export { evaluateModel, type EvaluationReport } from './evaluate.ts';
-export { ARCHITECTURES, architecture, flopsPerImage, type Architecture } from './architectures.ts';
-export { train, TRAIN_DEFAULTS, type TrainOptions, type TrainResult } from './train.ts';
-export { exportOnnx, buildOnnxModel } from './onnx-export.ts';
 export { measureSpeed, type SpeedRow } from './speed.ts';
 export { writeSamples, type SampleFile } from './samples.ts';
-export { encodeGrayPng } from './png.ts';
+export { buildPng, encodeGrayPng } from './png.ts';
 export { gate, mcnemar, binomialUpperTail, formatGateReport, type GateReport, type GateSetResult, type PairedOutcomes } from './gate.ts';
 export { ModelRegistry, RegistryError, defaultActor, ALIASES, type Alias, type Move, type VersionInfo } from './registry.ts';
 export { SwappableClassifier, type TaggedPrediction } from './swappable.ts';
