@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeSamples, type SampleFile } from '@refund-vision/model/samples';
+import { writeSamples, type SampleFile } from '@refund-vision/model';
 import { CLASS_NAMES } from '@refund-vision/shared';
 
 export interface Started {

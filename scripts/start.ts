@@ -8,7 +8,7 @@ import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, closeLoggers, createLogger, loadConfig } from '@refund-vision/shared';
 import { startServer } from '@refund-vision/api';
-import { Scheduler } from '@refund-vision/client/schedule';
+import { Scheduler } from '@refund-vision/client';
 
 const { values } = parseArgs({ options: { now: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } });
 if (values.help) {

@@ -1,6 +1,6 @@
 /** What every route module is built from. */
 import type { Config, Logger } from '@refund-vision/shared';
-import type { SwappableClassifier } from '@refund-vision/model/swappable';
+import type { SwappableClassifier } from '@refund-vision/model';
 import type { MetricsStore } from './metrics-store.ts';
 import type { ApiMetrics } from './routes/prometheus.ts';
 

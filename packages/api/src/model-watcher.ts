@@ -8,9 +8,7 @@
  */
 import type { Logger } from '@refund-vision/shared';
 import { loadClassifier, type Classifier } from '@refund-vision/model/classifier';
-import type { BackendChoice } from '@refund-vision/model/backend-choice';
-import type { ModelRegistry } from '@refund-vision/model/registry';
-import type { SwappableClassifier } from '@refund-vision/model/swappable';
+import type { BackendChoice, ModelRegistry, SwappableClassifier } from '@refund-vision/model';
 
 export interface ModelWatcherOptions {
   registry: ModelRegistry;

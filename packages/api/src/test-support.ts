@@ -151,4 +151,4 @@ export async function send(
 }
 
 /** Seeded PRNG for reproducible generated inputs. */
-export { rng as seeded } from '@refund-vision/preprocess/test-images';
+export { seededRandom as seeded } from '@refund-vision/shared';

@@ -15,7 +15,7 @@ import {
   requireSharp,
   samplesDir,
 } from './test-images.ts';
-import type { FashionMnist } from '@refund-vision/model/fashion-mnist';
+import type { FashionMnist } from '@refund-vision/model';
 
 const DECODERS = ['sharp', 'jimp'] as const;
 

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { projectRoot, seededRandom } from '@refund-vision/shared';
-import { candidateDirs, loadFashionMnist, type FashionMnist, type Split } from '@refund-vision/model/fashion-mnist';
+import { candidateDirs, loadFashionMnist, type FashionMnist, type Split } from '@refund-vision/model';
 import { loadSharp } from './decode-sharp.ts';
 
 export async function requireSharp() {
@@ -153,4 +153,4 @@ export function maxAbsDiff(a: Uint8Array, b: Uint8Array): number {
 }
 
 /** A PNG from its parts (IHDR fields and an already deflated IDAT): the model package's writer. */
-export { buildPng } from '@refund-vision/model/png';
+export { buildPng } from '@refund-vision/model';

@@ -10,9 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, projectRoot, PIXELS_PER_IMAGE } from '@refund-vision/shared';
+import { loadConfig, projectRoot, PIXELS_PER_IMAGE, seededRandom } from '@refund-vision/shared';
 import { loadFashionMnist } from '@refund-vision/model';
-import { rng } from '@refund-vision/preprocess/test-images';
 import { startServer } from '../server.ts';
 import { chromiumMissing, launchChromium } from './browser.ts';
 import { backdate, pick, recordRun } from './seed.ts';
@@ -32,7 +31,7 @@ const config = loadConfig({
 });
 const server = await startServer({ config });
 const test = await loadFashionMnist('test');
-const rand = rng(20261121);
+const rand = seededRandom(20261121);
 const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 
 try {

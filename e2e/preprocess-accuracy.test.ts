@@ -6,10 +6,9 @@ import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '@refund-vision/shared';
-import { loadClassifier, type Classifier } from '@refund-vision/model';
-import { preprocessImage } from './index.ts';
-import { datasetPng, fashionMnist, item, photoImage, requireSharp, rng } from './test-images.ts';
-import type { FashionMnist } from '@refund-vision/model/fashion-mnist';
+import { loadClassifier, type Classifier, type FashionMnist } from '@refund-vision/model';
+import { preprocessImage } from '@refund-vision/preprocess';
+import { datasetPng, fashionMnist, item, photoImage, requireSharp, rng } from './support/images.ts';
 
 const N = 300;
 

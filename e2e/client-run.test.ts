@@ -7,11 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLASS_NAMES, createLogger, parseCsv, type Config } from '@refund-vision/shared';
-import { hugeJpegHeader, startTestServer, storedPredictions, writeImages, type TestServer } from './e2e-support.ts';
-import { CSV_COLUMNS, mismatchFlag } from './results-csv.ts';
-import { runBatch } from './run.ts';
-import { Scheduler } from './schedule.ts';
-import { clientConfig, eventsText, flakyProxy, tempDir } from './test-support.ts';
+import { CSV_COLUMNS, mismatchFlag, runBatch, Scheduler } from '@refund-vision/client';
+import { startApi, storedPredictions, type TestApi } from './support/api.ts';
+import { clientConfig, eventsText, flakyProxy, tempDir } from './support/client.ts';
+import { hugeJpegHeader, writeImages } from './support/images.ts';
 
 function readCsv(path: string): Record<string, string>[] {
   const [head, ...rows] = parseCsv(readFileSync(path, 'utf8'));
@@ -21,10 +20,10 @@ function readCsv(path: string): Record<string, string>[] {
 
 describe('client run against the real API', function () {
   this.timeout(120_000);
-  let api: TestServer;
+  let api: TestApi;
   let t: ReturnType<typeof tempDir>;
   before(async () => {
-    api = await startTestServer();
+    api = await startApi();
   });
   after(async () => api?.stop());
   beforeEach(() => (t = tempDir()));

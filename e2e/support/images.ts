@@ -1,14 +1,15 @@
 /**
- * End-to-end fixtures (tests only): the real API in-process on an ephemeral port with the committed
- * model, real Fashion-MNIST test images written as dataset-like PNGs and photo-like JPEGs.
+ * Image files for end-to-end runs: Fashion-MNIST test items written as dataset-like PNGs or
+ * photo-like JPEGs, and a decompression bomb's header. The builders are the preprocess package's
+ * own test fixtures, imported by path: one copy of each fixture, and no test code in any package's
+ * exports (e2e/ is the one place that spans packages).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fashionTest, startTestServer, type TestServer } from '@refund-vision/api/test-support';
-import { datasetPng, item, photoImage } from '@refund-vision/preprocess/test-images';
-import type { StoredPrediction } from '@refund-vision/api';
+import { datasetPng, fashionMnist, item, photoImage, requireSharp, rng } from '../../packages/preprocess/src/test-images.ts';
+import { fashionTest } from './api.ts';
 
-export { fashionTest, startTestServer, type TestServer };
+export { datasetPng, fashionMnist, item, photoImage, requireSharp, rng };
 
 export interface ImageSpec {
   /** Path relative to the folder. */
@@ -32,23 +33,8 @@ export async function writeImages(dir: string, specs: ImageSpec[]): Promise<Map<
   return labels;
 }
 
-/** Every prediction the API stored for a run, across pages. */
-export function storedPredictions(api: TestServer, runKey: string): StoredPrediction[] {
-  const run = api.store.getRunByKey(runKey);
-  if (!run) return [];
-  const out: StoredPrediction[] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const page = api.store.runPredictions(run.id, { limit: 1000, cursor });
-    out.push(...page.items);
-    if (!page.nextCursor) return out;
-    cursor = page.nextCursor;
-  }
-}
-
 /** A JPEG whose header declares 60000×60000 pixels (a decompression bomb's calling card). */
 export async function hugeJpegHeader(): Promise<Buffer> {
-  const { requireSharp } = await import('@refund-vision/preprocess/test-images');
   const sharp = await requireSharp();
   const buf = await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 200, b: 200 } } })
     .jpeg()

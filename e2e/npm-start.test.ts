@@ -4,8 +4,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENV_KEYS, projectRoot } from '@refund-vision/shared';
-import { writeImages } from './e2e-support.ts';
-import { tempDir } from './test-support.ts';
+import { tempDir } from './support/client.ts';
+import { writeImages } from './support/images.ts';
 
 describe('npm start (scripts/start.ts)', function () {
   this.timeout(120_000);

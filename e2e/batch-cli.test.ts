@@ -7,8 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ENV_KEYS, projectRoot } from '@refund-vision/shared';
-import { startTestServer, storedPredictions, writeImages, type TestServer } from '../e2e-support.ts';
-import { gateProxy, tempDir } from '../test-support.ts';
+import { startApi, storedPredictions, type TestApi } from './support/api.ts';
+import { gateProxy, tempDir } from './support/client.ts';
+import { writeImages } from './support/images.ts';
 
 const CLI = join(projectRoot(), 'packages', 'client', 'src', 'cli', 'batch.ts');
 
@@ -35,9 +36,9 @@ function startCli(configFile: string, args: string[] = []): Child {
 
 describe('pnpm batch (child process)', function () {
   this.timeout(120_000);
-  let api: TestServer;
+  let api: TestApi;
   let t: ReturnType<typeof tempDir>;
-  before(async () => (api = await startTestServer()));
+  before(async () => (api = await startApi()));
   after(async () => api?.stop());
   beforeEach(() => (t = tempDir()));
   afterEach(() => t.cleanup());

@@ -1,0 +1,59 @@
+/**
+ * The real API for end-to-end tests, built only from the packages' public entry points: started in
+ * this process on an ephemeral port with the committed model, its SQLite file and logs in a temp
+ * folder. Also the Fashion-MNIST test set and what the API stored for a run.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, type ServerHandle, type StoredPrediction } from '@refund-vision/api';
+import { loadClassifier, loadFashionMnist, type Classifier, type FashionMnist } from '@refund-vision/model';
+import { createLogger, loadConfig, projectRoot } from '@refund-vision/shared';
+
+export const modelDir = (): string => join(projectRoot(), 'models', 'fashion-cnn');
+
+let model: Promise<Classifier> | undefined;
+let testSet: Promise<FashionMnist> | undefined;
+
+/** The Fashion-MNIST test split, read once per test process. */
+export function fashionTest(): Promise<FashionMnist> {
+  return (testSet ??= loadFashionMnist('test'));
+}
+
+export interface TestApi extends ServerHandle {
+  /** The API's root folder (database, logs). */
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the API. Its folder is removed when the test process exits, not at stop(): a winston file
+ * transport whose folder vanishes under it crashes the process on its next write.
+ */
+export async function startApi(): Promise<TestApi> {
+  const dir = mkdtempSync(join(tmpdir(), 'rv-e2e-api-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const config = loadConfig({
+    env: {},
+    overrides: { root: dir, api: { port: 0 }, model: { dir: modelDir() }, logs: { console: false, level: 'warn' } },
+  });
+  const logger = createLogger('api', { dir: config.logs.dir, console: false, level: 'warn' });
+  // One classifier for every API of the process: the engine is process-wide anyway.
+  const classifier = await (model ??= loadClassifier({ dir: modelDir() }));
+  const handle = await startServer({ config, classifier, logger });
+  return { ...handle, dir, stop: () => handle.close() };
+}
+
+/** Every prediction the API stored for a run, across pages. */
+export function storedPredictions(api: TestApi, runKey: string): StoredPrediction[] {
+  const run = api.store.getRunByKey(runKey);
+  if (!run) return [];
+  const out: StoredPrediction[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = api.store.runPredictions(run.id, { limit: 1000, cursor });
+    out.push(...page.items);
+    if (!page.nextCursor) return out;
+    cursor = page.nextCursor;
+  }
+}
