@@ -15,3 +15,8 @@ export { buildPng, encodeGrayPng } from './png.ts';
 export { gate, mcnemar, binomialUpperTail, formatGateReport, type GateReport, type GateSetResult, type PairedOutcomes } from './gate.ts';
 export { ModelRegistry, RegistryError, defaultActor, ALIASES, type Alias, type Move, type VersionInfo } from './registry.ts';
 export { SwappableClassifier, type TaggedPrediction } from './swappable.ts';
+
+/** Writes model.onnx from the tfjs weights in `dir`; loads TensorFlow.js on first call, not at import. */
+export async function exportOnnx(dir: string): Promise<string> {
+  return (await import('./onnx-export.ts')).exportOnnx(dir);
+}
