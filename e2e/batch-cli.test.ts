@@ -3,36 +3,14 @@
  * SIGKILL at the worst moments and started again, no image is missing and none is recorded twice.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { ENV_KEYS, projectRoot } from '@refund-vision/shared';
+import { join } from 'node:path';
 import { startApi, storedPredictions, type TestApi } from './support/api.ts';
-import { gateProxy, tempDir } from './support/client.ts';
+import { startCli, type Child } from './support/cli.ts';
+import { eventsText, gateProxy, tempDir } from './support/client.ts';
 import { writeImages } from './support/images.ts';
 
-const CLI = join(projectRoot(), 'packages', 'client', 'src', 'cli', 'batch.ts');
-
-interface Child {
-  proc: ChildProcess;
-  out: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startCli(configFile: string, args: string[] = []): Child {
-  // RV_ROOT: every relative path (inbox, outbox, state, results) lands in the test's temp folder.
-  const env: NodeJS.ProcessEnv = { ...process.env, RV_CONFIG: configFile, RV_ROOT: dirname(configFile) };
-  for (const k of Object.keys(ENV_KEYS)) delete env[k];
-  // node --import tsx, not the tsx binary: that one runs node as ITS child, which a SIGKILL would orphan.
-  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: projectRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    proc.on('exit', (code, signal) => r({ code, signal })),
-  );
-  return { proc, out: () => out, exit };
-}
+const startBatch = (configFile: string, args: string[] = []) => startCli('batch', configFile, args);
 
 describe('pnpm batch (child process)', function () {
   this.timeout(120_000);
@@ -43,12 +21,13 @@ describe('pnpm batch (child process)', function () {
   beforeEach(() => (t = tempDir()));
   afterEach(() => t.cleanup());
 
-  const writeConfig = (apiUrl: string, extra: Record<string, unknown> = {}) => {
+  const writeConfig = (apiUrl: string, extra: Record<string, unknown> = {}, apiKey?: string) => {
     const file = join(t.dir, 'refund-vision.config.json');
     writeFileSync(
       file,
       JSON.stringify({
         client: { apiUrl, batchSize: 4, workers: 1, retries: 1, retryBaseDelayMs: 10, retryMaxDelayMs: 20, timeoutMs: 5000, ...extra },
+        ...(apiKey ? { api: { apiKey } } : {}),
         logs: { dir: join(t.dir, 'logs'), console: false },
       }),
     );
@@ -70,7 +49,7 @@ describe('pnpm batch (child process)', function () {
       () => victim!.proc.kill('SIGKILL'),
     );
     const config = writeConfig(proxy.url);
-    victim = startCli(config);
+    victim = startBatch(config);
     expect((await victim.exit).signal, victim.out()).to.equal('SIGKILL');
     await proxy.close();
     const runKeys = readdirSync(join(t.dir, 'data', 'client', 'runs')).filter((n) => n.endsWith('.json'));
@@ -84,12 +63,12 @@ describe('pnpm batch (child process)', function () {
       (n) => (n === 2 ? 'hold-request' : 'pass'),
       () => victim!.proc.kill('SIGKILL'),
     );
-    victim = startCli(writeConfig(proxy2.url));
+    victim = startBatch(writeConfig(proxy2.url));
     expect((await victim.exit).signal, victim.out()).to.equal('SIGKILL');
     await proxy2.close();
 
     // 3rd attempt, straight to the API: finishes the same run
-    const last = startCli(writeConfig(api.url));
+    const last = startBatch(writeConfig(api.url));
     const { code } = await last.exit;
     expect(code, last.out()).to.equal(0);
     expect(last.out()).to.match(new RegExp(`run ${runKey} \\(resumed\\): 18 classified`));
@@ -101,16 +80,50 @@ describe('pnpm batch (child process)', function () {
     expect(api.store.getRunByKey(runKey)!.status).to.equal('completed');
 
     // and a 4th run finds nothing new
-    const again = startCli(writeConfig(api.url));
+    const again = startBatch(writeConfig(api.url));
     expect((await again.exit).code).to.equal(0);
     expect(again.out()).to.match(/: 0 classified, 0 bad files, 18 already done/);
   });
 
   it('exits non-zero with a one-line summary when the API cannot be reached', async () => {
     await writeImages(join(t.dir, 'data', 'inbox'), [{ name: 'a.png', index: 5, kind: 'dataset' }]);
-    const cli = startCli(writeConfig('http://127.0.0.1:9'));
+    const cli = startBatch(writeConfig('http://127.0.0.1:9'));
     const { code } = await cli.exit;
     expect(code).to.equal(1);
     expect(cli.out().trim().split('\n').at(-1)).to.match(/^run \S+: 0 classified, .* NOT DELIVERED: 1 images queued/);
+  });
+
+  it('stops with exit 3 and a clear event when the API refuses the key, keeping the batches for the next run', async () => {
+    const secured = await startApi({ api: { apiKey: 'the-right-key-0123456789' } });
+    try {
+      const names = Array.from({ length: 10 }, (_, i) => `g/${i}.png`);
+      await writeImages(
+        join(t.dir, 'data', 'inbox'),
+        names.map((name, i) => ({ name, index: 200 + i, kind: 'dataset' as const })),
+      );
+      const wrong = startBatch(writeConfig(secured.url, {}, 'a-wrong-key-0123456789'));
+      const { code } = await wrong.exit;
+      expect(code, wrong.out()).to.equal(3);
+      expect(wrong.out().trim().split('\n').at(-1)).to.match(
+        /^run \S+: 0 classified, .* STOPPED: the API refused the credentials \(check API_KEY\); 1 batches kept in the outbox$/,
+      );
+      // the first refusal stopped the run: one batch queued, not all three
+      expect(readdirSync(join(t.dir, 'data', 'outbox')).filter((n) => n.endsWith('.json'))).to.have.length(1);
+      expect(secured.store.listRuns({}).items).to.have.length(0);
+      const events = await eventsText(join(t.dir, 'logs'));
+      expect(events).to.match(/ERROR .*API refused the credentials: HTTP 401.* the run stops here; check API_KEY/);
+
+      // with the right key the same run resumes and delivers every image exactly once
+      const right = startBatch(writeConfig(secured.url, {}, 'the-right-key-0123456789'));
+      expect((await right.exit).code, right.out()).to.equal(0);
+      const runKey = /^run (\S+) \(resumed\): 10 classified/.exec(right.out().trim().split('\n').at(-1)!)?.[1];
+      expect(runKey, right.out()).to.be.a('string');
+      expect(readdirSync(join(t.dir, 'data', 'outbox')).filter((n) => n.endsWith('.json'))).to.have.length(0);
+      const stored = storedPredictions(secured, runKey!);
+      expect(stored.map((p) => p.id).sort()).to.deep.equal([...names].sort());
+      expect(secured.store.getRunByKey(runKey!)!.status).to.equal('completed');
+    } finally {
+      await secured.stop();
+    }
   });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type ServerHandle, type StoredPrediction } from '@refund-vision/api';
 import { loadClassifier, loadFashionMnist, type Classifier, type FashionMnist } from '@refund-vision/model';
-import { createLogger, loadConfig, projectRoot } from '@refund-vision/shared';
+import { createLogger, loadConfig, projectRoot, type ConfigOverrides } from '@refund-vision/shared';
 
 export const modelDir = (): string => join(projectRoot(), 'models', 'fashion-cnn');
 
@@ -27,15 +27,21 @@ export interface TestApi extends ServerHandle {
 }
 
 /**
- * Starts the API. Its folder is removed when the test process exits, not at stop(): a winston file
+ * Starts the API (`overrides` on top of the test defaults, e.g. an API key). Its folder is removed when the test process exits, not at stop(): a winston file
  * transport whose folder vanishes under it crashes the process on its next write.
  */
-export async function startApi(): Promise<TestApi> {
+export async function startApi(overrides: ConfigOverrides = {}): Promise<TestApi> {
   const dir = mkdtempSync(join(tmpdir(), 'rv-e2e-api-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const config = loadConfig({
     env: {},
-    overrides: { root: dir, api: { port: 0 }, model: { dir: modelDir() }, logs: { console: false, level: 'warn' } },
+    overrides: {
+      ...overrides,
+      root: dir,
+      api: { port: 0, ...overrides.api },
+      model: { dir: modelDir() },
+      logs: { console: false, level: 'warn' },
+    },
   });
   const logger = createLogger('api', { dir: config.logs.dir, console: false, level: 'warn' });
   // One classifier for every API of the process: the engine is process-wide anyway.

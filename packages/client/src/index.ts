@@ -3,6 +3,7 @@ export * from './events.ts';
 export * from './ledger.ts';
 export * from './outbox.ts';
 export * from './results-csv.ts';
+export * from './run-lock.ts';
 export * from './run-state.ts';
 export * from './run.ts';
 export * from './scanner.ts';

@@ -1,10 +1,10 @@
 /**
  * What survives a kill: each unfinished run's key, batch counter and phase in
- * `<stateDir>/runs/<run-key>.json`, and a lock so two runs never share a state folder.
+ * `<stateDir>/runs/<run-key>.json` (run-lock.ts keeps two runs from sharing a state folder).
  * A restart resumes the interrupted run under the same key, so its CSV and metrics stay one run.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, closeSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileSafe, writeFileAtomic } from './fsutil.ts';
 
@@ -64,46 +64,4 @@ export class RunStore {
     const p = join(this.dir, `${fileSafe(runKey)}.json`);
     if (existsSync(p)) unlinkSync(p);
   }
-}
-
-export class RunLockedError extends Error {
-  constructor(readonly pid: number) {
-    super(`another client run (pid ${pid}) is using this state folder`);
-    this.name = 'RunLockedError';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Takes `<stateDir>/run.lock`; a lock left by a killed process is taken over. */
-export function acquireLock(stateDir: string): () => void {
-  mkdirSync(stateDir, { recursive: true });
-  const path = join(stateDir, 'run.lock');
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
-        } catch {}
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) throw new RunLockedError(pid);
-      try {
-        unlinkSync(path);
-      } catch {}
-    }
-  }
-  throw new Error(`cannot take ${path}`);
 }

@@ -24,7 +24,8 @@ import { Batcher, type Batch } from './batcher.ts';
 import { Ledger, hashFile } from './ledger.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { RowJournal, mismatchFlag, resultsPath, writeResultsCsv, type ResultRow } from './results-csv.ts';
-import { RunStore, acquireLock, newRunKey, type RunState } from './run-state.ts';
+import { acquireLock } from './run-lock.ts';
+import { RunStore, newRunKey, type RunState } from './run-state.ts';
 import { scanFolders, type ScanFile, type ScanProblem } from './scanner.ts';
 import { SendError, Sender, senderOptions } from './sender.ts';
 
@@ -72,6 +73,12 @@ export interface RunReport {
   reviews: string[];
   /** Everything found was either classified, reported as a bad file, or a duplicate. */
   delivered: boolean;
+  /**
+   * Why the run stopped early, if it did: `auth` when the API refused the credentials (401/403).
+   * Retrying cannot help then, so the scan stops; batches stay in the outbox and the run resumes
+   * under the same key once the key is fixed.
+   */
+  stopped?: 'auth';
   summary: string;
 }
 
@@ -137,6 +144,8 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
     const journals = new Map<string, RowJournal>();
     const journal = (key: string) => journals.get(key) ?? journals.set(key, new RowJournal(c.stateDir, key)).get(key)!;
     let apiDown: SendError | undefined;
+    /** Set when the API refused our credentials: nothing more is scanned or sent in this run. */
+    let refused: SendError | undefined;
 
     const rowsFromResponse = (entry: OutboxEntry, res: PredictResponse): ResultRow[] =>
       entry.request.images.map((img, i) => {
@@ -202,6 +211,14 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
             images: entry.request.images.length,
             error: err.message,
           });
+        } else if (err.kind === 'auth') {
+          if (!refused)
+            blog.error(`${err.message}: the run stops here; check API_KEY (client and API must agree), then run again`, {
+              batch: batchIndex,
+              apiUrl: c.apiUrl,
+            });
+          refused = apiDown = err;
+          journal(key).append(rowsWithStatus(entry, 'queued', `in outbox: ${err.message}`));
         } else {
           if (!apiDown)
             blog.error(err.kind === 'unreachable' ? `API unreachable after ${c.retries + 1} attempts` : 'API did not accept the batch', {
@@ -231,7 +248,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       }
       if (await deliver(name, entry)) outboxDelivered++;
     }
-    const notSent = apiDown ? outbox.list().length : 0;
+    const notSent = apiDown && !refused ? outbox.list().length : 0;
     if (notSent) log.warn('outbox not emptied: API unreachable', { batches: notSent });
 
     // 2. Scan and classify what is new.
@@ -317,7 +334,8 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
 
     const inflight = new Set<Promise<void>>();
     const limit = Math.max(4, c.workers * 8);
-    for await (const item of scanFolders(roots, { maxFileBytes: c.maxFileBytes, prefixRoot: roots.length > 1 })) {
+    for await (const item of refused ? [] : scanFolders(roots, { maxFileBytes: c.maxFileBytes, prefixRoot: roots.length > 1 })) {
+      if (refused) break; // what is not scanned yet is found again when the run resumes
       counts.found++;
       if (item.kind === 'problem') {
         fail(item, item.reason, item.message);
@@ -328,13 +346,15 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
         .finally(() => inflight.delete(p));
       inflight.add(p);
       if (inflight.size >= limit) await Promise.race(inflight);
-      while (batcher.full) await send(batcher.take()!);
+      while (batcher.full && !refused) await send(batcher.take()!);
     }
     await Promise.all(inflight);
-    for (let b = batcher.take(); b; b = batcher.take()) await send(b);
+    // Images still in the batcher after a refusal were never ledgered nor queued: the resumed run finds them again.
+    for (let b = batcher.take(); b && !refused; b = batcher.take()) await send(b);
 
-    // 3. Finish: this run and any older one whose batches have all been delivered.
-    run.phase = 'finishing';
+    // 3. Finish: this run and any older one whose batches have all been delivered. A refused run
+    // stays `running`, so the next invocation resumes it under the same key.
+    if (!refused) run.phase = 'finishing';
     run.processMs += performance.now() - t0;
     store.save(run);
     const remaining = outbox.list();
@@ -383,7 +403,8 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       processMs: Math.round(run.processMs),
       mismatches,
       reviews,
-      delivered: by('queued') === 0 && by('rejected') === 0 && remaining.length === 0,
+      delivered: !refused && by('queued') === 0 && by('rejected') === 0 && remaining.length === 0,
+      ...(refused ? { stopped: 'auth' as const } : {}),
       summary: '',
     };
     report.summary = summaryLine(report);
@@ -412,9 +433,11 @@ export function summaryLine(r: RunReport): string {
   if (r.duplicates) parts.push(`${r.duplicates} duplicates`);
   if (r.mismatches.length || r.reviews.length) parts.push(`${r.mismatches.length} mismatches`, `${r.reviews.length} to review`);
   if (r.outboxDelivered) parts.push(`${r.outboxDelivered} outbox batches delivered`);
-  const tail = r.delivered
-    ? ''
-    : ` — NOT DELIVERED: ${r.queued} images queued, ${r.rejected} rejected, ${r.outboxRemaining} batches in the outbox`;
+  const tail = r.stopped
+    ? ` — STOPPED: the API refused the credentials (check API_KEY); ${r.outboxRemaining} batches kept in the outbox`
+    : r.delivered
+      ? ''
+      : ` — NOT DELIVERED: ${r.queued} images queued, ${r.rejected} rejected, ${r.outboxRemaining} batches in the outbox`;
   return `run ${r.runKey}${r.resumed ? ' (resumed)' : ''}: ${parts.join(', ')} in ${(r.processMs / 1000).toFixed(1)} s → ${r.resultsPath}${tail}`;
 }
 

@@ -39,6 +39,9 @@ describe('Scheduler', () => {
     const at = (s: string) => new Date(s);
     expect(nextMatch('0 18 * * *', at('2026-11-21T12:00:00Z'), 'UTC').toISOString()).to.equal('2026-11-21T18:00:00.000Z');
     expect(nextMatch('0 18 * * *', at('2026-11-21T12:00:00Z'), 'Europe/Berlin').toISOString()).to.equal('2026-11-21T17:00:00.000Z');
+    // 18:00 local across both daylight-saving switches of 2026
+    expect(nextMatch('0 18 * * *', at('2026-03-28T17:00:00Z'), 'Europe/Berlin').toISOString()).to.equal('2026-03-29T16:00:00.000Z');
+    expect(nextMatch('0 18 * * *', at('2026-10-24T16:00:00Z'), 'Europe/Berlin').toISOString()).to.equal('2026-10-25T17:00:00.000Z');
     expect(catchUpDecision('0 18 * * *', undefined, at('2026-11-21T19:00:00Z'), 'run', 'UTC')).to.deep.equal({ missed: false });
     expect(catchUpDecision('0 18 * * *', { coveredUntil: '2026-11-21T18:00:00Z' }, at('2026-11-22T09:00:00Z'), 'run', 'UTC')).to.deep.equal(
       { missed: false },

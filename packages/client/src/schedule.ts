@@ -1,37 +1,31 @@
 /**
- * The daily run on node-cron (default 18:00; expression and time zone configurable). node-cron
+ * The daily run on croner (default 18:00; expression and time zone configurable). A cron library
  * never replays a run missed while the machine was off, so the catch-up is ours: `<stateDir>/
  * schedule.json` records the time up to which scheduled runs are handled, and at start a cron
  * match between that time and now is either run at once or skipped, as `client.catchUp` says.
+ * A run that was going when the process died (`runningSince` still set) is resumed at start
+ * whatever the catch-up policy: it was due, and the client resumes it under the same run key.
  * A tick that arrives while a run is still going is skipped and logged. Before each run the
  * scheduler waits for the API's /readyz.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import cron, { type ScheduledTask } from 'node-cron';
+import { join } from 'node:path';
+import { Cron } from 'croner';
 import { ConfigError, createLogger, type Config, type Logger } from '@refund-vision/shared';
 import { writeFileAtomic } from './fsutil.ts';
 import { runBatch, type RunReport } from './run.ts';
 import { Sender, senderOptions } from './sender.ts';
 
-interface TimeMatcherLike {
-  getNextMatch(date: Date): Date;
-}
-
-/** node-cron's own matcher (not in its export map), so catch-up agrees with the ticks exactly. */
-function timeMatcher(expression: string, timezone?: string): TimeMatcherLike {
-  const require = createRequire(import.meta.url);
-  const main = require.resolve('node-cron'); // …/dist/cjs/node-cron.js
-  const { TimeMatcher } = require(join(dirname(main), 'time', 'time-matcher.js')) as {
-    TimeMatcher: new (p: string, tz?: string) => TimeMatcherLike;
-  };
-  return new TimeMatcher(expression, timezone);
+/** A paused croner job: the one place the expression is parsed, for ticks and catch-up alike. */
+function pattern(expression: string, timezone?: string): Cron {
+  return new Cron(expression, { paused: true, ...(timezone ? { timezone } : {}) });
 }
 
 /** The first scheduled time after `from`, per the expression and time zone. */
 export function nextMatch(expression: string, from: Date, timezone?: string): Date {
-  return timeMatcher(expression, timezone).getNextMatch(from);
+  const next = pattern(expression, timezone).nextRun(from);
+  if (!next) throw new Error(`cron expression ${JSON.stringify(expression)} never matches`);
+  return next;
 }
 
 export interface ScheduleState {
@@ -39,6 +33,8 @@ export interface ScheduleState {
   coveredUntil: string;
   lastRunAt?: string;
   lastRunKey?: string;
+  /** Set while a run is going; still set at start means the process died mid-run. */
+  runningSince?: string;
 }
 
 export type CatchUpDecision = { missed: false } | { missed: true; at: Date; action: 'run' | 'skip' };
@@ -69,7 +65,7 @@ export interface SchedulerOptions {
 
 export class Scheduler {
   readonly statePath: string;
-  private task: ScheduledTask | undefined;
+  private task: Cron | undefined;
   private current: Promise<TickOutcome> | undefined;
   private readonly log: Logger;
   private readonly now: () => Date;
@@ -77,8 +73,13 @@ export class Scheduler {
 
   constructor(readonly opts: SchedulerOptions) {
     const c = opts.config.client;
-    if (!cron.validate(c.cron))
-      throw new ConfigError(`invalid configuration:\n  client.cron (env SCHEDULE_CRON): not a cron expression: ${JSON.stringify(c.cron)}`);
+    try {
+      pattern(c.cron);
+    } catch (e) {
+      throw new ConfigError(
+        `invalid configuration:\n  client.cron (env SCHEDULE_CRON): not a cron expression: ${JSON.stringify(c.cron)} (${(e as Error).message})`,
+      );
+    }
     if (c.timezone) {
       try {
         new Intl.DateTimeFormat('en-US', { timeZone: c.timezone });
@@ -113,8 +114,8 @@ export class Scheduler {
   }
 
   /**
-   * Starts the cron task and applies the catch-up policy. With `runNow` a run starts at once
-   * (and stands in for any missed one).
+   * Starts the cron task, resumes a run the last process died in, and applies the catch-up policy.
+   * One run at most starts here: with `runNow` it stands in for a missed or interrupted one.
    */
   async start({ runNow = false } = {}): Promise<CatchUpDecision> {
     const c = this.opts.config.client;
@@ -122,10 +123,12 @@ export class Scheduler {
     const state = this.readState();
     const decision = catchUpDecision(c.cron, state, now, c.catchUp, c.timezone);
     if (!state) this.writeState({ coveredUntil: now.toISOString() });
-    this.task = cron.schedule(c.cron, () => void this.tick('schedule'), {
-      name: 'refund-vision-client',
-      ...(c.timezone ? { timezone: c.timezone } : {}),
-    });
+    // protect: croner's own no-overlap for its ticks; tick() also refuses to overlap a catch-up run.
+    this.task = new Cron(
+      c.cron,
+      { protect: true, ...(c.timezone ? { timezone: c.timezone } : {}) },
+      async () => void (await this.tick('schedule')),
+    );
     const next = this.nextRun();
     this.log.info('scheduler started', {
       cron: c.cron,
@@ -133,7 +136,11 @@ export class Scheduler {
       next: next?.toISOString() ?? '-',
       catchUp: c.catchUp,
     });
-    if (decision.missed) {
+    const interrupted = state?.runningSince;
+    if (interrupted) {
+      this.log.warn('the run going when the scheduler stopped is resumed now', { since: interrupted });
+      if (!runNow) void this.tick('resume');
+    } else if (decision.missed) {
       if (decision.action === 'skip') {
         this.log.warn('missed scheduled run skipped (catchUp=skip)', { missed: decision.at.toISOString() });
         this.writeState({ coveredUntil: now.toISOString() });
@@ -152,7 +159,7 @@ export class Scheduler {
   }
 
   /** One run unless one is already going. Resolves when this tick is over. */
-  tick(reason: 'schedule' | 'catch-up' | 'now' | string): Promise<TickOutcome> {
+  tick(reason: 'schedule' | 'catch-up' | 'resume' | 'now' | string): Promise<TickOutcome> {
     if (this.current) {
       this.log.warn('tick skipped: the previous run is still going', { reason });
       return Promise.resolve('skipped-overlap');
@@ -167,7 +174,9 @@ export class Scheduler {
   private async runTick(reason: string): Promise<TickOutcome> {
     const c = this.opts.config.client;
     const startedAt = this.now();
-    this.writeState({ coveredUntil: startedAt.toISOString() });
+    // The tick is handled (coveredUntil) but the run is owed until it ends (runningSince): a crash
+    // in between leaves runningSince set, and the next start resumes the run.
+    this.writeState({ coveredUntil: startedAt.toISOString(), runningSince: this.readState()?.runningSince ?? startedAt.toISOString() });
     this.log.info('scheduled run starting', { reason });
     try {
       const ready = await new Sender(senderOptions(this.opts.config)).waitReady(
@@ -179,9 +188,11 @@ export class Scheduler {
           apiUrl: c.apiUrl,
         });
       const report = await this.job();
-      this.writeState({ lastRunAt: startedAt.toISOString(), ...(report ? { lastRunKey: report.runKey } : {}) });
+      this.writeState({ lastRunAt: startedAt.toISOString(), runningSince: undefined, ...(report ? { lastRunKey: report.runKey } : {}) });
       return 'ran';
     } catch (e) {
+      // The run ended (its batches wait in the outbox for the next one); only a crash leaves it owed.
+      this.writeState({ runningSince: undefined });
       this.log.error('scheduled run failed', { reason, error: (e as Error).message });
       return 'failed';
     }
@@ -190,7 +201,7 @@ export class Scheduler {
   /** Stops ticking; resolves once a run in progress is over (pass wait=false to leave it). */
   async stop({ wait = true } = {}): Promise<void> {
     if (this.task) {
-      await this.task.destroy();
+      this.task.stop();
       this.task = undefined;
     }
     if (wait && this.current) await this.current;

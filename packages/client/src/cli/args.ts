@@ -1,6 +1,6 @@
 /** Shared CLI plumbing: config errors print their message and exit 2 instead of a stack trace. */
 import { ConfigError, closeLoggers } from '@refund-vision/shared';
-import { RunLockedError } from '../run-state.ts';
+import { RunLockedError } from '../run-lock.ts';
 
 export async function exitWith(code: number): Promise<never> {
   await closeLoggers();
