@@ -7,7 +7,9 @@
  * area-averaged: trimming and refitting it would resample the item a second time and blur it. The
  * kind is read from the border, which is background in both.
  */
+import { borderBackground, planeAt, type Background } from './background.ts';
 import type { Gray } from './raster.ts';
+import { segmentPhoto, type Segmentation } from './segment.ts';
 
 export const SIDE = 28;
 export type Kind = 'dataset' | 'photo';
@@ -23,133 +25,6 @@ interface Box {
   y0: number;
   x1: number;
   y1: number;
-}
-
-/**
- * The background as a plane, level + bx·(x − cx) + by·(y − cy) with (cx, cy) the image centre: a
- * constant for dark (dataset-like) images, and for photos a tilt when the border shows an even
- * lighting gradient (a lamp to one side), so the fall-off is neither mistaken for the item nor
- * left in the negated result.
- */
-export interface Background {
-  level: number;
-  bx: number;
-  by: number;
-  /** Robust spread of the border around the plane (MAD × 1.4826). */
-  spread: number;
-}
-
-function medianOfHistogram(hist: Uint32Array, total: number): number {
-  const half = total / 2;
-  let acc = 0;
-  for (let v = 0; v < hist.length; v++) {
-    acc += hist[v]!;
-    if (acc >= half) return v;
-  }
-  return hist.length - 1;
-}
-
-/** The rim is ~2% of the short side thick. */
-const rimThickness = (w: number, h: number) => Math.max(1, Math.min(Math.round(Math.min(w, h) * 0.02), Math.floor(Math.min(w, h) / 2)));
-
-/** Calls fn(x, y) for every pixel of the rim. */
-function rim(w: number, h: number, t: number, fn: (x: number, y: number) => void): void {
-  for (let y = 0; y < h; y++) {
-    if (y < t || y >= h - t) {
-      for (let x = 0; x < w; x++) fn(x, y);
-    } else {
-      for (let x = 0; x < t; x++) fn(x, y);
-      for (let x = w - t; x < w; x++) fn(x, y);
-    }
-  }
-}
-
-/** The background at (x, y); clipped like the pixels are (a bright lamp side saturates at 255). */
-export function planeAt(bg: Background, w: number, h: number, x: number, y: number): number {
-  const v = bg.level + bg.bx * (x - (w - 1) / 2) + bg.by * (y - (h - 1) / 2);
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
-function spreadAround(img: Gray, bg: Background): number {
-  const { data, width: w, height: h } = img;
-  const dev = new Uint32Array(256);
-  let total = 0;
-  rim(w, h, rimThickness(w, h), (x, y) => {
-    dev[Math.min(255, Math.round(Math.abs(data[y * w + x]! - planeAt(bg, w, h, x, y))))]!++;
-    total++;
-  });
-  return medianOfHistogram(dev, total) * 1.4826;
-}
-
-/**
- * Least-squares plane through the rim's unclipped pixels, refitted twice without the outliers
- * (the item where it touches the border, shadows). Clipped highlights (≥ 254) are left out of the
- * fit — a lamp side blown out to white says nothing about the slope — and planeAt() clips like
- * the camera did. Undefined when too little of the rim is usable.
- */
-function fitPlane(img: Gray, t: number, start: Background): Background | undefined {
-  const { data, width: w, height: h } = img;
-  const cx = (w - 1) / 2;
-  const cy = (h - 1) / 2;
-  let plane = start;
-  let limit = Math.max(8, 3 * start.spread);
-  for (let pass = 0; pass < 3; pass++) {
-    let n = 0,
-      sx = 0,
-      sy = 0,
-      sxx = 0,
-      sxy = 0,
-      syy = 0,
-      sv = 0,
-      sxv = 0,
-      syv = 0;
-    let total = 0;
-    rim(w, h, t, (x, y) => {
-      total++;
-      const v = data[y * w + x]!;
-      if (v >= 254 || Math.abs(v - planeAt(plane, w, h, x, y)) > limit) return;
-      const dx = x - cx;
-      const dy = y - cy;
-      n++;
-      sx += dx;
-      sy += dy;
-      sxx += dx * dx;
-      sxy += dx * dy;
-      syy += dy * dy;
-      sv += v;
-      sxv += dx * v;
-      syv += dy * v;
-    });
-    if (n < total / 4) return undefined;
-    // Normal equations for v = level + bx·dx + by·dy (Cramer's rule on the 3×3 system).
-    const det = n * (sxx * syy - sxy * sxy) - sx * (sx * syy - sxy * sy) + sy * (sx * sxy - sxx * sy);
-    if (Math.abs(det) < 1e-9) return undefined;
-    const level = (sv * (sxx * syy - sxy * sxy) - sx * (sxv * syy - sxy * syv) + sy * (sxv * sxy - sxx * syv)) / det;
-    const bx = (n * (sxv * syy - sxy * syv) - sv * (sx * syy - sxy * sy) + sy * (sx * syv - sxv * sy)) / det;
-    const by = (n * (sxx * syv - sxv * sxy) - sx * (sx * syv - sxv * sy) + sv * (sx * sxy - sxx * sy)) / det;
-    plane = { level, bx, by, spread: 0 };
-    plane.spread = spreadAround(img, plane);
-    limit = Math.max(8, 3 * plane.spread);
-  }
-  return plane;
-}
-
-/** Background level (rim median), lighting tilt for light backgrounds, and the rim's spread. */
-export function borderBackground(img: Gray): Background {
-  const { data, width: w, height: h } = img;
-  const all = new Uint32Array(256);
-  let total = 0;
-  const t = rimThickness(w, h);
-  rim(w, h, t, (x, y) => {
-    all[data[y * w + x]!]!++;
-    total++;
-  });
-  const flat: Background = { level: medianOfHistogram(all, total), bx: 0, by: 0, spread: 0 };
-  flat.spread = spreadAround(img, flat);
-  if (flat.level < 128 || w <= 2 * t || h <= 2 * t) return flat;
-  const tilted = fitPlane(img, t, flat);
-  // Keep the tilt only when it explains the border better than a constant does.
-  return tilted && tilted.spread < flat.spread ? tilted : flat;
 }
 
 /**
@@ -295,9 +170,37 @@ export function areaFit(img: Gray, box: Box, background: Float64Array, rowsRepea
 /** A dark-background image whose content spans less than this share of its longest side is a photo
  *  on a dark backdrop, not a dataset image, and is trimmed like a photo (but not negated). */
 const DATASET_FILL = 0.8;
+/**
+ * A border this even (robust spread in gray levels) is a studio-like background: a dark one is a
+ * dataset image, a light one a product shot, and the plane model with a plain trim handles both
+ * exactly (Fashion-MNIST's own recipe). Anything busier (a bed, a floor, a rug) is segmented.
+ */
+const EVEN_BORDER = { dark: 6, light: 8 };
+/** Segmented items start at this level, so a flat part of an item is not mistaken for background
+ *  (it measured better on real photos than a plain stretch from 0: 38.3% vs 36.5% set accuracy). */
+const ITEM_FLOOR = 120;
+
+/** The background under each output cell when `box` is fitted: the plane at the cell's centre in source coordinates. */
+function cellBackground(img: Gray, bg: Background, box: Box): Float64Array {
+  const step = Math.max(box.x1 - box.x0, box.y1 - box.y0) / SIDE;
+  const cellBg = new Float64Array(SIDE * SIDE);
+  for (let i = 0; i < SIDE; i++) {
+    for (let j = 0; j < SIDE; j++) {
+      const sx = (box.x0 + box.x1) / 2 + (j + 0.5 - SIDE / 2) * step - 0.5;
+      const sy = (box.y0 + box.y1) / 2 + (i + 0.5 - SIDE / 2) * step - 0.5;
+      cellBg[i * SIDE + j] = planeAt(bg, img.width, img.height, sx, sy);
+    }
+  }
+  return cellBg;
+}
 
 export function fitToSquare(img: Gray): Fitted {
   const bg = borderBackground(img);
+  const even = bg.spread <= (bg.level < 128 ? EVEN_BORDER.dark : EVEN_BORDER.light);
+  if (!even) {
+    const seg = segmentPhoto(img);
+    if (seg) return { pixels: renderSegmented(img, bg, seg), kind: 'photo' };
+  }
   const kind: Kind = bg.level >= 128 ? 'photo' : 'dataset';
   const whole: Box = { x0: 0, y0: 0, x1: img.width, y1: img.height };
   const content = contentBox(img, bg);
@@ -308,16 +211,7 @@ export function fitToSquare(img: Gray): Fitted {
     const span = Math.max(content.x1 - content.x0, content.y1 - content.y0);
     if (span >= DATASET_FILL * Math.max(img.width, img.height)) box = whole;
   }
-  // The background under each output cell: the plane at the cell's centre in source coordinates.
-  const step = Math.max(box.x1 - box.x0, box.y1 - box.y0) / SIDE;
-  const cellBg = new Float64Array(SIDE * SIDE);
-  for (let i = 0; i < SIDE; i++) {
-    for (let j = 0; j < SIDE; j++) {
-      const sx = (box.x0 + box.x1) / 2 + (j + 0.5 - SIDE / 2) * step - 0.5;
-      const sy = (box.y0 + box.y1) / 2 + (i + 0.5 - SIDE / 2) * step - 0.5;
-      cellBg[i * SIDE + j] = planeAt(bg, img.width, img.height, sx, sy);
-    }
-  }
+  const cellBg = cellBackground(img, bg, box);
   const v = areaFit(img, box, cellBg, bg.by === 0);
   // Background → 0, full contrast → 255; negated for photos (dark item on light ground).
   for (let k = 0; k < v.length; k++) {
@@ -327,4 +221,41 @@ export function fitToSquare(img: Gray): Fitted {
   return { pixels, kind };
 }
 
+/**
+ * A segmented photo → 28×28: the mask's bounding box fitted like any other box; each cell is the
+ * item's contrast with the background (negated when the item is darker than its background, as
+ * Fashion-MNIST's were), stretched over the item so a dark item on a dark floor is not black,
+ * times the share of the cell the mask covers, so the background is exactly 0.
+ */
+function renderSegmented(img: Gray, bg: Background, seg: Segmentation): Uint8Array {
+  const f = seg.factor;
+  const sb = seg.box;
+  const box: Box = { x0: sb.x0 * f, y0: sb.y0 * f, x1: Math.min(img.width, sb.x1 * f), y1: Math.min(img.height, sb.y1 * f) };
+  const cellBg = cellBackground(img, bg, box);
+  const v = areaFit(img, box, cellBg, bg.by === 0);
+  const maskImg: Gray = { data: seg.mask, width: seg.width, height: seg.height };
+  const cover = areaFit(maskImg, sb, new Float64Array(SIDE * SIDE), false);
+  const diff = new Float64Array(SIDE * SIDE);
+  const inside: number[] = [];
+  for (let k = 0; k < diff.length; k++) {
+    diff[k] = v[k]! - cellBg[k]!;
+    if (cover[k]! >= 0.5) inside.push(diff[k]!);
+  }
+  inside.sort((a, b) => a - b);
+  const q = (p: number) => inside[Math.min(inside.length - 1, Math.floor(p * inside.length))] ?? 0;
+  const darker = q(0.5) < 0;
+  const vals = darker ? inside.map((d) => -d).reverse() : inside;
+  const lo = vals.length ? vals[Math.floor(0.02 * vals.length)]! : 0;
+  const hi = vals.length ? vals[Math.min(vals.length - 1, Math.floor(0.98 * vals.length))]! : 1;
+  const range = Math.max(hi - lo, 8);
+  const pixels = new Uint8Array(SIDE * SIDE);
+  for (let k = 0; k < diff.length; k++) {
+    const c = Math.min(1, cover[k]!);
+    if (c <= 0) continue;
+    const d = darker ? -diff[k]! : diff[k]!;
+    const s = Math.max(0, Math.min(1, (d - lo) / range));
+    pixels[k] = clamp(c * (ITEM_FLOOR + (255 - ITEM_FLOOR) * s));
+  }
+  return pixels;
+}
 const clamp = (x: number) => (x <= 0 ? 0 : x >= 255 ? 255 : Math.round(x));

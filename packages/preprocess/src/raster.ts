@@ -6,6 +6,61 @@ export interface Gray {
   /** Optional hint from the decoder: sameAsAbove[y] = 1 when row y equals row y − 1 (upscaled
    *  images repeat most rows), so per-row work can be reused. */
   sameAsAbove?: Uint8Array;
+  /** Optional from decoders that had colour: a small copy (longest side ≤ THUMB_SIDE) for the
+   *  segmentation of photos, which separates an item from a bed or floor of similar gray. */
+  color?: ColorThumb;
+}
+
+/** Block-averaged RGB planes: pixel (x, y) averages source block [x·f, x·f + f) × [y·f, y·f + f). */
+export interface ColorThumb {
+  r: Uint8Array;
+  g: Uint8Array;
+  b: Uint8Array;
+  width: number;
+  height: number;
+  /** Source pixels per thumbnail pixel along each axis. */
+  factor: number;
+}
+
+export const THUMB_SIDE = 128;
+export const thumbFactor = (width: number, height: number) => Math.max(1, Math.ceil(Math.max(width, height) / THUMB_SIDE));
+
+/** The colour thumbnail of interleaved 8-bit samples (3 or 4 channels; alpha flattened onto white like the gray). */
+export function colorThumb(src: Uint8Array, width: number, height: number, channels: 3 | 4): ColorThumb {
+  const f = thumbFactor(width, height);
+  const tw = Math.ceil(width / f);
+  const th = Math.ceil(height / f);
+  const sum = new Uint32Array(tw * th * 3);
+  const cnt = new Uint32Array(tw * th);
+  for (let y = 0; y < height; y++) {
+    const trow = ((y / f) | 0) * tw;
+    for (let x = 0, j = y * width * channels; x < width; x++, j += channels) {
+      const t = trow + ((x / f) | 0);
+      let r = src[j]!;
+      let g = src[j + 1]!;
+      let b = src[j + 2]!;
+      if (channels === 4 && src[j + 3]! !== 255) {
+        const a = src[j + 3]!;
+        r = 255 - ((((255 - r) * a + 127) / 255) | 0);
+        g = 255 - ((((255 - g) * a + 127) / 255) | 0);
+        b = 255 - ((((255 - b) * a + 127) / 255) | 0);
+      }
+      sum[t * 3] = sum[t * 3]! + r;
+      sum[t * 3 + 1] = sum[t * 3 + 1]! + g;
+      sum[t * 3 + 2] = sum[t * 3 + 2]! + b;
+      cnt[t]!++;
+    }
+  }
+  const r = new Uint8Array(tw * th);
+  const g = new Uint8Array(tw * th);
+  const b = new Uint8Array(tw * th);
+  for (let t = 0; t < tw * th; t++) {
+    const n = cnt[t]!;
+    r[t] = Math.round(sum[t * 3]! / n);
+    g[t] = Math.round(sum[t * 3 + 1]! / n);
+    b[t] = Math.round(sum[t * 3 + 2]! / n);
+  }
+  return { r, g, b, width: tw, height: th, factor: f };
 }
 
 // Rec. 601 luma in 16.16 fixed point, the weights cv2, jimp and Pillow use; libvips' own b-w
@@ -44,12 +99,30 @@ export function grayRun(src: Uint8Array, from: number, out: Uint8Array, at: numb
 export function toGray(src: Uint8Array, width: number, height: number, channels: number): Gray {
   const out = new Uint8Array(width * height);
   grayRun(src, 0, out, 0, width * height, channels);
-  return { data: out, width, height };
+  return { data: out, width, height, color: channels >= 3 ? colorThumb(src, width, height, channels as 3 | 4) : undefined };
 }
 
 /** Applies an EXIF orientation (1–8) so the raster is as the camera's viewer would show it. */
 export function orient(img: Gray, orientation: number): Gray {
   if (orientation <= 1 || orientation > 8) return img;
+  const out = orientPlane(img, orientation);
+  const c = img.color;
+  if (!c) return out;
+  // The thumbnail's blocks are anchored at the stored image's origin; after a flip they are anchored
+  // at the other edge, off by the partial block at most (under one thumbnail pixel).
+  const planes = [c.r, c.g, c.b].map((data) => orientPlane({ data, width: c.width, height: c.height }, orientation));
+  out.color = {
+    r: planes[0]!.data,
+    g: planes[1]!.data,
+    b: planes[2]!.data,
+    width: planes[0]!.width,
+    height: planes[0]!.height,
+    factor: c.factor,
+  };
+  return out;
+}
+
+function orientPlane(img: Gray, orientation: number): Gray {
   const { data, width: w, height: h } = img;
   const swap = orientation >= 5;
   const ow = swap ? h : w;
