@@ -55,7 +55,7 @@ describe('pnpm batch (child process)', function () {
     const runKeys = readdirSync(join(t.dir, 'data', 'client', 'runs')).filter((n) => n.endsWith('.json'));
     expect(runKeys).to.have.length(1);
     const runKey = runKeys[0]!.replace(/\.json$/, '');
-    expect(storedPredictions(api, runKey)).to.have.length(8); // batches 0 and 1
+    expect(await storedPredictions(api, runKey)).to.have.length(8); // batches 0 and 1
 
     // 2nd attempt: resumes, and is killed while its second request is on the way (not forwarded)
     const proxy2 = await gateProxy(
@@ -73,11 +73,11 @@ describe('pnpm batch (child process)', function () {
     expect(code, last.out()).to.equal(0);
     expect(last.out()).to.match(new RegExp(`run ${runKey} \\(resumed\\): 18 classified`));
 
-    const stored = storedPredictions(api, runKey);
+    const stored = await storedPredictions(api, runKey);
     expect(stored.map((p) => p.id).sort()).to.deep.equal([...names].sort());
     expect(new Set(stored.map((p) => p.hash)).size).to.equal(18);
-    expect(api.store.listRuns({}).items.reduce((s, r) => s + r.images, 0)).to.equal(18);
-    expect(api.store.getRunByKey(runKey)!.status).to.equal('completed');
+    expect((await api.store.runs.listRuns({})).items.reduce((s, r) => s + r.images, 0)).to.equal(18);
+    expect((await api.store.runs.getRunByKey(runKey))!.status).to.equal('completed');
 
     // and a 4th run finds nothing new
     const again = startBatch(writeConfig(api.url));

@@ -59,11 +59,11 @@ describe('client run against the real API', function () {
     const report = await runBatch({ config: cfg, logger: logger(cfg) });
     expect(report).to.include({ classified: 11, failed: 0, queued: 0, delivered: true, completed: true });
 
-    const stored = storedPredictions(api, report.runKey);
+    const stored = await storedPredictions(api, report.runKey);
     expect(stored.map((p) => p.id).sort()).to.deep.equal([...truth.keys()].sort());
     const right = stored.filter((p) => p.classIndex === truth.get(p.id)).length;
     expect(right, 'correct of 11').to.be.at.least(8);
-    const run = api.store.getRunByKey(report.runKey)!;
+    const run = (await api.store.runs.getRunByKey(report.runKey))!;
     expect(run.status).to.equal('completed');
     expect(run.labelled).to.equal(10); // 6 from labels.csv, 4 from the manifest's expected class
     expect(run.accuracy).to.be.a('number');
@@ -87,11 +87,11 @@ describe('client run against the real API', function () {
     renameSync(join(inbox, 'G1', 'item-0.png'), join(inbox, 'G2', 'moved-0.png'));
     const again = await runBatch({ config: cfg, logger: logger(cfg) });
     expect(again).to.include({ classified: 0, known: 11, delivered: true });
-    expect(api.store.getRunByKey(again.runKey)).to.equal(undefined);
+    expect(await api.store.runs.getRunByKey(again.runKey)).to.equal(undefined);
     // --reprocess forces
     const forced = await runBatch({ config: cfg, reprocess: true, logger: logger(cfg) });
     expect(forced.classified).to.equal(11);
-    expect(storedPredictions(api, forced.runKey)).to.have.length(11);
+    expect(await storedPredictions(api, forced.runKey)).to.have.length(11);
 
     const log = await eventsText(cfg.logs.dir);
     expect(log).to.match(new RegExp(`INFO  client run=${report.runKey} run finished: .*11 classified.*mismatches=`));
@@ -134,18 +134,14 @@ describe('client run against the real API', function () {
     expect(reason('docs/data.bin')).to.equal('not-image');
     expect(reason(missing)).to.equal('missing-folder');
     for (const name of odd) expect(rows.find((r) => r.file === `inbox/bad/${name}`)?.status, name).to.equal('classified');
-    expect(
-      storedPredictions(api, report.runKey)
-        .map((p) => p.id)
-        .sort(),
-    ).to.deep.equal(odd.map((n) => `inbox/bad/${n}`).sort());
+    expect((await storedPredictions(api, report.runKey)).map((p) => p.id).sort()).to.deep.equal(odd.map((n) => `inbox/bad/${n}`).sort());
 
     const log = await eventsText(cfg.logs.dir);
     for (const r of ['empty', 'corrupt', 'too-large', 'not-image', 'unreadable'])
       expect(log, r).to.match(new RegExp(`WARN  client run=\\S+ skipped ${r} file file=`));
     expect(log).to.match(/symlink loop skipped file=inbox\/bad\/loop/);
     expect(log).to.match(/ERROR client run=\S+ folder not found file=/);
-    expect(api.store.getRunByKey(report.runKey)!.failures).to.equal(rows.filter((r) => r.status === 'failed').length);
+    expect((await api.store.runs.getRunByKey(report.runKey))!.failures).to.equal(rows.filter((r) => r.status === 'failed').length);
   });
 
   it('keeps batches in the outbox while the API is down and delivers them first on the next run', async () => {
@@ -162,16 +158,16 @@ describe('client run against the real API', function () {
       // only the first batch tried the API (1 + 2 retries); the rest went straight to the outbox
       expect(proxy.seen.filter((r) => r.url === '/v1/predict')).to.have.length(3);
       expect(readCsv(down.resultsPath).every((r) => r.status === 'queued')).to.equal(true);
-      expect(api.store.getRunByKey(down.runKey)).to.equal(undefined);
+      expect(await api.store.runs.getRunByKey(down.runKey)).to.equal(undefined);
 
       // Next day the API is back and a new image has arrived
       proxy.setFailures(0);
       await writeImages(cfg.client.inbox, [{ name: 'day2/new.png', index: 40, kind: 'dataset' }]);
       const next = await runBatch({ config: cfg, logger: logger(cfg) });
       expect(next).to.include({ outboxDelivered: 3, classified: 1, delivered: true, outboxRemaining: 0 });
-      const first = storedPredictions(api, down.runKey);
+      const first = await storedPredictions(api, down.runKey);
       expect(first.map((p) => p.id).sort()).to.deep.equal(['day1/0.png', 'day1/1.png', 'day1/2.png', 'day1/3.png', 'day1/4.png']);
-      expect(api.store.getRunByKey(down.runKey)!.status).to.equal('completed');
+      expect((await api.store.runs.getRunByKey(down.runKey))!.status).to.equal('completed');
       expect(readCsv(down.resultsPath).every((r) => r.status === 'classified')).to.equal(true);
       expect(readdirSync(cfg.client.outbox).filter((n) => n.endsWith('.json'))).to.deep.equal([]);
       const log = await eventsText(cfg.logs.dir);
@@ -196,7 +192,7 @@ describe('client run against the real API', function () {
       const posts = proxy.seen.filter((r) => r.url === '/v1/predict');
       expect(posts).to.have.length(4); // 2 batches + 2 failed attempts of the first
       expect(posts[0]!.headers['idempotency-key']).to.equal(posts[2]!.headers['idempotency-key']);
-      expect(storedPredictions(api, report.runKey)).to.have.length(6);
+      expect(await storedPredictions(api, report.runKey)).to.have.length(6);
       const log = await eventsText(cfg.logs.dir);
       expect(log.match(/WARN  client run=\S+ retrying POST \/v1\/predict after HTTP 503 batch=0/g)).to.have.length(2);
     } finally {
@@ -219,11 +215,7 @@ describe('client run against the real API', function () {
       await s.stop();
     }
     const runKey = s.readState()!.lastRunKey!;
-    expect(
-      storedPredictions(api, runKey)
-        .map((p) => p.id)
-        .sort(),
-    ).to.deep.equal(['s/0.png', 's/1.png', 's/2.png']);
+    expect((await storedPredictions(api, runKey)).map((p) => p.id).sort()).to.deep.equal(['s/0.png', 's/1.png', 's/2.png']);
     const log = await eventsText(cfg.logs.dir);
     expect(log).to.match(/INFO  scheduler run=- scheduled run starting reason=schedule/);
   });

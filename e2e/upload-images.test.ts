@@ -46,7 +46,7 @@ describe('POST /v1/predict/image with real images', function () {
     // dataset-like PNGs are the training distribution: they must come out as their label
     expect(res.body.files[0].classIndex).to.equal(labels[0]);
     expect(res.body.files[3].classIndex).to.equal(labels[2]);
-    const run = srv.store.getRun(res.body.runKey)!;
+    const run = (await srv.store.runs.getRun(res.body.runKey))!;
     expect(run).to.deep.include({ source: 'upload', status: 'completed', images: 4 });
   });
 });

@@ -51,13 +51,13 @@ export async function startApi(overrides: ConfigOverrides = {}): Promise<TestApi
 }
 
 /** Every prediction the API stored for a run, across pages. */
-export function storedPredictions(api: TestApi, runKey: string): StoredPrediction[] {
-  const run = api.store.getRunByKey(runKey);
+export async function storedPredictions(api: TestApi, runKey: string): Promise<StoredPrediction[]> {
+  const run = await api.store.runs.getRunByKey(runKey);
   if (!run) return [];
   const out: StoredPrediction[] = [];
   let cursor: string | undefined;
   for (;;) {
-    const page = api.store.runPredictions(run.id, { limit: 1000, cursor });
+    const page = await api.store.runs.runPredictions(run.id, { limit: 1000, cursor });
     out.push(...page.items);
     if (!page.nextCursor) return out;
     cursor = page.nextCursor;

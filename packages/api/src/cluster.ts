@@ -7,12 +7,13 @@
 import cluster, { type Worker } from 'node:cluster';
 import { closeLoggers, createLogger, type Config } from '@refund-vision/shared';
 import client from 'prom-client';
-import { MetricsStore } from './metrics-store.ts';
+import { openStore, storeOptions } from './store/index.ts';
 import { METRICS_REPLY, METRICS_REQUEST } from './cluster-protocol.ts';
 
 export async function runPrimary(config: Config): Promise<void> {
   const logger = createLogger('api', { dir: config.logs.dir, level: config.logs.level, console: config.logs.console });
-  new MetricsStore(config.api.dbPath).close();
+  // Migrate (and check) once here, before any worker opens the store.
+  await (await openStore(storeOptions(config))).close();
   let stopping = false;
   let ready = 0;
   const fork = (): Worker => {

@@ -1,7 +1,7 @@
 /** What every route module is built from. */
 import type { Config, Logger } from '@refund-vision/shared';
 import type { SwappableClassifier } from '@refund-vision/model';
-import type { MetricsStore } from './metrics-store.ts';
+import type { Store } from './store/index.ts';
 import type { ApiMetrics } from './routes/prometheus.ts';
 
 export interface ServerState {
@@ -15,7 +15,7 @@ export interface AppDeps {
   config: Config;
   /** The served model (hot-swappable): ask it per request, never cache its version. */
   classifier: SwappableClassifier;
-  store: MetricsStore;
+  store: Store;
   logger: Logger;
   metrics: ApiMetrics;
   state: ServerState;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { AppError, PIXELS_PER_IMAGE, topK, type RunSource, type RunSummary } from '@refund-vision/shared';
 import type { AppDeps } from './deps.ts';
 import { assessRun, describeProblems } from './health.ts';
-import type { BatchImage, BatchPrediction, CompleteRunInput } from './metrics-store.ts';
+import type { BatchImage, BatchPrediction, CompleteRunInput } from './store/index.ts';
 import { pixelStats } from './pixel-stats.ts';
 
 export interface Classified {
@@ -51,14 +51,14 @@ export interface OneShotInput {
 }
 
 /** Records a request that is its own run (legacy, V2, upload) and closes it at once. */
-export function recordOneShotRun(
+export async function recordOneShotRun(
   deps: AppDeps,
   input: OneShotInput,
   respond: (predictionIds: number[]) => unknown,
-): { runKey: string; response: unknown } {
+): Promise<{ runKey: string; response: unknown }> {
   const runKey = newRunKey(input.source);
   const totalMs = performance.now() - input.startedAt;
-  const result = deps.store.recordBatch({
+  const result = await deps.store.runs.recordBatch({
     runKey,
     source: input.source,
     batchIndex: 0,
@@ -74,7 +74,7 @@ export function recordOneShotRun(
   });
   if (result.outcome === 'conflict') throw new AppError(409, 'conflict', result.message);
   deps.metrics.observePredictions(input.classified.predictions);
-  completeRun(deps, runKey, { processMs: totalMs }, { quiet: true });
+  await completeRun(deps, runKey, { processMs: totalMs }, { quiet: true });
   return { runKey, response: result.response };
 }
 
@@ -82,14 +82,19 @@ export function recordOneShotRun(
  * Closes a run: health checks against the model card and recent runs, stored with the run, and an
  * event when the model looks less trustworthy. A completed run is returned as it is.
  */
-export function completeRun(deps: AppDeps, runKey: string, input: CompleteRunInput, opts: { quiet?: boolean } = {}): RunSummary {
+export async function completeRun(
+  deps: AppDeps,
+  runKey: string,
+  input: CompleteRunInput,
+  opts: { quiet?: boolean } = {},
+): Promise<RunSummary> {
   const { store, classifier, config, logger } = deps;
-  const run = store.getRunByKey(runKey);
+  const run = await store.runs.getRunByKey(runKey);
   if (!run) throw new AppError(404, 'run-not-found', `no run with key '${runKey}'`);
   if (run.status === 'completed') return run;
-  const health = store.runHealthInput(run.id)!;
-  const checks = assessRun(health, classifier.card, config.health, store.recentClassMixes(run.id));
-  const done = store.completeRun(runKey, input, checks)!;
+  const health = (await store.runs.runHealthInput(run.id))!;
+  const checks = assessRun(health, classifier.card, config.health, await store.runs.recentClassMixes(run.id));
+  const done = (await store.runs.completeRun(runKey, input, checks))!;
   const fields = {
     run: runKey,
     images: done.images,

@@ -88,7 +88,7 @@ describe('API server', () => {
       await closing;
       expect(res.status).to.equal(200);
       expect(res.body.predictions).to.have.length(500);
-      expect(own.store.db.open).to.equal(false);
+      expect(own.store.closed).to.equal(true);
       let refused = false;
       await fetch(`${own.url}/healthz`).catch(() => (refused = true));
       expect(refused).to.equal(true);
@@ -96,14 +96,14 @@ describe('API server', () => {
     });
   });
 
-  it('answers a real failure (its database gone) with a 500 JSON without a stack, and stops being ready', async () => {
+  it('answers a real failure (its database gone) with a 503 JSON with a stable code and no stack, and stops being ready', async () => {
     const own = await startTestServer();
     try {
-      own.store.close();
+      await own.store.close();
       const { pixels } = await testBatch(2);
       const res = await send(`${own.url}/v1/predict`, { json: predictBody(pixels, { runKey: 'no-db' }) });
-      expect(res.status).to.equal(500);
-      expect(res.body).to.deep.equal({ error: { code: 'internal', message: 'internal server error' } });
+      expect(res.status).to.equal(503);
+      expect(res.body).to.deep.equal({ error: { code: 'store-unavailable', message: 'the metrics store is unavailable; retry later' } });
       expect((await send(`${own.url}/readyz`)).status).to.equal(503);
       expect((await send(`${own.url}/healthz`)).status).to.equal(200);
     } finally {

@@ -1,7 +1,7 @@
 /**
  * Starting and stopping the API: refuse an exposed address without a key, open the metrics store,
  * load and warm up the model once, then listen — so the first /readyz that answers says 200.
- * Closing drains: readiness turns 503, in-flight requests finish, then SQLite closes.
+ * Closing drains: readiness turns 503, in-flight requests finish, then the store closes.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,8 +12,8 @@ import { ModelRegistry, SwappableClassifier } from '@refund-vision/model';
 import { createApp } from './app.ts';
 import { checkExposure } from './http/auth.ts';
 import type { ServerState } from './deps.ts';
-import { MetricsStore } from './metrics-store.ts';
 import { startModelWatcher, type ModelWatcher } from './model-watcher.ts';
+import { openStore, storeOptions, type Store } from './store/index.ts';
 import { ApiMetrics } from './routes/prometheus.ts';
 import { preloadPreprocess } from './routes/upload.ts';
 
@@ -30,7 +30,7 @@ export interface ServerHandle {
   host: string;
   app: Express;
   server: Server;
-  store: MetricsStore;
+  store: Store;
   /** The served model; a registry promotion swaps what it runs without a restart. */
   classifier: SwappableClassifier;
   registry: ModelRegistry;
@@ -48,7 +48,8 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
   checkExposure(config);
   const logger = opts.logger ?? createLogger('api', { dir: config.logs.dir, level: config.logs.level, console: config.logs.console });
   const t0 = performance.now();
-  const store = new MetricsStore(config.api.dbPath);
+  // A damaged, empty or read-only store stops the start here, with its path in the message.
+  const store = await openStore(storeOptions(config));
   const registry = new ModelRegistry({ root: config.model.registry, bundledDir: config.model.dir });
   let classifier: SwappableClassifier;
   try {
@@ -61,7 +62,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
     classifier = new SwappableClassifier(initial);
     await classifier.warmup();
   } catch (e) {
-    store.close();
+    await store.close();
     throw e;
   }
   const metrics = new ApiMetrics();
@@ -90,7 +91,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
       });
     });
   } catch (e) {
-    store.close();
+    await store.close();
     await modelWatcher.stop();
     await classifier.dispose();
     throw e;
@@ -121,7 +122,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
       await closed;
       clearInterval(idle);
       clearTimeout(cut);
-      store.close();
+      await store.close();
       await modelWatcher.stop();
       await classifier.dispose();
       logger.info('api stopped');

@@ -32,7 +32,13 @@ export const ConfigSchema = z.object({
     port: port.default(5000),
     /** Required when host is not loopback; then every non-health route needs `Bearer <key>`. */
     apiKey: z.string().min(16, 'api.apiKey: at least 16 characters').optional(),
+    /** The embedded SQLite store, used unless databaseUrl is set. */
     dbPath: z.string().default('data/refund-vision.db'),
+    /** `postgres://user:password@host:port/database`: a shared PostgreSQL store instead of dbPath. */
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+$/, 'expected postgres://user:password@host:port/database')
+      .optional(),
     maxBatch: z.coerce.number().int().min(1).max(1024).default(1024),
     bodyLimitBytes: z.coerce
       .number()
@@ -133,6 +139,7 @@ export const ENV_KEYS: Record<string, string> = {
   PORT: 'api.port',
   API_KEY: 'api.apiKey',
   DB_PATH: 'api.dbPath',
+  DATABASE_URL: 'api.databaseUrl',
   API_WORKERS: 'api.workers',
   MAX_BATCH: 'api.maxBatch',
   MODEL_DIR: 'model.dir',

@@ -1,6 +1,6 @@
 /** Plain-text tables for the metrics CLI: runs over time, and one run per class. */
 import type { HealthCheck, RunSummary } from '@refund-vision/shared';
-import type { Summary } from '../history/queries.ts';
+import type { Summary } from '../history/aggregate.ts';
 
 export type Align = 'left' | 'right';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLASS_NAMES, parseCsv, projectRoot, RunSummary } from '@refund-vision/shared';
 import { startTestServer, testBatch, type TestServer } from '../test-support.ts';
-import { backdate, recordRun } from '../dashboard/seed.ts';
+import { recordRun } from '../dashboard/seed.ts';
 import { RUN_CSV_HEADER } from '../history/csv.ts';
 import { pct } from './format.ts';
 
@@ -59,9 +59,9 @@ describe('pnpm metrics (CLI on a SQLite file filled through the real API)', func
     await recordRun(srv.url, { runKey: 'cli-inverted', pixels: b.pixels.map((v) => 255 - v) });
     const c = await testBatch(30, 5000);
     await recordRun(srv.url, { runKey: 'cli-last-week', pixels: c.pixels });
-    backdate(srv.store, 'cli-last-week', new Date(Date.now() - 6 * 86_400_000));
-    labelled = srv.store.getRun('cli-labelled')!;
-    inverted = srv.store.getRun('cli-inverted')!;
+    await srv.store.runs.backdate('cli-last-week', new Date(Date.now() - 6 * 86_400_000));
+    labelled = (await srv.store.runs.getRun('cli-labelled'))!;
+    inverted = (await srv.store.runs.getRun('cli-inverted'))!;
   });
   after(async () => srv?.stop());
 

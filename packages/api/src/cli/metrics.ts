@@ -1,15 +1,16 @@
 /**
  * `pnpm metrics [--since 30d] [--run KEY] [--format table|csv|json] [--db path]` — the metrics
- * history straight from the SQLite file, no API needed.
+ * history straight from the store (the SQLite file, or Postgres when DATABASE_URL is set), no API
+ * needed. It opens the store read-only and never migrates it.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AppError, loadConfig, ModelCard } from '@refund-vision/shared';
-import { MetricsStore } from '../metrics-store.ts';
+import { openStore, StoreError, type Store } from '../store/index.ts';
 import { runsCsv, toCsv } from '../history/csv.ts';
-import { allRuns, summarize } from '../history/queries.ts';
+import { allRuns, summarize } from '../history/aggregate.ts';
 import { parseSince } from '../history/range.ts';
 import { runDetail, runsTable, summaryLines } from './format.ts';
 
@@ -17,7 +18,7 @@ const USAGE = `usage: pnpm metrics [--since 30d] [--run KEY] [--format table|csv
   --since   how far back: 90m, 12h, 30d, 8w or an ISO date (default 30d)
   --run     one run (key or id): its health checks and per-class breakdown
   --format  table (default), csv or json
-  --db      the metrics database (default: api.dbPath from the config, data/refund-vision.db)`;
+  --db      the SQLite metrics database (default: DATABASE_URL when set, else api.dbPath, data/refund-vision.db)`;
 
 /** The model card in `dir`, or undefined: the CLI works without a model, only without baselines. */
 function readCardIfAny(dir: string): ModelCard | undefined {
@@ -35,7 +36,7 @@ export interface MetricsCliResult {
   err: string;
 }
 
-export function metricsCli(argv: string[], env: NodeJS.ProcessEnv = process.env): MetricsCliResult {
+export async function metricsCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<MetricsCliResult> {
   let args;
   try {
     args = parseArgs({
@@ -58,15 +59,22 @@ export function metricsCli(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return { code: 1, out: '', err: `--format: expected table, csv or json, got '${format}'\n` };
 
   const config = loadConfig({ env });
+  const url = args.db === undefined ? config.api.databaseUrl : undefined;
   const dbPath = args.db ?? config.api.dbPath;
-  if (!existsSync(dbPath)) {
-    return { code: 2, out: '', err: `no metrics database at ${dbPath}: start the API (pnpm api) and send a run, or pass --db\n` };
+  let store: Store;
+  try {
+    store = await openStore({ url, path: dbPath, readOnly: true });
+  } catch (e) {
+    if (!(e instanceof StoreError)) throw e;
+    if (e.code === 'store-missing')
+      return { code: 2, out: '', err: `no metrics database at ${dbPath}: start the API (pnpm api) and send a run, or pass --db\n` };
+    return { code: 2, out: '', err: `${e.message}\n` };
   }
-  const store = new MetricsStore(dbPath);
+  const where = store.location;
   try {
     if (args.run !== undefined) {
-      const run = store.getRun(args.run);
-      if (!run) return { code: 1, out: '', err: `no run '${args.run}' in ${dbPath}\n` };
+      const run = await store.runs.getRun(args.run);
+      if (!run) return { code: 1, out: '', err: `no run '${args.run}' in ${where}\n` };
       if (format === 'json') return { code: 0, out: `${JSON.stringify(run, null, 2)}\n`, err: '' };
       if (format === 'csv') {
         const rows = run.perClass.map((c) => [
@@ -84,25 +92,25 @@ export function metricsCli(argv: string[], env: NodeJS.ProcessEnv = process.env)
       return { code: 0, out: `${runDetail(run, baseline)}\n`, err: '' };
     }
     const range = { from: parseSince(args.since!) };
-    const runs = allRuns(store, range);
+    const runs = await allRuns(store, range);
     if (format === 'csv') return { code: 0, out: runsCsv(runs), err: '' };
-    const summary = summarize(store.db, range);
+    const summary = await summarize(store, range);
     if (format === 'json') return { code: 0, out: `${JSON.stringify({ summary, runs }, null, 2)}\n`, err: '' };
     return {
       code: 0,
-      out: `Runs since ${range.from.slice(0, 16).replace('T', ' ')} UTC (${dbPath})\n\n${runsTable(runs)}\n\n${summaryLines(summary)}\n`,
+      out: `Runs since ${range.from.slice(0, 16).replace('T', ' ')} UTC (${where})\n\n${runsTable(runs)}\n\n${summaryLines(summary)}\n`,
       err: '',
     };
   } catch (e) {
     if (e instanceof AppError) return { code: 1, out: '', err: `${e.message}\n` };
     throw e;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const r = metricsCli(process.argv.slice(2));
+  const r = await metricsCli(process.argv.slice(2));
   process.stdout.write(r.out);
   process.stderr.write(r.err);
   process.exitCode = r.code;

@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { RunSummary } from '@refund-vision/shared';
 import { predictBody, send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
 import { chromiumMissing, launchChromium, type Browser } from './browser.ts';
-import { backdate, recordRun } from './seed.ts';
+import { recordRun } from './seed.ts';
 
 const XSS_NAME = '<img src=x onerror=alert(1)>.png';
 const CHARTS = ['confidence', 'accuracy', 'images', 'time', 'health'];
@@ -42,14 +42,14 @@ describe('dashboard in headless Chromium against the real API', function () {
     srv = await startTestServer();
     const a = await testBatch(120, 0);
     await recordRun(srv.url, { runKey: 'dash-two-days-ago', pixels: a.pixels, labels: a.labels });
-    backdate(srv.store, 'dash-two-days-ago', new Date(Date.now() - 2 * 86_400_000));
+    await srv.store.runs.backdate('dash-two-days-ago', new Date(Date.now() - 2 * 86_400_000));
     const b = await testBatch(60, 500);
     const ids = b.labels.map((_, i) => (i === 3 ? XSS_NAME : `G2/item-${i}.png`));
     await recordRun(srv.url, { runKey: 'dash-xss', pixels: b.pixels, labels: b.labels, ids });
-    backdate(srv.store, 'dash-xss', new Date(Date.now() - 86_400_000));
+    await srv.store.runs.backdate('dash-xss', new Date(Date.now() - 86_400_000));
     const c = await testBatch(80, 900);
     await recordRun(srv.url, { runKey: 'dash-inverted', pixels: c.pixels.map((v) => 255 - v) });
-    xssRun = srv.store.getRun('dash-xss')!;
+    xssRun = (await srv.store.runs.getRun('dash-xss'))!;
 
     browser = await launchChromium();
     const origin = new URL(srv.url).origin;
@@ -147,7 +147,7 @@ describe('dashboard in headless Chromium against the real API', function () {
       await Promise.all(
         days.slice(i, i + 8).map(async (d) => {
           await recordRun(srv.url, { runKey: `year-${d}`, pixels });
-          backdate(srv.store, `year-${d}`, new Date(Date.now() - d * 86_400_000 + 3_600_000));
+          await srv.store.runs.backdate(`year-${d}`, new Date(Date.now() - d * 86_400_000 + 3_600_000));
         }),
       );
     }
@@ -175,7 +175,7 @@ describe('dashboard on a server with an API key', function () {
     srv = await startTestServer({ api: { apiKey: key } });
     const a = await testBatch(40, 3000);
     await recordRun(srv.url, { runKey: 'keyed-yesterday', pixels: a.pixels, labels: a.labels, apiKey: key });
-    backdate(srv.store, 'keyed-yesterday', new Date(Date.now() - 86_400_000));
+    await srv.store.runs.backdate('keyed-yesterday', new Date(Date.now() - 86_400_000));
     const b = await testBatch(30, 4000);
     await recordRun(srv.url, { runKey: 'keyed-today', pixels: b.pixels, labels: b.labels, apiKey: key });
   });
@@ -227,7 +227,7 @@ describe('dashboard on a server with an API key', function () {
       expect(res.status, p).to.equal(401);
       expect(res.body.error.code, p).to.equal('unauthorized');
     }
-    expect(srv.store.listRuns().items).to.have.length(2); // nothing got recorded without the key
+    expect((await srv.store.runs.listRuns()).items).to.have.length(2); // nothing got recorded without the key
   });
 
   describe('in headless Chromium', () => {

@@ -14,7 +14,7 @@ import { loadConfig, projectRoot, PIXELS_PER_IMAGE, seededRandom } from '@refund
 import { loadFashionMnist } from '@refund-vision/model';
 import { startServer } from '../server.ts';
 import { chromiumMissing, launchChromium } from './browser.ts';
-import { backdate, pick, recordRun } from './seed.ts';
+import { pick, recordRun } from './seed.ts';
 
 const { values: args } = parseArgs({ options: { out: { type: 'string' }, days: { type: 'string', default: '28' } } });
 const out = resolve(args.out ?? join(projectRoot(), 'docs', 'dashboard.png'));
@@ -55,7 +55,7 @@ try {
     const runKey = `${date.toISOString().slice(0, 10)}-${kind}`;
     const ids = indices.map((i, j) => (d === 0 && j === 0 ? '<img src=x onerror=alert(1)>.png' : `G${1 + (j % 2)}/item-${i}.png`));
     const seeded = await recordRun(server.url, { runKey, pixels, labels, ids, processMs: count * (2.5 + rand() * 2) });
-    backdate(server.store, runKey, date, count * 4);
+    await server.store.runs.backdate(runKey, date, count * 4);
     // A person checked a few predictions of some runs.
     if (d % 2 === 0) {
       for (let j = 0; j < Math.min(12, count); j++) {

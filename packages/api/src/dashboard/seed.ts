@@ -1,10 +1,9 @@
 /**
  * Records runs through the real HTTP API (POST /v1/predict, then complete), for the dashboard's
- * browser test and its screenshot. `backdate` moves a recorded run in time through the store, so
+ * browser test and its screenshot. the store's `runs.backdate` moves a recorded run in time, so
  * a few weeks of history can be made in seconds.
  */
 import { encodePixels, PIXELS_PER_IMAGE, type RunSummary } from '@refund-vision/shared';
-import type { MetricsStore } from '../metrics-store.ts';
 
 export interface SeedRun {
   runKey: string;
@@ -67,21 +66,6 @@ export async function recordRun(baseUrl: string, r: SeedRun): Promise<SeededRun>
       r.apiKey,
     );
   return { run, predictionIds, classes };
-}
-
-/** Moves a run (and its predictions' timestamps) so that it started at `startedAt`. */
-export function backdate(store: MetricsStore, runKey: string, startedAt: Date, durationMs = 90_000): void {
-  const start = startedAt.toISOString();
-  const end = new Date(startedAt.getTime() + durationMs).toISOString();
-  store.db.transaction(() => {
-    const run = store.db.prepare<[string], { id: number; status: string }>('SELECT id, status FROM runs WHERE run_key = ?').get(runKey);
-    if (!run) throw new Error(`backdate: no run '${runKey}'`);
-    store.db
-      .prepare('UPDATE runs SET started_at = ?, finished_at = CASE WHEN status = ? THEN ? ELSE NULL END WHERE id = ?')
-      .run(start, 'completed', end, run.id);
-    store.db.prepare('UPDATE batches SET created_at = ? WHERE run_id = ?').run(start, run.id);
-    store.db.prepare('UPDATE predictions SET created_at = ? WHERE run_id = ?').run(start, run.id);
-  })();
 }
 
 /** Copies images `indices` of a dataset into one N×784 array. */

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { CLASS_NAMES, parseCsv, RunSummary } from '@refund-vision/shared';
 import { send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
-import { backdate, recordRun, type SeededRun } from '../dashboard/seed.ts';
+import { recordRun, type SeededRun } from '../dashboard/seed.ts';
 import { csvCell, RUN_CSV_HEADER } from './csv.ts';
-import { historySeries } from './queries.ts';
+import { historySeries } from './aggregate.ts';
 
 describe('history routes: feedback, summary, CSV, series', () => {
   let srv: TestServer;
@@ -65,7 +65,7 @@ describe('history routes: feedback, summary, CSV, series', () => {
       await feedback(id, { correctClass: 0 });
       const res = await feedback(id, { correctClass: 1 });
       expect(res.body.correctClass).to.equal(1);
-      const rows = srv.store.db.prepare('SELECT correct_class FROM feedback WHERE prediction_id = ?').all(id);
+      const rows = await srv.store.db.selectFrom('feedback').select('correct_class').where('prediction_id', '=', id).execute();
       expect(rows).to.deep.equal([{ correct_class: 1 }]);
     });
 
@@ -110,7 +110,7 @@ describe('history routes: feedback, summary, CSV, series', () => {
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
       });
       expect(wrongType.status).to.equal(415);
-      expect(srv.store.db.prepare('SELECT COUNT(*) AS n FROM feedback WHERE prediction_id = ?').get(id)).to.deep.equal({ n: 0 });
+      expect(await srv.store.db.selectFrom('feedback').select('id').where('prediction_id', '=', id).execute()).to.deep.equal([]);
     });
   });
 
@@ -128,11 +128,12 @@ describe('history routes: feedback, summary, CSV, series', () => {
       expect(s.meanConfidence).to.be.closeTo(confSum / 250, 1e-9);
       const right = labelled.classes.filter((c, i) => c === labels[i]).length;
       expect(s.accuracy).to.deep.equal({ value: right / 200, labelled: 200 });
-      const fb = srv.store.db
-        .prepare(
-          'SELECT COUNT(*) AS n, SUM(f.correct_class = p.class_index) AS r FROM feedback f JOIN predictions p ON p.id = f.prediction_id',
-        )
-        .get() as { n: number; r: number };
+      const given = await srv.store.db
+        .selectFrom('feedback as f')
+        .innerJoin('predictions as p', 'p.id', 'f.prediction_id')
+        .select(['f.correct_class', 'p.class_index'])
+        .execute();
+      const fb = { n: given.length, r: given.filter((g) => g.correct_class === g.class_index).length };
       expect(s.feedbackAccuracy.count).to.equal(fb.n).and.be.above(0);
       expect(s.feedbackAccuracy.value).to.be.closeTo(fb.r / fb.n, 1e-12);
       const health = runs.find((r: RunSummary) => r.status === 'completed')!.health;
@@ -171,7 +172,7 @@ describe('history routes: feedback, summary, CSV, series', () => {
       expect(rows).to.have.length(3);
       const col = (name: string) => RUN_CSV_HEADER.indexOf(name);
       const row = rows.find((r) => r[col('run_key')] === 'hist-labelled')!;
-      const run = srv.store.getRun('hist-labelled')!;
+      const run = (await srv.store.runs.getRun('hist-labelled'))!;
       expect(Number(row[col('images')])).to.equal(200);
       expect(Number(row[col('accuracy_labels')])).to.be.closeTo(run.accuracy!, 1e-6);
       expect(Number(row[col('accuracy_feedback')])).to.be.closeTo(run.feedbackAccuracy!, 1e-6);
@@ -208,7 +209,7 @@ describe('history routes: feedback, summary, CSV, series', () => {
       expect(h.t[0]).to.be.at.most(h.t[1]);
       expect(h.label).to.deep.equal(['hist-labelled', 'hist-open']);
       expect(h.images).to.deep.equal([200, 50]);
-      const run = srv.store.getRun('hist-labelled')!;
+      const run = (await srv.store.runs.getRun('hist-labelled'))!;
       expect(h.accuracy[0]).to.be.closeTo(run.accuracy!, 1e-5);
       expect(h.accuracy[1]).to.equal(null);
       expect(h.feedbackAccuracy[0]).to.be.closeTo(run.feedbackAccuracy!, 1e-5);
@@ -225,10 +226,10 @@ describe('history routes: feedback, summary, CSV, series', () => {
     it('a run moved back 40 days leaves the 30-day window; too many runs fold into days', async () => {
       const dir = await recordRun(srv.url, { runKey: 'hist-old', pixels: (await testBatch(5, 2000)).pixels });
       expect(dir.run?.status).to.equal('completed');
-      backdate(srv.store, 'hist-old', new Date(Date.now() - 40 * 86_400_000));
+      await srv.store.runs.backdate('hist-old', new Date(Date.now() - 40 * 86_400_000));
       expect((await send(`${srv.url}/v1/history?days=30`)).body.points).to.equal(2);
       expect((await send(`${srv.url}/v1/history?days=60`)).body.label[0]).to.equal('hist-old');
-      const folded = historySeries(srv.store.db, { days: 60, maxPoints: 2 });
+      const folded = await historySeries(srv.store, { days: 60, maxPoints: 2 });
       expect(folded.bucket).to.equal('day');
       expect(folded.points).to.equal(2);
       expect(folded.images).to.deep.equal([5, 250]);

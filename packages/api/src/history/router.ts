@@ -7,15 +7,15 @@ import express, { type Request } from 'express';
 import { z } from 'zod';
 import { AppError, CLASS_NAMES, classIndexOf, notFound, type Config, type Logger } from '@refund-vision/shared';
 import type { Classifier } from '@refund-vision/model';
-import type { MetricsStore } from '../metrics-store.ts';
+import type { Store } from '../store/index.ts';
 import { jsonBody } from '../http/json-body.ts';
 import { describeZodError } from '../http/errors.ts';
 import { runsCsv } from './csv.ts';
-import { allRuns, findPrediction, historySeries, recordFeedback, summarize } from './queries.ts';
+import { allRuns, historySeries, summarize } from './aggregate.ts';
 import { parseDays, parseRange } from './range.ts';
 
 export interface HistoryDeps {
-  store: MetricsStore;
+  store: Store;
   config: Config;
   logger: Logger;
   classifier: Classifier;
@@ -60,19 +60,19 @@ export function createHistoryRouter(deps: HistoryDeps): express.Router {
   const { store, logger } = deps;
   const router = express.Router();
 
-  router.post('/v1/predictions/:id/feedback', ...jsonBody(16 * 1024), (req, res) => {
+  router.post('/v1/predictions/:id/feedback', ...jsonBody(16 * 1024), async (req, res) => {
     const id = predictionId(req);
     const { correctClass, claimsCorrect } = parseFeedback(req.body);
-    const prediction = findPrediction(store.db, id);
+    const prediction = await store.feedback.findPrediction(id);
     if (!prediction) throw notFound('prediction-not-found', `no prediction with id ${id}`);
-    if (claimsCorrect && correctClass !== 'predicted' && correctClass !== prediction.class_index) {
+    if (claimsCorrect && correctClass !== 'predicted' && correctClass !== prediction.classIndex) {
       throw new AppError(
         400,
         'invalid-feedback',
-        `"correct": true contradicts correctClass ${correctClass}: the prediction was ${CLASS_NAMES[prediction.class_index]}`,
+        `"correct": true contradicts correctClass ${correctClass}: the prediction was ${CLASS_NAMES[prediction.classIndex]}`,
       );
     }
-    const result = recordFeedback(store.db, id, correctClass);
+    const result = await store.feedback.recordFeedback(id, correctClass);
     if (!result) throw notFound('prediction-not-found', `no prediction with id ${id}`);
     logger.info(result.correct ? 'feedback: prediction confirmed' : 'feedback: prediction corrected', {
       run: result.runKey,
@@ -84,22 +84,22 @@ export function createHistoryRouter(deps: HistoryDeps): express.Router {
     res.json(result);
   });
 
-  router.get('/v1/summary', (req, res) => {
-    res.json(summarize(store.db, parseRange(req.query as Record<string, unknown>)));
+  router.get('/v1/summary', async (req, res) => {
+    res.json(await summarize(store, parseRange(req.query as Record<string, unknown>)));
   });
 
-  router.get('/v1/runs.csv', (req, res) => {
+  router.get('/v1/runs.csv', async (req, res) => {
     const range = parseRange(req.query as Record<string, unknown>);
     const name = `refund-vision-runs${range.from ? `-from-${range.from.slice(0, 10)}` : ''}${range.to ? `-to-${range.to.slice(0, 10)}` : ''}.csv`;
     res
       .type('text/csv; charset=utf-8')
       .attachment(name)
-      .send(runsCsv(allRuns(store, range)));
+      .send(runsCsv(await allRuns(store, range)));
   });
 
-  router.get('/v1/history', (req, res) => {
+  router.get('/v1/history', async (req, res) => {
     const days = parseDays(req.query.days, 365);
-    res.json({ ...historySeries(store.db, { days }), baseline: baselineOf(deps.classifier) });
+    res.json({ ...(await historySeries(store, { days })), baseline: baselineOf(deps.classifier) });
   });
 
   return router;

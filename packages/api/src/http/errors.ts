@@ -7,6 +7,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import multer from 'multer';
 import { z } from 'zod';
 import { AppError, type Logger } from '@refund-vision/shared';
+import { storeFailure } from '../store/errors.ts';
 
 /** zod issues as one readable line: `images.3.id: Too small; pixels: expected …`. */
 export function describeZodError(err: z.ZodError, max = 5): string {
@@ -29,6 +30,9 @@ const MULTER_STATUS: Record<string, number> = { LIMIT_FILE_SIZE: 413, LIMIT_PART
 /** Maps anything thrown to an AppError; undefined for a real bug. */
 export function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
+  // A store that fails mid-request (locked, unreachable, damaged) is a 503 with a stable code.
+  const store = storeFailure(err);
+  if (store) return store;
   if (err instanceof z.ZodError) return new AppError(400, 'invalid-request', describeZodError(err));
   if (err instanceof multer.MulterError)
     return new AppError(MULTER_STATUS[err.code] ?? 400, err.code.toLowerCase().replace(/_/g, '-'), err.message);
@@ -56,6 +60,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (app) {
+      if (app.status >= 500)
+        logger.error('request failed', { method: req.method, path: req.path, code: app.code, error: (err as Error)?.message });
       res.status(app.status).json(app.toJSON());
       return;
     }

@@ -42,7 +42,7 @@ describe('POST /predict (legacy pandas format)', () => {
       expect(pct).to.be.closeTo(v1[i * 10 + best]! * 100, 0.01);
       expect(Math.round(pct * 100) / 100).to.equal(pct);
     });
-    const legacyRuns = srv.store.listRuns().items.filter((r) => r.source === 'legacy');
+    const legacyRuns = (await srv.store.runs.listRuns()).items.filter((r) => r.source === 'legacy');
     expect(legacyRuns).to.have.length(1);
     expect(legacyRuns[0]).to.deep.include({ status: 'completed', images: 8 });
   });

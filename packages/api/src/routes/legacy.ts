@@ -143,7 +143,11 @@ export function legacyRouter(deps: AppDeps): Router {
       LEGACY_CLASS_NAMES[p.classIndex]!,
       Math.round(p.confidence * 10000) / 100,
     ]);
-    recordOneShotRun(deps, { source: 'legacy', images: labels.map((id) => ({ id })), pixels, classified, startedAt: t0 }, () => reply);
+    await recordOneShotRun(
+      deps,
+      { source: 'legacy', images: labels.map((id) => ({ id })), pixels, classified, startedAt: t0 },
+      () => reply,
+    );
     res.json(reply);
   });
   return router;

@@ -21,7 +21,7 @@ describe('POST /v1/predict', () => {
       expect(p.top3[0]!.confidence).to.be.at.least(p.top3[1]!.confidence);
       expect(p.predictionId).to.be.a('number');
     }
-    const run = RunSummary.parse(srv.store.getRun('acc-run'));
+    const run = RunSummary.parse(await srv.store.runs.getRun('acc-run'));
     expect(run.images).to.equal(100);
     expect(run.labelled).to.equal(100);
     expect(run.accuracy).to.equal(right / 100);
@@ -46,11 +46,14 @@ describe('POST /v1/predict', () => {
     expect(answers.filter((a) => a.body.replayed === false)).to.have.length(1);
     const strip = (b: any) => ({ ...b, replayed: undefined });
     for (const a of answers) expect(strip(a.body)).to.deep.equal(strip(answers[0]!.body));
-    const rows = srv.store.db
-      .prepare(`SELECT COUNT(*) AS n FROM batches b JOIN runs r ON r.id = b.run_id WHERE r.run_key = 'dup-run'`)
-      .get();
-    expect(rows).to.deep.equal({ n: 1 });
-    expect(srv.store.getRun('dup-run')!.images).to.equal(20);
+    const rows = await srv.store.db
+      .selectFrom('batches as b')
+      .innerJoin('runs as r', 'r.id', 'b.run_id')
+      .select('b.id')
+      .where('r.run_key', '=', 'dup-run')
+      .execute();
+    expect(rows).to.have.length(1);
+    expect((await srv.store.runs.getRun('dup-run'))!.images).to.equal(20);
     // and later, sequentially: still the stored answer
     const later = await send(`${srv.url}/v1/predict`, { json: body });
     expect(later.body.replayed).to.equal(true);
@@ -76,13 +79,13 @@ describe('POST /v1/predict', () => {
       headers: { 'idempotency-key': 'key-0' },
     });
     expect(sameKey.status).to.equal(409);
-    expect(srv.store.getRun('conf')!.images).to.equal(2);
+    expect((await srv.store.runs.getRun('conf'))!.images).to.equal(2);
     // the same race while both are in flight: one is recorded, the other refused
     const race = await Promise.all(
       [a, b].map((x) => send(`${srv.url}/v1/predict`, { json: predictBody(x.pixels, { runKey: 'race', batchIndex: 0 }) })),
     );
     expect(race.map((r) => r.status).sort()).to.deep.equal([200, 409]);
-    expect(srv.store.getRun('race')!.images).to.equal(2);
+    expect((await srv.store.runs.getRun('race'))!.images).to.equal(2);
   });
 
   it('answers malformed batches with 4xx JSON and leaves no tensors behind', async () => {
@@ -128,7 +131,7 @@ describe('POST /v1/predict', () => {
       ).body.error.code,
     ).to.equal('too-deep');
     expect(liveTensors(srv.classifier)).to.equal(before);
-    expect(srv.store.getRun('bad')).to.equal(undefined);
+    expect(await srv.store.runs.getRun('bad')).to.equal(undefined);
   });
 
   it('refuses a body over the limit with 413, also when it only grows that big after gunzip', async () => {

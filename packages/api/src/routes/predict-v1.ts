@@ -11,7 +11,7 @@ import type { AppDeps } from '../deps.ts';
 import { arrivedAt } from '../http/timing.ts';
 import { jsonBody } from '../http/json-body.ts';
 import { classify } from '../inference.ts';
-import type { RecordBatchResult } from '../metrics-store.ts';
+import type { RecordBatchResult } from '../store/index.ts';
 import { pixelStats } from '../pixel-stats.ts';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -46,7 +46,7 @@ export function predictV1Router(deps: AppDeps): Router {
       .digest('hex');
     const keys = [`b:${body.runKey}\0${body.batchIndex}`, ...(idem ? [`k:${idem}`] : [])];
 
-    const prior = store.checkBatch(body.runKey, body.batchIndex, idem, hash);
+    const prior = await store.runs.checkBatch(body.runKey, body.batchIndex, idem, hash);
     if (prior) return res.json({ ...answer(prior), replayed: true });
     const running = keys.map((k) => inFlight.get(k)).find((x) => x);
     if (running) {
@@ -58,7 +58,7 @@ export function predictV1Router(deps: AppDeps): Router {
     const done = (async (): Promise<RecordBatchResult> => {
       const classified = await classify(deps, pixels, n);
       const totalMs = performance.now() - t0;
-      const result = store.recordBatch({
+      const result = await store.runs.recordBatch({
         runKey: body.runKey,
         source: body.source,
         batchIndex: body.batchIndex,

@@ -7,7 +7,7 @@ export function probesRouter(deps: AppDeps): Router {
   router.get('/healthz', (_req, res) => res.json({ status: 'ok' }));
   router.get('/readyz', (_req, res) => {
     const { ready, draining } = deps.state;
-    const dbOpen = deps.store.db.open;
+    const dbOpen = !deps.store.closed;
     const ok = ready && !draining && dbOpen;
     res.status(ok ? 200 : 503).json({
       status: ok ? 'ready' : draining ? 'draining' : !dbOpen ? 'database closed' : 'loading',

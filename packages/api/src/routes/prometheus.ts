@@ -9,7 +9,7 @@ import { Router, type RequestHandler } from 'express';
 import client from 'prom-client';
 import { CLASS_NAMES } from '@refund-vision/shared';
 import { METRICS_REPLY, METRICS_REQUEST } from '../cluster-protocol.ts';
-import type { BatchPrediction } from '../metrics-store.ts';
+import type { BatchPrediction } from '../store/index.ts';
 
 export class ApiMetrics {
   readonly registry = new client.Registry();

@@ -9,7 +9,7 @@ import type { AppDeps } from '../deps.ts';
 import { ISO_TIME, rangeBoundMs } from '../history/range.ts';
 import { jsonBody } from '../http/json-body.ts';
 import { completeRun } from '../inference.ts';
-import { CursorError } from '../metrics-store.ts';
+import { CursorError } from '../store/index.ts';
 
 /** An ISO date or date-time; a bare date as `to` means the end of that day. */
 const isoTime = (end: boolean) =>
@@ -35,9 +35,9 @@ const DetailQuery = z
   })
   .strict();
 
-const withCursorErrors = <T>(fn: () => T): T => {
+const withCursorErrors = async <T>(fn: () => Promise<T>): Promise<T> => {
   try {
-    return fn();
+    return await fn();
   } catch (e) {
     if (e instanceof CursorError) throw new AppError(400, 'bad-cursor', e.message);
     throw e;
@@ -48,24 +48,24 @@ export function runsRouter(deps: AppDeps): Router {
   const { store } = deps;
   const router = Router();
 
-  router.get('/v1/runs', (req, res) => {
+  router.get('/v1/runs', async (req, res) => {
     const q = ListQuery.parse(req.query);
-    const page = withCursorErrors(() => store.listRuns(q));
+    const page = await withCursorErrors(() => store.runs.listRuns(q));
     res.json({ runs: page.items, nextCursor: page.nextCursor });
   });
 
-  router.get('/v1/runs/:id', (req, res) => {
+  router.get('/v1/runs/:id', async (req, res) => {
     const q = DetailQuery.parse(req.query);
-    const run = store.getRun(req.params.id!);
+    const run = await store.runs.getRun(req.params.id!);
     if (!run) throw new AppError(404, 'run-not-found', `no run with id or key '${req.params.id}'`);
-    const page = withCursorErrors(() => store.runPredictions(run.id, q));
+    const page = await withCursorErrors(() => store.runs.runPredictions(run.id, q));
     res.json({ run, predictions: page.items, nextCursor: page.nextCursor });
   });
 
-  router.post('/v1/runs/:runKey/complete', ...jsonBody(64 * 1024, { allowEmpty: true }), (req, res) => {
+  router.post('/v1/runs/:runKey/complete', ...jsonBody(64 * 1024, { allowEmpty: true }), async (req, res) => {
     const runKey = RunKey.parse(req.params.runKey);
     const body = CompleteRunRequest.parse(req.body);
-    res.json(completeRun(deps, runKey, body));
+    res.json(await completeRun(deps, runKey, body));
   });
   return router;
 }

@@ -118,7 +118,7 @@ export function uploadRouter(deps: AppDeps): Router {
     const pixels = new Uint8Array(good.length * PIXELS_PER_IMAGE);
     good.forEach(({ p }, k) => pixels.set(p.pixels, k * PIXELS_PER_IMAGE));
     const classified = await classify(deps, pixels, good.length);
-    const { runKey, response } = recordOneShotRun(
+    const { runKey, response } = await recordOneShotRun(
       deps,
       { source: 'upload', images: good.map(({ i }) => ({ id: names[i]! })), pixels, classified, startedAt: t0 },
       (ids) => {

@@ -55,7 +55,7 @@ describe('Open Inference Protocol V2', () => {
     }
     const argmax = (row: number) => Array.from(expected.subarray(row * 10, row * 10 + 10)).reduce((b, p, k, a) => (p > a[b]! ? k : b), 0);
     expect([0, 1, 2, 3].filter((i) => argmax(i) === labels[i]).length).to.be.at.least(3);
-    const v2Runs = srv.store.listRuns({ limit: 100 }).items.filter((r) => r.source === 'v2');
+    const v2Runs = (await srv.store.runs.listRuns({ limit: 100 })).items.filter((r) => r.source === 'v2');
     expect(v2Runs).to.have.length(12);
     expect(v2Runs.every((r) => r.status === 'completed' && r.images === 4)).to.equal(true);
   });

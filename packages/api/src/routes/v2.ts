@@ -144,7 +144,7 @@ export function v2Router(deps: AppDeps): Router {
         ],
       };
       const prefix = body.id ?? 'v2';
-      recordOneShotRun(
+      await recordOneShotRun(
         deps,
         { source: 'v2', images: Array.from({ length: n }, (_, i) => ({ id: `${prefix}[${i}]` })), pixels, classified, startedAt: t0 },
         () => ({

@@ -1,83 +1,11 @@
 /**
- * SQL for feedback and the metrics history, against the metrics store's connection. History
- * queries read the per-run counters and run_class_stats; they never scan predictions.
+ * The metrics history: a range's summary, every run of a range, and the dashboard's compact series,
+ * computed from the rows the store's history repository reads (no SQL here).
  */
-import type Database from 'better-sqlite3';
 import { CLASS_NAMES, NUM_CLASSES, type HealthStatus, type RunSummary } from '@refund-vision/shared';
 import { HEALTH_RANK } from '../health.ts';
-import type { MetricsStore } from '../metrics-store.ts';
+import type { Store } from '../store/index.ts';
 import type { TimeRange } from './range.ts';
-
-type Db = Database.Database;
-
-function rangeWhere(range: TimeRange, column = 'started_at'): { sql: string; args: string[] } {
-  const parts: string[] = [];
-  const args: string[] = [];
-  if (range.from) (parts.push(`${column} >= ?`), args.push(range.from));
-  if (range.to) (parts.push(`${column} < ?`), args.push(range.to));
-  return { sql: parts.length ? parts.join(' AND ') : '1', args };
-}
-
-// ---- feedback ---------------------------------------------------------------------------------
-
-export interface FeedbackResult {
-  predictionId: number;
-  runId: number;
-  runKey: string;
-  imageId: string;
-  predictedClass: number;
-  predictedClassName: string;
-  correctClass: number;
-  correctClassName: string;
-  correct: boolean;
-  /** The run's accuracy over all predictions that have feedback, this one included. */
-  runFeedbackAccuracy: number;
-  runFeedbackCount: number;
-}
-
-export function findPrediction(
-  db: Db,
-  predictionId: number,
-): { id: number; run_id: number; class_index: number; image_id: string; run_key: string } | undefined {
-  return db
-    .prepare<
-      [number],
-      { id: number; run_id: number; class_index: number; image_id: string; run_key: string }
-    >('SELECT p.id, p.run_id, p.class_index, p.image_id, r.run_key FROM predictions p JOIN runs r ON r.id = p.run_id WHERE p.id = ?')
-    .get(predictionId);
-}
-
-/** Stores the correct class for a prediction; the latest word wins. Undefined when no such prediction. */
-export function recordFeedback(db: Db, predictionId: number, correctClass: number | 'predicted'): FeedbackResult | undefined {
-  return db.transaction(() => {
-    const p = findPrediction(db, predictionId);
-    if (!p) return undefined;
-    const cls = correctClass === 'predicted' ? p.class_index : correctClass;
-    db.prepare(
-      `INSERT INTO feedback (prediction_id, correct_class, created_at) VALUES (?, ?, ?)
-       ON CONFLICT (prediction_id) DO UPDATE SET correct_class = excluded.correct_class, created_at = excluded.created_at`,
-    ).run(predictionId, cls, new Date().toISOString());
-    const fb = db
-      .prepare<[number], { n: number; right: number }>(
-        `SELECT COUNT(*) AS n, COALESCE(SUM(f.correct_class = p.class_index), 0) AS right
-         FROM feedback f JOIN predictions p ON p.id = f.prediction_id WHERE p.run_id = ?`,
-      )
-      .get(p.run_id)!;
-    return {
-      predictionId,
-      runId: p.run_id,
-      runKey: p.run_key,
-      imageId: p.image_id,
-      predictedClass: p.class_index,
-      predictedClassName: CLASS_NAMES[p.class_index]!,
-      correctClass: cls,
-      correctClassName: CLASS_NAMES[cls]!,
-      correct: cls === p.class_index,
-      runFeedbackAccuracy: fb.n ? fb.right / fb.n : 0,
-      runFeedbackCount: fb.n,
-    };
-  })();
-}
 
 // ---- summary over a range ---------------------------------------------------------------------
 
@@ -123,33 +51,11 @@ function percentiles(values: number[]): Percentiles {
   return { p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), n: sorted.length };
 }
 
-export function summarize(db: Db, range: TimeRange): Summary {
-  const w = rangeWhere(range);
-  const wr = rangeWhere(range, 'r.started_at');
-  const t = db
-    .prepare<string[], Record<string, number | null>>(
-      `SELECT COUNT(*) AS runs, SUM(status = 'completed') AS completed, SUM(images) AS images, SUM(failures) AS failures,
-              SUM(confidence_sum) AS conf, SUM(labelled) AS labelled, SUM(correct) AS correct,
-              SUM(health = 'OK') AS ok, SUM(health = 'WARN') AS warn, SUM(health = 'ALERT') AS alert
-       FROM runs WHERE ${w.sql}`,
-    )
-    .get(...w.args)!;
-  const fb = db
-    .prepare<string[], { n: number; right: number | null }>(
-      `SELECT COUNT(*) AS n, SUM(f.correct_class = p.class_index) AS right
-       FROM feedback f JOIN predictions p ON p.id = f.prediction_id JOIN runs r ON r.id = p.run_id WHERE ${wr.sql}`,
-    )
-    .get(...wr.args)!;
-  const runMs = db
-    .prepare<string[], { v: number }>(`SELECT COALESCE(process_ms, server_ms) * 1.0 / images AS v FROM runs WHERE images > 0 AND ${w.sql}`)
-    .all(...w.args)
-    .map((r) => r.v);
-  const batchMs = db
-    .prepare<string[], { v: number }>(
-      `SELECT b.total_ms * 1.0 / b.images AS v FROM batches b JOIN runs r ON r.id = b.run_id WHERE b.images > 0 AND ${wr.sql}`,
-    )
-    .all(...wr.args)
-    .map((r) => r.v);
+export async function summarize(store: Store, range: TimeRange): Promise<Summary> {
+  const t = await store.history.totals(range);
+  const fb = await store.history.feedbackTotals(range);
+  const runMs = await store.history.runMsPerImage(range);
+  const batchMs = await store.history.batchMsPerImage(range);
   const num = (x: number | null | undefined) => x ?? 0;
   const runs = num(t.runs);
   const images = num(t.images);
@@ -175,11 +81,11 @@ export function summarize(db: Db, range: TimeRange): Summary {
 // ---- every run of a range, as the API describes runs ------------------------------------------
 
 /** RunSummary for every run in the range, oldest first (the store pages newest first). */
-export function allRuns(store: MetricsStore, range: TimeRange): RunSummary[] {
+export async function allRuns(store: Store, range: TimeRange): Promise<RunSummary[]> {
   const out: RunSummary[] = [];
   let cursor: string | undefined;
   do {
-    const page = store.listRuns({ ...range, limit: 500, cursor });
+    const page = await store.runs.listRuns({ ...range, limit: 500, cursor });
     out.push(...page.items);
     cursor = page.nextCursor ?? undefined;
   } while (cursor);
@@ -187,20 +93,6 @@ export function allRuns(store: MetricsStore, range: TimeRange): RunSummary[] {
 }
 
 // ---- compact series for the dashboard ---------------------------------------------------------
-
-interface RunRow {
-  id: number;
-  run_key: string;
-  source: string;
-  status: string;
-  started_at: string;
-  images: number;
-  confidence_sum: number;
-  labelled: number;
-  correct: number;
-  ms: number | null;
-  health: HealthStatus | null;
-}
 
 export interface RecentRun {
   id: number;
@@ -263,31 +155,17 @@ interface Acc {
   fbRight: number;
 }
 
-export function historySeries(db: Db, opts: { days: number; now?: number; maxPoints?: number; recent?: number }): HistorySeries {
+export async function historySeries(
+  store: Store,
+  opts: { days: number; now?: number; maxPoints?: number; recent?: number },
+): Promise<HistorySeries> {
   const now = opts.now ?? Date.now();
   const from = new Date(now - opts.days * 86_400_000).toISOString();
   const to = new Date(now + 1).toISOString();
   const maxPoints = opts.maxPoints ?? 1500;
-  const runs = db
-    .prepare<[string, string], RunRow>(
-      `SELECT id, run_key, source, status, started_at, images, confidence_sum, labelled, correct,
-              COALESCE(process_ms, server_ms) AS ms, health
-       FROM runs WHERE started_at >= ? AND started_at < ? ORDER BY started_at, id`,
-    )
-    .all(from, to);
-  const classRows = db
-    .prepare<[string, string], { run_id: number; class_index: number; count: number; confidence_sum: number }>(
-      `SELECT s.run_id, s.class_index, s.count, s.confidence_sum FROM run_class_stats s JOIN runs r ON r.id = s.run_id
-       WHERE r.started_at >= ? AND r.started_at < ?`,
-    )
-    .all(from, to);
-  const fbRows = db
-    .prepare<[string, string], { run_id: number; n: number; right: number }>(
-      `SELECT p.run_id, COUNT(*) AS n, SUM(f.correct_class = p.class_index) AS right
-       FROM feedback f JOIN predictions p ON p.id = f.prediction_id JOIN runs r ON r.id = p.run_id
-       WHERE r.started_at >= ? AND r.started_at < ? GROUP BY p.run_id`,
-    )
-    .all(from, to);
+  const runs = await store.history.seriesRuns({ from, to });
+  const classRows = await store.history.seriesClassStats({ from, to });
+  const fbRows = await store.history.seriesFeedback({ from, to });
   const classByRun = new Map<number, typeof classRows>();
   for (const r of classRows) classByRun.set(r.run_id, [...(classByRun.get(r.run_id) ?? []), r]);
   const fbByRun = new Map(fbRows.map((r) => [r.run_id, r]));

@@ -1,0 +1,215 @@
+/**
+ * Opening the store: the dialect (PostgreSQL when a postgres:// URL is given, else the embedded
+ * SQLite file), the checks that refuse a damaged, empty or unwritable store with its location
+ * named, and the schema: writers migrate it to the latest version through Kysely's Migrator,
+ * readers open read-only and refuse a schema older than this build.
+ */
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteAdapter, SqliteDialect, sql, type DatabaseConnection } from 'kysely';
+import pg from 'pg';
+import type { Config } from '@refund-vision/shared';
+import { StoreError, describeDriverError } from './errors.ts';
+import { MIGRATION_NAMES, migrationProvider } from './migrations/index.ts';
+import type { StoreKind } from './migrations/context.ts';
+import type { Tables } from './tables.ts';
+
+export type { StoreKind };
+
+export interface OpenStoreOptions {
+  /** `postgres://…`: PostgreSQL. Otherwise `path` is used. */
+  url?: string | undefined;
+  /** The SQLite file (`:memory:` for a private in-memory store). */
+  path?: string | undefined;
+  /** Readers (the metrics CLI): no writes, no migrations; a store that is missing or too old is an error. */
+  readOnly?: boolean | undefined;
+}
+
+/** The connection every repository module works on. Only modules in store/ use `db`. */
+export interface StoreDatabase {
+  readonly kind: StoreKind;
+  /** The file path or the URL without its password: what messages name. */
+  readonly location: string;
+  readonly readOnly: boolean;
+  readonly db: Kysely<Tables>;
+  /** True once close() was called. */
+  readonly closed: boolean;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The store the config names: DATABASE_URL when set, else DB_PATH. */
+export function storeOptions(config: Config, readOnly = false): OpenStoreOptions {
+  return { url: config.api.databaseUrl, path: config.api.dbPath, readOnly };
+}
+
+/** Several API processes may write at once: a writer waits this long for the lock rather than failing. */
+const BUSY_TIMEOUT_MS = 10_000;
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparseable URL)';
+  }
+}
+
+/**
+ * SQLite through Kysely, with two changes: write transactions BEGIN IMMEDIATE (a deferred one that
+ * reads and then writes can fail with SQLITE_BUSY at once when another process wrote in between,
+ * instead of waiting on the busy timeout), and migrations run in one transaction (SQLite DDL is
+ * transactional), so two processes starting together migrate once.
+ */
+class StoreSqliteDialect extends SqliteDialect {
+  override createDriver() {
+    const driver = super.createDriver();
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
+  override createAdapter() {
+    return new (class extends SqliteAdapter {
+      override get supportsTransactionalDdl() {
+        return true;
+      }
+    })();
+  }
+}
+
+function openSqliteFile(path: string, readOnly: boolean): Database.Database {
+  const memory = path === ':memory:';
+  if (!memory) {
+    if (!existsSync(path)) {
+      if (readOnly) throw new StoreError('store-missing', `no metrics database at ${path}`);
+      mkdirSync(dirname(path), { recursive: true });
+    } else if (statSync(path).size === 0) {
+      // A store that ever held history is never empty: this one was truncated or replaced.
+      throw new StoreError(
+        'store-empty',
+        `the metrics database ${path} is an empty file (0 bytes), so its history is gone; refusing to start on it. ` +
+          'Restore it from a backup, or move it away to start a new, empty history.',
+      );
+    }
+  }
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: readOnly, fileMustExist: readOnly, timeout: BUSY_TIMEOUT_MS });
+    if (!readOnly && !memory) {
+      // SQLite silently opens a file it may not write read-only; say so now, not at the first batch.
+      for (const p of [path, dirname(path)]) {
+        try {
+          accessSync(p, constants.W_OK);
+        } catch (e) {
+          throw new StoreError(
+            'store-read-only',
+            `the metrics database ${path} is read-only (${p}: ${(e as NodeJS.ErrnoException).code}); the API must write it`,
+          );
+        }
+      }
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+    }
+    db.pragma('foreign_keys = ON');
+    const problems = (db.pragma('quick_check(5)') as { quick_check: string }[]).map((r) => r.quick_check);
+    if (problems.length !== 1 || problems[0] !== 'ok') {
+      throw new StoreError(
+        'store-damaged',
+        `the metrics database ${path} is damaged (integrity check: ${problems.join('; ')}); refusing to use it. ` +
+          'Restore it from a backup, or recover what is readable with `sqlite3 FILE .recover`.',
+      );
+    }
+    return db;
+  } catch (e) {
+    db?.close();
+    throw e instanceof StoreError ? e : describeDriverError(e, path);
+  }
+}
+
+/** int8 (counts, sums of integers) and numeric arrive as strings from pg; every such value here fits a double. */
+const PG_TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20 || oid === 1700 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+async function executedMigrations(db: Kysely<any>): Promise<string[] | undefined> {
+  try {
+    const rows = await db.selectFrom('kysely_migration').select('name').orderBy('name').execute();
+    return rows.map((r) => r.name as string);
+  } catch {
+    return undefined; // no migration table: never migrated by this code
+  }
+}
+
+export async function openDatabase(opts: OpenStoreOptions): Promise<StoreDatabase> {
+  const readOnly = opts.readOnly ?? false;
+  const kind: StoreKind = opts.url ? 'postgres' : 'sqlite';
+  let location: string;
+  let db: Kysely<Tables>;
+  if (opts.url) {
+    location = redactUrl(opts.url);
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: 10,
+      connectionTimeoutMillis: 10_000,
+      types: PG_TYPES,
+      ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+    });
+    // An idle connection that drops must not end the process; the next query reports the failure.
+    pool.on('error', () => {});
+    db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+    try {
+      await sql`select 1`.execute(db);
+    } catch (e) {
+      await db.destroy();
+      throw new StoreError('store-unavailable', `cannot reach PostgreSQL at ${location}: ${(e as Error).message}`);
+    }
+  } else {
+    if (!opts.path) throw new StoreError('store-missing', 'no store configured: set DB_PATH or DATABASE_URL');
+    location = opts.path;
+    const file = openSqliteFile(opts.path, readOnly);
+    db = new Kysely<Tables>({ dialect: new StoreSqliteDialect({ database: file }) });
+  }
+
+  try {
+    if (!readOnly) {
+      const { error } = await new Migrator({ db, provider: migrationProvider(kind) }).migrateToLatest();
+      if (error) throw describeDriverError(error, location, 'store-migration');
+    }
+    const done = await executedMigrations(db);
+    const missing = MIGRATION_NAMES.filter((n) => !done?.includes(n));
+    if (missing.length) {
+      throw new StoreError(
+        'store-schema',
+        `the metrics database ${location} ${done ? `lacks schema migrations ${missing.join(', ')}` : 'has no schema this version can read'}: ` +
+          'start the API once (it migrates the store), then read it',
+      );
+    }
+  } catch (e) {
+    await db.destroy();
+    throw e instanceof StoreError ? e : describeDriverError(e, location);
+  }
+
+  let closed = false;
+  return {
+    kind,
+    location,
+    readOnly,
+    db,
+    get closed() {
+      return closed;
+    },
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * The store's tables as Kysely sees them: one row type per table, the same on SQLite and Postgres.
+ * Times are ISO 8601 UTC strings on both (they sort as text); JSON columns are text.
+ */
+import type { ColumnType, Generated } from 'kysely';
+import type { HealthStatus, RunSource } from '@refund-vision/shared';
+
+/** A column with a database default: optional on insert. */
+type Defaulted<T> = ColumnType<T, T | undefined, T>;
+
+export interface RunsTable {
+  id: Generated<number>;
+  run_key: string;
+  source: RunSource;
+  model_version: string;
+  engine: string | null;
+  status: Defaulted<'open' | 'completed'>;
+  started_at: string;
+  finished_at: string | null;
+  images: Defaulted<number>;
+  failures: Defaulted<number>;
+  /** Client wall time for the run (server time for one-shot runs). */
+  process_ms: number | null;
+  /** Model time only, summed over batches. */
+  inference_ms: Defaulted<number>;
+  /** Request handling time, summed over batches. */
+  server_ms: Defaulted<number>;
+  confidence_sum: Defaulted<number>;
+  labelled: Defaulted<number>;
+  correct: Defaulted<number>;
+  /** Σ pixel/255 of every image sent. */
+  pixel_sum: Defaulted<number>;
+  pixel_sumsq: Defaulted<number>;
+  /** Pixels < NEAR_ZERO_THRESHOLD. */
+  pixel_near_zero: Defaulted<number>;
+  pixel_count: Defaulted<number>;
+  health: HealthStatus | null;
+  /** HealthCheck[] set when the run completes. */
+  checks_json: string | null;
+  /** Images the client saw in the run (sent + could not send), from the completion call. */
+  images_seen: number | null;
+}
+
+export interface BatchesTable {
+  id: Generated<number>;
+  run_id: number;
+  batch_index: number;
+  idempotency_key: string | null;
+  /** sha-256 of the canonical request, to refuse a different body under the same key. */
+  request_hash: string;
+  images: number;
+  inference_ms: number;
+  total_ms: number;
+  /** The stored answer, replayed on a retry. */
+  response_json: string;
+  created_at: string;
+}
+
+export interface PredictionsTable {
+  id: Generated<number>;
+  run_id: number;
+  batch_id: number;
+  /** Index within the batch. */
+  position: number;
+  image_id: string;
+  image_group: string | null;
+  content_hash: string | null;
+  class_index: number;
+  confidence: number;
+  top3_json: string;
+  /** True class when the client knew it. */
+  label: number | null;
+  created_at: string;
+}
+
+/** Updated with every batch so history queries never scan predictions. */
+export interface RunClassStatsTable {
+  run_id: number;
+  class_index: number;
+  count: Defaulted<number>;
+  confidence_sum: Defaulted<number>;
+}
+
+export interface FeedbackTable {
+  id: Generated<number>;
+  /** The latest word on a prediction wins (unique). */
+  prediction_id: number;
+  correct_class: number;
+  created_at: string;
+}
+
+export interface Tables {
+  runs: RunsTable;
+  batches: BatchesTable;
+  predictions: PredictionsTable;
+  run_class_stats: RunClassStatsTable;
+  feedback: FeedbackTable;
+}
