@@ -11,7 +11,8 @@ describe('pnpm evaluate', () => {
   const cli = join(root, 'packages', 'model', 'src', 'cli', 'evaluate.ts');
   const tsx = join(root, 'node_modules', '.bin', 'tsx');
 
-  it('--json prints one JSON object with the figures of the committed model', async () => {
+  it('--json prints one JSON object with the figures of the committed model on both test sets', async function () {
+    this.timeout(240_000); // the first run on a machine preprocesses the ~900 validation photos
     const { stdout } = await run(tsx, [cli, '--json', '--limit', '2000', '--backend', 'onnx'], {
       cwd: root,
       env: { ...process.env, LOG_CONSOLE: 'false' },
@@ -25,6 +26,14 @@ describe('pnpm evaluate', () => {
     expect(r.perClass).to.have.length(10);
     expect(r.confusion.flat().reduce((a: number, b: number) => a + b, 0)).to.equal(2000);
     expect(r.version).to.match(/^[0-9a-f]{12}$/);
+    const p = r.photos;
+    expect(p.photos).to.equal(p.inScope + p.outOfScope);
+    expect(p.inScope).to.be.above(500);
+    expect(p.outOfScope).to.be.above(100);
+    expect(p.strictAccuracy).to.be.within(0.3, 1);
+    expect(p.setAccuracy).to.be.within(0.3, 1);
+    expect(p.outOfScopeAuroc.entropy).to.be.within(0, 1);
+    expect(p.perLabel.reduce((s: number, l: { photos: number }) => s + l.photos, 0)).to.equal(p.photos);
   });
 
   it('fails with a clear message for an unknown engine', async () => {

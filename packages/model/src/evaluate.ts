@@ -1,9 +1,22 @@
-/** Evaluates a saved model on the 10,000 Fashion-MNIST test images with the chosen engine. */
+/**
+ * Evaluates a saved model with the chosen engine on both test sets: the 10,000 Fashion-MNIST test
+ * images, and the real photos' validation split (held-out senders) with the card's review policy.
+ */
 import type { Logger } from '@refund-vision/shared';
 import { loadClassifier } from './classifier.ts';
-import type { BackendChoice, EngineName } from './engine.ts';
+import { loadClothingPhotos, splitBySender } from './clothing-photos.ts';
+import type { EngineName, BackendChoice } from './engine.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { evaluate, type Evaluation } from './metrics.ts';
+import { photoArrays } from './photo-arrays.ts';
+import { evaluatePhotos, type PhotoEvaluation } from './photo-metrics.ts';
+
+export interface PhotoReport extends PhotoEvaluation {
+  split: string;
+  /** Validation photos that could not be preprocessed (not scored). */
+  notPreprocessed: number;
+  source: string;
+}
 
 export interface EvaluationReport extends Evaluation {
   model: string;
@@ -13,6 +26,8 @@ export interface EvaluationReport extends Evaluation {
   msPerImage: number;
   /** Accuracy the model card claims, for comparison. */
   cardAccuracy: number;
+  /** The photo validation split (absent with photos: false). */
+  photos?: PhotoReport;
 }
 
 export async function evaluateModel(opts: {
@@ -20,6 +35,10 @@ export async function evaluateModel(opts: {
   backend?: BackendChoice;
   limit?: number;
   logger?: Logger;
+  /** Also score the photo validation split (default true). */
+  photos?: boolean;
+  photosDir?: string;
+  photoCacheDir?: string | false;
 }): Promise<EvaluationReport> {
   const test = await loadFashionMnist('test', { logger: opts.logger });
   const n = Math.min(opts.limit ?? test.count, test.count);
@@ -30,6 +49,25 @@ export async function evaluateModel(opts: {
     const probs = await clf.predict(test.images.subarray(0, n * 784), n);
     const ms = performance.now() - t0;
     const ev = evaluate(probs, test.labels.subarray(0, n));
+    let photos: PhotoReport | undefined;
+    if (opts.photos !== false) {
+      const data = await loadClothingPhotos({ dir: opts.photosDir, logger: opts.logger });
+      const val = splitBySender(data.photos).validation;
+      const arr = await photoArrays(val, { cacheDir: opts.photoCacheDir, logger: opts.logger });
+      const keep = val.filter((_, i) => arr.ok[i] === 1);
+      const px = new Uint8Array(keep.length * 784);
+      let k = 0;
+      val.forEach((_, i) => {
+        if (arr.ok[i]) px.set(arr.pixels.subarray(i * 784, (i + 1) * 784), k++ * 784);
+      });
+      const pp = await clf.predict(px, keep.length);
+      photos = {
+        split: 'photo validation split (held-out senders, 20 %)',
+        notPreprocessed: val.length - keep.length,
+        source: data.source.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '…/'),
+        ...evaluatePhotos(pp, keep, clf.card.review),
+      };
+    }
     return {
       model: clf.card.name,
       version: clf.version,
@@ -37,6 +75,7 @@ export async function evaluateModel(opts: {
       msPerImage: Math.round((ms / n) * 1e4) / 1e4,
       cardAccuracy: clf.card.evaluation.accuracy,
       ...ev,
+      ...(photos ? { photos } : {}),
     };
   } finally {
     await clf.dispose();

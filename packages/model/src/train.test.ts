@@ -51,6 +51,28 @@ describe('training (tiny runs on the wasm engine)', function () {
     await clf.dispose();
   });
 
+  it('with photos: mixes them into batches, calibrates on the validation photos and writes the review policy', async () => {
+    const out = join(tmp, 'p');
+    const { card, model } = await train({
+      ...quick(out, 7),
+      photos: { share: 0.25, oosWeight: 0.5, variants: 1, validationShare: 0.2, limit: 80, cacheDir: join(tmp, 'photo-cache') },
+    });
+    model.dispose();
+    const c = card as Record<string, any>;
+    expect(c.training.photos.trainPhotos).to.be.within(70, 80);
+    expect(c.training.photos.validationPhotos).to.be.within(70, 80);
+    expect(c.data.photos.checksums.SHA256SUMS).to.match(/^sha256:[0-9a-f]{64}$/);
+    expect(c.calibration.temperature).to.be.within(0.25, 8);
+    expect(c.photoEvaluation.photos).to.equal(c.training.photos.validationPhotos);
+    expect(c.photoEvaluation.review.inScopeAutoAccepted).to.be.within(0, 1);
+    expect(card.review!.lowConfidence.threshold).to.be.within(0, 1);
+    expect(c.photoMonitoring.meanConfidence).to.be.within(0.1, 1);
+    expect(c.training.command).to.contain('--photo-share 0.25');
+    // the card on disk is what the API reads: the schema accepts it and keeps the review policy
+    const onDisk = ModelCard.parse(JSON.parse(readFileSync(join(out, 'model-card.json'), 'utf8')));
+    expect(onDisk.review).to.deep.equal(card.review);
+  });
+
   it('is reproducible: the same seed gives the same weights', async () => {
     const a = await train(quick(join(tmp, 'b1'), 7));
     const b = await train(quick(join(tmp, 'b2'), 7));

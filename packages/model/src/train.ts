@@ -3,6 +3,11 @@
  * weights.bin, model-card.json). Reproducible: the seed drives weight init, shuffling, augmentation
  * and dropout (Math.random is swapped for a seeded generator while training, since tfjs dropout
  * with a fixed seed would reuse one mask for every step).
+ *
+ * With `photos`, every batch mixes Fashion-MNIST images with real photos (set-valued labels,
+ * out-of-scope photos trained towards the uniform distribution: see set-loss.ts), the photos are
+ * split by sender into training and validation, and after training the model is calibrated on the
+ * validation photos (temperature folded into the last layer) and its review thresholds chosen there.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +19,12 @@ import { readCard } from './classifier.ts';
 import { loadModel, saveModel } from './io.ts';
 import { classDistribution, evaluate, pixelStats } from './metrics.ts';
 import { predictTf } from './predict-tf.ts';
+import { fitTemperature, foldTemperature } from './calibration.ts';
+import { loadClothingPhotos, splitBySender, type Photo } from './clothing-photos.ts';
+import { photoArrays } from './photo-arrays.ts';
+import { PREPROCESS_VERSION } from '@refund-vision/preprocess';
+import { chooseReviewPolicy, evaluatePhotos, type PhotoEvaluation } from './photo-metrics.ts';
+import { setValuedLoss } from './set-loss.ts';
 
 export interface TrainOptions {
   epochs: number;
@@ -39,7 +50,28 @@ export interface TrainOptions {
    * architecture is kept and its card's training record is carried into the new card.
    */
   init?: string;
+  /** Train on the real clothing photos too (see PhotoTrainOptions); absent = Fashion-MNIST only. */
+  photos?: PhotoTrainOptions;
 }
+
+export interface PhotoTrainOptions {
+  /** Share of each batch that is a photo (the rest Fashion-MNIST). */
+  share: number;
+  /** Weight of the uniform-target loss of out-of-scope photos (in-scope photos weigh 1). */
+  oosWeight: number;
+  /** Augmented copies per training photo made from the original at cache time (crop/JPEG, tone/blur). */
+  variants: number;
+  /** Share of the photos (by sender) held out for validation. */
+  validationShare: number;
+  /** Use only the first N training and N validation photos (tests). */
+  limit?: number;
+  /** The photos folder (default: CLOTHING_PHOTOS_DIR, ../shared/data/clothing-photos, data/clothing-photos). */
+  dir?: string;
+  /** Where preprocessed arrays are cached (default <root>/data/photo-cache); false = no cache. */
+  cacheDir?: string | false;
+}
+
+export const PHOTO_DEFAULTS: PhotoTrainOptions = { share: 1 / 3, oosWeight: 0.5, variants: 2, validationShare: 0.2 };
 
 export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = {
   epochs: 8,
@@ -73,29 +105,45 @@ function gather(data: FashionMnist, idx: Int32Array): { pixels: Uint8Array; labe
   return { pixels, labels };
 }
 
-/** Fills x (0–1 floats) and one-hot y for the images at idx[from..from+m). */
-function fillBatch(
-  data: FashionMnist,
-  idx: Int32Array,
-  from: number,
-  m: number,
-  x: Float32Array,
-  y: Float32Array,
-  flip: boolean,
-  rand: () => number,
-) {
-  y.fill(0, 0, m * NUM_CLASSES);
-  for (let b = 0; b < m; b++) {
-    const i = idx[from + b]!;
-    const src = i * PIXELS_PER_IMAGE;
-    const dst = b * PIXELS_PER_IMAGE;
-    if (flip && rand() < 0.5) {
-      for (let r = 0; r < 28; r++) for (let c = 0; c < 28; c++) x[dst + r * 28 + c] = data.images[src + r * 28 + 27 - c]! / 255;
-    } else {
-      for (let p = 0; p < PIXELS_PER_IMAGE; p++) x[dst + p] = data.images[src + p]! / 255;
-    }
-    y[b * NUM_CLASSES + data.labels[i]!] = 1;
+/** Copies one 28×28 uint8 image into x (0–1 floats) at dst, optionally mirrored and shifted (zero fill). */
+function putImage(src: Uint8Array, off: number, x: Float32Array, dst: number, flip: boolean, dx = 0, dy = 0) {
+  if (!dx && !dy) {
+    if (flip) for (let r = 0; r < 28; r++) for (let c = 0; c < 28; c++) x[dst + r * 28 + c] = src[off + r * 28 + 27 - c]! / 255;
+    else for (let p = 0; p < PIXELS_PER_IMAGE; p++) x[dst + p] = src[off + p]! / 255;
+    return;
   }
+  for (let r = 0; r < 28; r++)
+    for (let c = 0; c < 28; c++) {
+      const sr = r - dy;
+      const sc0 = c - dx;
+      const sc = flip ? 27 - sc0 : sc0;
+      x[dst + r * 28 + c] = sr >= 0 && sr < 28 && sc0 >= 0 && sc0 < 28 ? src[off + sr * 28 + sc]! / 255 : 0;
+    }
+}
+
+/** One training batch: pixels, the label-set mask and the weights of the two loss terms. */
+interface Batch {
+  x: Float32Array;
+  mask: Float32Array;
+  setW: Float32Array;
+  uniW: Float32Array;
+}
+
+const newBatch = (bs: number): Batch => ({
+  x: new Float32Array(bs * PIXELS_PER_IMAGE),
+  mask: new Float32Array(bs * NUM_CLASSES),
+  setW: new Float32Array(bs),
+  uniW: new Float32Array(bs),
+});
+
+/** Training photos as the batches draw them: each photo's preprocessed variants that succeeded. */
+interface PhotoPool {
+  photos: Photo[];
+  pixels: Uint8Array;
+  /** Rows (into pixels) per photo; photos with none are dropped. */
+  rows: number[][];
+  order: Int32Array;
+  next: number;
 }
 
 const defaultProgress = (line: string, done: boolean) => process.stderr.write(`\r${line}\x1b[K${done ? '\n' : ''}`);
@@ -128,7 +176,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const prior = opts.init ? readCard(opts.init) : undefined;
     const model = opts.init ? await loadModel(opts.init) : arch.build(opts.seed);
     const optimizer = tf.train.adam(opts.learningRate);
-    model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+    const ph = opts.photos;
+    const photoData = ph ? await preparePhotos(ph, progress, log) : undefined;
     log?.info('training', {
       arch: arch.name,
       backend,
@@ -136,12 +185,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       batchSize: opts.batchSize,
       train: trainIdx.length,
       validation: valIdx.length,
+      ...(photoData ? { trainPhotos: photoData.pool.photos.length, validationPhotos: photoData.val.length } : {}),
     });
 
     const bs = opts.batchSize;
-    const x = new Float32Array(bs * PIXELS_PER_IMAGE);
-    const y = new Float32Array(bs * NUM_CLASSES);
-    const history: { epoch: number; loss: number; valAccuracy: number; valLoss: number; learningRate: number; sec: number }[] = [];
+    // photos per batch (at least one when photos are on), the rest Fashion-MNIST
+    const perPhoto = photoData ? Math.max(1, Math.round(bs * ph!.share)) : 0;
+    const perFm = bs - perPhoto;
+    const batch = newBatch(bs);
+    const history: Record<string, number>[] = [];
     for (let epoch = 1; epoch <= opts.epochs; epoch++) {
       // cosine decay, per epoch, down to 5% of the initial rate
       const lr = opts.learningRate * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * (epoch - 1)) / Math.max(1, opts.epochs))));
@@ -150,14 +202,26 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const t0 = Date.now();
       let lossSum = 0;
       let batches = 0;
-      const nb = Math.ceil(order.length / bs);
+      const nb = Math.ceil(order.length / perFm);
       for (let b = 0; b < nb; b++) {
-        const m = Math.min(bs, order.length - b * bs);
-        fillBatch(full, order, b * bs, m, x, y, opts.flip, rand);
-        const xs = tf.tensor4d(x.subarray(0, m * PIXELS_PER_IMAGE), [m, 28, 28, 1]);
-        const ys = tf.tensor2d(y.subarray(0, m * NUM_CLASSES), [m, NUM_CLASSES]);
-        const loss = (await model.trainOnBatch(xs, ys)) as number;
-        tf.dispose([xs, ys]);
+        const mFm = Math.min(perFm, order.length - b * perFm);
+        const m = mFm + perPhoto;
+        batch.mask.fill(0, 0, m * NUM_CLASSES);
+        for (let k = 0; k < mFm; k++) {
+          const i = order[b * perFm + k]!;
+          putImage(full.images, i * PIXELS_PER_IMAGE, batch.x, k * PIXELS_PER_IMAGE, opts.flip && rand() < 0.5);
+          batch.mask[k * NUM_CLASSES + full.labels[i]!] = 1;
+          batch.setW[k] = 1;
+          batch.uniW[k] = 0;
+        }
+        if (photoData) for (let k = mFm; k < m; k++) drawPhoto(photoData.pool, batch, k, ph!, rand);
+        const xs = tf.tensor4d(batch.x.subarray(0, m * PIXELS_PER_IMAGE), [m, 28, 28, 1]);
+        const mask = tf.tensor2d(batch.mask.subarray(0, m * NUM_CLASSES), [m, NUM_CLASSES]);
+        const setW = tf.tensor1d(batch.setW.subarray(0, m));
+        const uniW = tf.tensor1d(batch.uniW.subarray(0, m));
+        const cost = optimizer.minimize(() => setValuedLoss(model.apply(xs, { training: true }) as tf.Tensor2D, mask, setW, uniW), true)!;
+        const loss = (await cost.data())[0]!;
+        tf.dispose([xs, mask, setW, uniW, cost]);
         lossSum += loss;
         batches++;
         if (b % 20 === 0 || b === nb - 1) {
@@ -172,15 +236,45 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       }
       const valProbs = predictTf(model, valSet.pixels, valIdx.length);
       const val = evaluate(valProbs, valSet.labels);
+      const pv = photoData ? evaluatePhotos(predictTf(model, photoData.valPixels, photoData.val.length), photoData.val) : undefined;
       const sec = (Date.now() - t0) / 1000;
-      history.push({ epoch, loss: lossSum / batches, valAccuracy: val.accuracy, valLoss: val.logLoss, learningRate: lr, sec });
+      const entry: Record<string, number> = {
+        epoch,
+        loss: lossSum / batches,
+        valAccuracy: val.accuracy,
+        valLoss: val.logLoss,
+        learningRate: lr,
+        sec,
+      };
+      if (pv) Object.assign(entry, photoHistory(pv));
+      history.push(entry);
       progress(
-        `epoch ${epoch}/${opts.epochs} loss ${(lossSum / batches).toFixed(4)} val_acc ${val.accuracy.toFixed(4)} val_loss ${val.logLoss.toFixed(4)} lr ${lr.toExponential(2)} ${sec.toFixed(1)}s`,
+        `epoch ${epoch}/${opts.epochs} loss ${(lossSum / batches).toFixed(4)} val_acc ${val.accuracy.toFixed(4)} val_loss ${val.logLoss.toFixed(4)}` +
+          (pv
+            ? ` photo_strict ${pv.strictAccuracy.toFixed(4)} photo_set ${pv.setAccuracy.toFixed(4)} oos_auroc ${pv.outOfScopeAuroc.entropy.toFixed(4)}`
+            : '') +
+          ` lr ${lr.toExponential(2)} ${sec.toFixed(1)}s`,
         true,
       );
-      log?.info('epoch done', { epoch, loss: lossSum / batches, valAccuracy: val.accuracy, sec });
+      log?.info('epoch done', { ...entry });
     }
     const durationSec = (Date.now() - start) / 1000;
+
+    // Calibrate on the validation photos, fold 1/T into the last layer, then choose the review
+    // thresholds on the calibrated probabilities (what serving will see).
+    let photoCard: Record<string, unknown> = {};
+    let review: ReturnType<typeof chooseReviewPolicy> | undefined;
+    if (photoData) {
+      const raw = predictTf(model, photoData.valPixels, photoData.val.length);
+      const before = evaluatePhotos(raw, photoData.val);
+      const temperature = fitTemperature(raw, photoData.val);
+      foldTemperature(model, temperature);
+      const cal = predictTf(model, photoData.valPixels, photoData.val.length);
+      review = chooseReviewPolicy(cal, photoData.val);
+      const pe = evaluatePhotos(cal, photoData.val, review.policy);
+      photoCard = photoCardSections(photoData, ph!, pe, before, temperature, review.met);
+      log?.info('calibrated on validation photos', { temperature, eceBefore: before.ece, eceAfter: pe.ece, review: pe.review });
+    }
 
     const saved = await saveModel(model, opts.out);
     const nTest = Math.min(opts.testLimit ?? test.count, test.count);
@@ -210,7 +304,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         optimizer: 'adam',
         learningRate: opts.learningRate,
         learningRateSchedule: 'cosine per epoch down to 5%',
-        loss: 'categoricalCrossentropy',
         seed: opts.seed,
         backend,
         // with --init, the wall time and epochs include the run it continued
@@ -223,15 +316,28 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           : {}),
         trainImages: trainIdx.length,
         validationImages: valIdx.length,
-        augmentation: opts.flip ? 'random horizontal flip (p=0.5)' : 'none',
+        augmentation:
+          (opts.flip ? 'Fashion-MNIST: random horizontal flip (p=0.5)' : 'Fashion-MNIST: none') +
+          (ph
+            ? `; photos: ${ph.variants} augmented copies per photo from the original (crop 80–100 % + downscale + JPEG quality 20–60; brightness/contrast ±30 %/±30 levels + blur σ 0.5–1.8), then random flip and ±2 px shifts on the 28×28`
+            : ''),
         history,
         ...(prior ? { initFrom: { version: prior.version, training: prior.training, testAccuracy: prior.evaluation.accuracy } } : {}),
-        command: `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''}`,
+        loss: ph
+          ? "set-valued: −log Σ_{c∈S} p_c (S = the label's classes; one class for Fashion-MNIST); out-of-scope photos: cross-entropy to uniform"
+          : 'categoricalCrossentropy',
+        ...(ph ? { photos: photoCard.training } : {}),
+        command:
+          `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''}` +
+          (ph
+            ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}`
+            : ' --no-photos'),
       },
       data: {
         source: 'Fashion-MNIST (zalandoresearch), official IDX files',
         checksums,
         foundIn: full.source.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '…/'),
+        ...(ph ? { photos: photoCard.data } : {}),
       },
       evaluation: { ...ev, engine: backend },
       monitoring: {
@@ -240,6 +346,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         classDistribution: classDistribution(trainSet.labels),
         ...stats,
       },
+      ...(review
+        ? {
+            review: review.policy,
+            calibration: photoCard.calibration,
+            photoEvaluation: photoCard.evaluation,
+            photoMonitoring: photoCard.monitoring,
+          }
+        : {}),
     });
     writeFileSync(join(saved.dir, 'model-card.json'), `${JSON.stringify(card, null, 2)}\n`);
     log?.info('model written', { dir: saved.dir, version: saved.version, accuracy: ev.accuracy, durationSec });
@@ -247,4 +361,144 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   } finally {
     Math.random = realRandom;
   }
+}
+
+interface PhotoData {
+  pool: PhotoPool;
+  val: Photo[];
+  valPixels: Uint8Array;
+  source: string;
+  checksums: Record<string, string>;
+  excludedByLabel: number;
+  failures: number;
+  cacheKeys: string[];
+  trainOutOfScope: number;
+}
+
+async function preparePhotos(ph: PhotoTrainOptions, progress: (line: string, done: boolean) => void, log?: Logger): Promise<PhotoData> {
+  const data = await loadClothingPhotos({ dir: ph.dir, logger: log });
+  const split = splitBySender(data.photos, ph.validationShare);
+  const trainPhotos = ph.limit ? split.train.slice(0, ph.limit) : split.train;
+  const valAll = ph.limit ? split.validation.slice(0, ph.limit) : split.validation;
+  const note = (what: string) => (done: number, total: number) => progress(`preprocessing ${what} photos ${done}/${total}`, done === total);
+  const tr = await photoArrays(trainPhotos, { variants: 1 + ph.variants, cacheDir: ph.cacheDir, logger: log, progress: note('training') });
+  const va = await photoArrays(valAll, { variants: 1, cacheDir: ph.cacheDir, logger: log, progress: note('validation') });
+  const rows: number[][] = [];
+  const photos: Photo[] = [];
+  trainPhotos.forEach((p, i) => {
+    const r = [];
+    for (let v = 0; v < tr.variants; v++) if (tr.ok[i * tr.variants + v]) r.push(i * tr.variants + v);
+    if (r.length) {
+      photos.push(p);
+      rows.push(r);
+    }
+  });
+  // A validation photo that cannot be preprocessed would be an error at serving time, not a prediction.
+  const keep = valAll.map((_, i) => va.ok[i] === 1);
+  const val = valAll.filter((_, i) => keep[i]);
+  const valPixels = new Uint8Array(val.length * PIXELS_PER_IMAGE);
+  let k = 0;
+  valAll.forEach((_, i) => {
+    if (keep[i]) valPixels.set(va.pixels.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE), k++ * PIXELS_PER_IMAGE);
+  });
+  return {
+    pool: { photos, pixels: tr.pixels, rows, order: new Int32Array(0), next: 0 },
+    val,
+    valPixels,
+    source: data.source,
+    checksums: { 'labels.csv': `sha256:${data.checksums['labels.csv']}`, SHA256SUMS: `sha256:${data.checksums.SHA256SUMS}` },
+    excludedByLabel: data.excluded,
+    failures: tr.failures.length + va.failures.length,
+    cacheKeys: [tr.key, va.key],
+    trainOutOfScope: photos.filter((p) => p.outOfScope).length,
+  };
+}
+
+/** Puts the next photo of the (reshuffled each pass) pool into batch row k, with its label set. */
+function drawPhoto(pool: PhotoPool, batch: Batch, k: number, ph: PhotoTrainOptions, rand: () => number): void {
+  if (pool.next >= pool.order.length) {
+    pool.order = shuffled(pool.photos.length, rand);
+    pool.next = 0;
+  }
+  const i = pool.order[pool.next++]!;
+  const p = pool.photos[i]!;
+  const rows = pool.rows[i]!;
+  const row = rows[Math.floor(rand() * rows.length)]!;
+  const shift = () => Math.floor(rand() * 5) - 2;
+  putImage(pool.pixels, row * PIXELS_PER_IMAGE, batch.x, k * PIXELS_PER_IMAGE, rand() < 0.5, shift(), shift());
+  if (p.outOfScope) {
+    batch.setW[k] = 0;
+    batch.uniW[k] = ph.oosWeight;
+  } else {
+    for (const c of p.classes) batch.mask[k * NUM_CLASSES + c] = 1;
+    batch.setW[k] = 1;
+    batch.uniW[k] = 0;
+  }
+}
+
+/** The per-epoch photo figures kept in the card's history. */
+function photoHistory(pv: PhotoEvaluation): Record<string, number> {
+  return {
+    photoStrictAccuracy: pv.strictAccuracy,
+    photoSetAccuracy: pv.setAccuracy,
+    photoOosAuroc: pv.outOfScopeAuroc.entropy,
+    photoSetNll: pv.setNll,
+  };
+}
+
+function photoCardSections(
+  d: PhotoData,
+  ph: PhotoTrainOptions,
+  pe: PhotoEvaluation,
+  before: PhotoEvaluation,
+  temperature: number,
+  targetsMet: boolean,
+) {
+  const count = (ps: Photo[]) => ({
+    photos: ps.length,
+    outOfScope: ps.filter((p) => p.outOfScope).length,
+    senders: new Set(ps.map((p) => p.senderId)).size,
+  });
+  return {
+    training: {
+      trainPhotos: d.pool.photos.length,
+      trainOutOfScope: d.trainOutOfScope,
+      validationPhotos: d.val.length,
+      sharePerBatch: Math.round(ph.share * 1000) / 1000,
+      outOfScopeWeight: ph.oosWeight,
+      variantsPerPhoto: ph.variants,
+    },
+    data: {
+      source:
+        'clothing dataset (Alexey Grigorev and contributors, CC0), https://github.com/alexeygrigorev/clothing-dataset: a subset with labels.csv and SHA256SUMS',
+      checksums: d.checksums,
+      foundIn: d.source.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '…/'),
+      labels:
+        'sets of Fashion-MNIST classes per the dataset README; Shorts, Skirt, Hat, Body, Other out of scope; Not sure and Skip left out',
+      excludedByLabel: d.excludedByLabel,
+      notPreprocessed: d.failures,
+      split: 'by sender_id: senders ordered by sha-256 of their id, taken until 20 % of the photos',
+      train: count(d.pool.photos),
+      validation: count(d.val),
+      preprocessing: `@refund-vision/preprocess, PREPROCESS_VERSION ${PREPROCESS_VERSION}`,
+    },
+    calibration: {
+      method:
+        'temperature scaling fitted on the validation photos (set-valued log-loss), 1/T folded into the last dense layer (kernel and bias divided by T): serving is unchanged',
+      temperature,
+      photoEceBefore: before.ece,
+      photoEceAfter: pe.ece,
+      photoSetNllBefore: before.setNll,
+      photoSetNllAfter: pe.setNll,
+    },
+    evaluation: { split: 'photo validation split (held-out senders)', ...pe, reviewTargetsMet: targetsMet },
+    monitoring: {
+      meanConfidence: pe.meanConfidence,
+      meanConfidenceInScope: pe.meanConfidenceInScope,
+      meanConfidenceOutOfScope: pe.meanConfidenceOutOfScope,
+      reviewShare: pe.review?.reviewShare,
+      reviewShareByReason: pe.review?.byReason,
+      estimatedAccuracyOfAccepted: pe.review?.autoAcceptedAccuracy,
+    },
+  };
 }

@@ -1,4 +1,7 @@
-/** pnpm evaluate [--json] [--backend auto|onnx|node|wasm|cpu] [--dir models/fashion-cnn] [--limit N] */
+/**
+ * pnpm evaluate [--json] [--backend auto|onnx|node|wasm|cpu] [--dir models/fashion-cnn] [--limit N] [--no-photos]
+ * Both test sets: Fashion-MNIST test (--limit N: its first N images) and the photo validation split.
+ */
 import { parseArgs } from 'node:util';
 import { CLASS_NAMES, closeLoggers, createLogger, loadConfig } from '@refund-vision/shared';
 import { parseBackend } from '../engine.ts';
@@ -10,11 +13,12 @@ const { values } = parseArgs({
     backend: { type: 'string' },
     dir: { type: 'string' },
     limit: { type: 'string' },
+    'no-photos': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
-  process.stdout.write('usage: pnpm evaluate [--json] [--backend auto|onnx|node|wasm|cpu] [--dir DIR] [--limit N]\n');
+  process.stdout.write('usage: pnpm evaluate [--json] [--backend auto|onnx|node|wasm|cpu] [--dir DIR] [--limit N] [--no-photos]\n');
   process.exit(0);
 }
 
@@ -29,6 +33,7 @@ try {
     backend: parseBackend(values.backend ?? cfg.model.backend),
     limit,
     logger,
+    photos: !values['no-photos'],
   });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -50,6 +55,22 @@ try {
         (row, i) => `${`${i} ${CLASS_NAMES[i]}`.padEnd(12).slice(0, 12)}${row.map((v) => String(v).padStart(5)).join('')}`,
       ),
     ];
+    const p = r.photos;
+    if (p) {
+      lines.push(
+        '',
+        `real photos, ${p.split}: ${p.photos} photos (${p.inScope} in scope, ${p.outOfScope} out of scope${p.notPreprocessed ? `, ${p.notPreprocessed} not preprocessed` : ''})`,
+        `strict accuracy ${pct(p.strictAccuracy)} (${p.strictPhotos} photos)  set-valued ${pct(p.setAccuracy)}  ECE ${p.ece.toFixed(4)}  mean confidence ${p.meanConfidence.toFixed(4)}`,
+        `out-of-scope AUROC ${p.outOfScopeAuroc.entropy.toFixed(4)} (entropy), ${p.outOfScopeAuroc.maxProb.toFixed(4)} (max probability)`,
+        ...(p.review
+          ? [
+              `review policy of the card: ${pct(p.review.inScopeAutoAccepted)} of in-scope photos auto-accepted, ${pct(p.review.autoAcceptedAccuracy)} of them right; ` +
+                `${pct(p.review.outOfScopeFlagged)} of out-of-scope photos flagged; review share ${pct(p.review.reviewShare)}`,
+            ]
+          : ['no review policy in the card']),
+        ...p.perClass.map((c) => `  ${c.className.padEnd(26)} ${String(c.photos).padStart(4)} photos  ${pct(c.accuracy).padStart(7)}`),
+      );
+    }
     process.stdout.write(`${lines.join('\n')}\n`);
   }
   await closeLoggers();

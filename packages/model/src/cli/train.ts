@@ -1,13 +1,15 @@
 /**
  * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
  *            [--validation 5000] [--no-flip] [--limit N] [--init DIR] [--out models/fashion-cnn] [--no-onnx]
+ *            [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--photo-limit N]
  * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh.
+ * Real photos are mixed into every batch unless --no-photos (Fashion-MNIST only).
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closeLoggers, createLogger, loadConfig } from '@refund-vision/shared';
 import { ARCHITECTURES } from '../architectures.ts';
-import { TRAIN_DEFAULTS, train } from '../train.ts';
+import { PHOTO_DEFAULTS, TRAIN_DEFAULTS, train } from '../train.ts';
 
 const { values } = parseArgs({
   options: {
@@ -19,6 +21,11 @@ const { values } = parseArgs({
     validation: { type: 'string', default: String(TRAIN_DEFAULTS.validation) },
     'no-flip': { type: 'boolean', default: false },
     'no-onnx': { type: 'boolean', default: false },
+    'no-photos': { type: 'boolean', default: false },
+    'photo-share': { type: 'string', default: String(PHOTO_DEFAULTS.share) },
+    'oos-weight': { type: 'string', default: String(PHOTO_DEFAULTS.oosWeight) },
+    'photo-variants': { type: 'string', default: String(PHOTO_DEFAULTS.variants) },
+    'photo-limit': { type: 'string' },
     limit: { type: 'string' },
     init: { type: 'string' },
     out: { type: 'string' },
@@ -29,7 +36,8 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     `usage: pnpm train [--arch ${Object.keys(ARCHITECTURES).join('|')}] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n` +
-      `                  [--validation N] [--no-flip] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n`,
+      `                  [--validation N] [--no-flip] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n` +
+      `                  [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--photo-limit N]\n`,
   );
   process.exit(0);
 }
@@ -52,6 +60,23 @@ if (!(lr > 0)) {
   process.stderr.write(`--lr: expected a positive number, got '${values.lr}'\n`);
   process.exit(2);
 }
+function num(name: string, v: string | undefined, min: number, max: number): number {
+  const n = Number(v);
+  if (!(n >= min && n <= max)) {
+    process.stderr.write(`--${name}: expected a number in [${min}, ${max}], got '${v}'\n`);
+    process.exit(2);
+  }
+  return n;
+}
+const photos = values['no-photos']
+  ? undefined
+  : {
+      ...PHOTO_DEFAULTS,
+      share: num('photo-share', values['photo-share'], 0.01, 0.99),
+      oosWeight: num('oos-weight', values['oos-weight'], 0, 10),
+      variants: int('photo-variants', values['photo-variants'], 0)!,
+      limit: int('photo-limit', values['photo-limit'], 1),
+    };
 try {
   const { card, dir } = await train({
     arch: values.arch!,
@@ -64,6 +89,7 @@ try {
     limit: int('limit', values.limit, 1),
     out,
     init: values.init,
+    photos,
     logger,
   });
   if (!values['no-onnx']) {
@@ -75,6 +101,13 @@ try {
     `wrote ${join(dir, 'model.json')} version ${card.version}: test accuracy ${card.evaluation.accuracy}, ` +
       `${card.training.durationSec}s training on ${card.training.backend}\n`,
   );
+  const pe = (card as Record<string, any>).photoEvaluation;
+  if (pe)
+    process.stderr.write(
+      `photo validation: strict ${pe.strictAccuracy} set ${pe.setAccuracy} ECE ${pe.ece} OOS AUROC ${pe.outOfScopeAuroc.entropy}; ` +
+        `auto-accepted ${pe.review.inScopeAutoAccepted} at ${pe.review.autoAcceptedAccuracy} correct, OOS flagged ${pe.review.outOfScopeFlagged}` +
+        `${pe.reviewTargetsMet ? '' : ' (review targets NOT all met)'}\n`,
+    );
 } catch (e) {
   process.stderr.write(`train failed: ${(e as Error).message}\n`);
   process.exitCode = 1;

@@ -1,0 +1,72 @@
+import { expect } from 'chai';
+import { seededRandom } from '@refund-vision/shared';
+import { applyTemperature, fitTemperature, foldTemperature } from './calibration.ts';
+import { initTf, tf } from './engine.ts';
+import { photoEce, type LabelledPhoto } from './photo-metrics.ts';
+
+const K = 10;
+
+/** A tiny dense+softmax model on 4 inputs, so folding can be checked against the logits by hand. */
+function tinyModel(seed: number): tf.Sequential {
+  return tf.sequential({
+    layers: [
+      tf.layers.dense({ inputShape: [4], units: 6, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }) }),
+      tf.layers.dense({ units: K, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
+    ],
+  });
+}
+
+describe('temperature scaling', () => {
+  before(() => initTf('wasm'));
+
+  it('folding 1/T into the last dense layer gives softmax(z/T), the same as applyTemperature', () => {
+    const model = tinyModel(3);
+    const x = tf.randomNormal([20, 4], 0, 3, 'float32', 5);
+    const before = (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+    const t = 2.5;
+    foldTemperature(model, t);
+    const after = (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+    const expected = applyTemperature(before, t);
+    for (let i = 0; i < after.length; i++) expect(after[i]).to.be.closeTo(expected[i]!, 1e-5);
+    // argmax (so accuracy) is unchanged, confidence is lower for T > 1
+    for (let r = 0; r < 20; r++) {
+      const row = (a: Float32Array) => Array.from(a.subarray(r * K, (r + 1) * K));
+      expect(row(after).indexOf(Math.max(...row(after)))).to.equal(row(before).indexOf(Math.max(...row(before))));
+      expect(Math.max(...row(after))).to.be.at.most(Math.max(...row(before)) + 1e-6);
+    }
+    x.dispose();
+    model.dispose();
+  });
+
+  it('fits T on overconfident predictions (known T = 3) and brings ECE down', () => {
+    // labels drawn from softmax(z); the "model" reports softmax(3z): overconfident by T = 3
+    const rand = seededRandom(11);
+    const n = 3000;
+    const overconfident = new Float32Array(n * K);
+    const photos: LabelledPhoto[] = [];
+    for (let i = 0; i < n; i++) {
+      const z = Array.from({ length: K }, () => (rand() - 0.5) * 3);
+      const e = z.map((v) => Math.exp(v));
+      const s = e.reduce((a, b) => a + b, 0);
+      let u = rand() * s;
+      let y = 0;
+      while (u > e[y]! && y < K - 1) u -= e[y++]!;
+      const e3 = z.map((v) => Math.exp(3 * v));
+      const s3 = e3.reduce((a, b) => a + b, 0);
+      e3.forEach((v, k) => (overconfident[i * K + k] = v / s3));
+      photos.push({ label: 'x', classes: [y], outOfScope: false });
+    }
+    const t = fitTemperature(overconfident, photos);
+    expect(t).to.be.within(2.7, 3.3);
+    const eceBefore = photoEce(overconfident, photos);
+    const eceAfter = photoEce(applyTemperature(overconfident, t), photos);
+    expect(eceBefore).to.be.above(0.15);
+    expect(eceAfter).to.be.below(0.03);
+  });
+
+  it('refuses to fold into a model whose last layer is not dense+softmax', () => {
+    const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: K, activation: 'relu' })] });
+    expect(() => foldTemperature(m, 2)).to.throw(/activation is relu/);
+    m.dispose();
+  });
+});

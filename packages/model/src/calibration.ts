@@ -1,0 +1,68 @@
+/**
+ * Temperature scaling (Guo et al., 2017): one scalar T divides the logits, fitted on the photo
+ * validation split by minimising the set-valued log-loss. The model's last layer is dense+softmax,
+ * so dividing its kernel and bias by T gives exactly softmax(z/T): serving (tfjs, the ONNX export,
+ * every engine) stays unchanged and needs no extra step.
+ */
+import { NUM_CLASSES } from '@refund-vision/shared';
+import { tf } from './engine.ts';
+import { setNll, type LabelledPhoto } from './photo-metrics.ts';
+
+/** softmax(log p / T) row by row: the probabilities a model with logits z/T would give. */
+export function applyTemperature(probs: Float32Array, t: number, k = NUM_CLASSES): Float32Array {
+  const out = new Float32Array(probs.length);
+  for (let r = 0; r < probs.length / k; r++) {
+    let max = -Infinity;
+    for (let c = 0; c < k; c++) max = Math.max(max, Math.log(Math.max(probs[r * k + c]!, 1e-30)) / t);
+    let sum = 0;
+    for (let c = 0; c < k; c++) {
+      const e = Math.exp(Math.log(Math.max(probs[r * k + c]!, 1e-30)) / t - max);
+      out[r * k + c] = e;
+      sum += e;
+    }
+    for (let c = 0; c < k; c++) out[r * k + c]! /= sum;
+  }
+  return out;
+}
+
+/**
+ * The T in [0.25, 8] minimising the set-valued log-loss of the in-scope photos (golden-section
+ * search on log T; the loss is unimodal in T for temperature scaling).
+ */
+export function fitTemperature(probs: Float32Array, photos: readonly LabelledPhoto[]): number {
+  const f = (logT: number) => setNll(applyTemperature(probs, Math.exp(logT)), photos);
+  let a = Math.log(0.25);
+  let b = Math.log(8);
+  const g = (Math.sqrt(5) - 1) / 2;
+  let c = b - g * (b - a);
+  let d = a + g * (b - a);
+  let fc = f(c);
+  let fd = f(d);
+  for (let i = 0; i < 40; i++) {
+    if (fc < fd) {
+      b = d;
+      d = c;
+      fd = fc;
+      c = b - g * (b - a);
+      fc = f(c);
+    } else {
+      a = c;
+      c = d;
+      fc = fd;
+      d = a + g * (b - a);
+      fd = f(d);
+    }
+  }
+  return Math.round(Math.exp((a + b) / 2) * 1e4) / 1e4;
+}
+
+/** Divides the last dense layer's kernel and bias by T (in place): logits z become z/T. */
+export function foldTemperature(model: tf.LayersModel, t: number): void {
+  const last = model.layers[model.layers.length - 1]!;
+  if (last.getClassName() !== 'Dense') throw new Error(`foldTemperature: the last layer is ${last.getClassName()}, not Dense`);
+  const act = (last.getConfig() as { activation?: string }).activation;
+  if (act !== 'softmax') throw new Error(`foldTemperature: the last layer's activation is ${act}, not softmax`);
+  const scaled = tf.tidy(() => last.getWeights().map((w) => w.div(t)));
+  last.setWeights(scaled);
+  tf.dispose(scaled);
+}

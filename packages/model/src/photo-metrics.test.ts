@@ -1,0 +1,59 @@
+import { expect } from 'chai';
+import { modelReviewReason, seededRandom } from '@refund-vision/shared';
+import { auroc, chooseReviewPolicy, evaluatePhotos, reviewOutcome, type LabelledPhoto } from './photo-metrics.ts';
+
+const K = 10;
+const onehotish = (c: number, p: number) => Array.from({ length: K }, (_, k) => (k === c ? p : (1 - p) / (K - 1)));
+
+describe('photo metrics', () => {
+  it('AUROC: 1 for perfect separation, 0.5 for ties, 0.75 by hand', () => {
+    expect(auroc([3, 4], [1, 2])).to.equal(1);
+    expect(auroc([1, 1], [1, 1])).to.equal(0.5);
+    expect(auroc([2, 4], [1, 3])).to.equal(0.75);
+  });
+
+  it('set-valued vs strict accuracy, out-of-scope counted apart', () => {
+    const photos: LabelledPhoto[] = [
+      { label: 'Shoes', classes: [5, 7, 9], outOfScope: false },
+      { label: 'Polo', classes: [0, 6], outOfScope: false },
+      { label: 'Pants', classes: [1], outOfScope: false },
+      { label: 'Hat', classes: [], outOfScope: true },
+    ];
+    const probs = Float32Array.from([...onehotish(7, 0.9), ...onehotish(6, 0.8), ...onehotish(3, 0.6), ...onehotish(2, 0.3)]);
+    const e = evaluatePhotos(probs, photos);
+    expect(e.inScope).to.equal(3);
+    expect(e.setAccuracy).to.be.closeTo(2 / 3, 1e-4); // shoes (sneaker) and polo (shirt) right, pants wrong
+    expect(e.strictPhotos).to.equal(2); // Polo is not strict
+    expect(e.strictAccuracy).to.equal(0.5);
+    expect(e.outOfScopeAuroc.entropy).to.equal(1); // the hat has the flattest answer
+    expect(e.perClass.find((c) => c.className === 'Trouser')!.accuracy).to.equal(0);
+  });
+
+  it('chooses thresholds that meet the targets where they can be met, and applies them as modelReviewReason does', () => {
+    const rand = seededRandom(4);
+    const photos: LabelledPhoto[] = [];
+    const rows: number[] = [];
+    for (let i = 0; i < 600; i++) {
+      if (i % 5 === 0) {
+        photos.push({ label: 'Hat', classes: [], outOfScope: true });
+        rows.push(...onehotish(Math.floor(rand() * K), 0.2 + 0.4 * rand()));
+      } else {
+        const y = Math.floor(rand() * K);
+        const conf = 1 - 0.4 * rand() ** 3;
+        const right = rand() < conf; // confidence that means what it says
+        photos.push({ label: 'Pants', classes: [y], outOfScope: false });
+        rows.push(...onehotish(right ? y : (y + 1) % K, conf));
+      }
+    }
+    const probs = Float32Array.from(rows);
+    const { policy, outcome, met } = chooseReviewPolicy(probs, photos);
+    expect(met).to.equal(true);
+    expect(outcome.autoAcceptedAccuracy).to.be.at.least(0.95);
+    expect(outcome.outOfScopeFlagged).to.be.at.least(0.7);
+    expect(outcome.inScopeAutoAccepted).to.be.at.least(0.5);
+    // the outcome is what the shared policy function does, photo by photo
+    let flagged = 0;
+    photos.forEach((_, i) => (flagged += modelReviewReason(probs.subarray(i * K, (i + 1) * K), policy) ? 1 : 0));
+    expect(reviewOutcome(probs, photos, policy).reviewShare).to.be.closeTo(flagged / photos.length, 1e-4);
+  });
+});

@@ -1,0 +1,340 @@
+/**
+ * Figures on real photos, from predicted probabilities: set-valued and strict accuracy, per label
+ * and per class, out-of-scope detection, calibration, and what a review policy does to them.
+ * Pure functions over typed arrays, shared by `pnpm train` (choices on the validation split) and
+ * `pnpm evaluate`.
+ */
+import { CLASS_NAMES, modelReviewReason, normalisedEntropy, type ReviewPolicy, type ReviewReason } from '@refund-vision/shared';
+import { STRICT_LABELS } from './clothing-photos.ts';
+import { argmaxRow } from './metrics.ts';
+
+const K = CLASS_NAMES.length;
+const round = (v: number, d = 4) => Math.round(v * 10 ** d) / 10 ** d;
+
+/** What the metrics need of a photo (the loader's Photo has it). */
+export interface LabelledPhoto {
+  label: string;
+  classes: readonly number[];
+  outOfScope: boolean;
+}
+
+const row = (probs: Float32Array, i: number) => probs.subarray(i * K, (i + 1) * K);
+
+/** Is the top-1 class one the photo can honestly be? */
+export function setCorrect(probs: Float32Array, i: number, p: LabelledPhoto): boolean {
+  return p.classes.includes(argmaxRow(probs, i).index);
+}
+
+/** Area under the ROC curve of `score` for positives vs negatives (ties count half). */
+export function auroc(pos: number[], neg: number[]): number {
+  if (!pos.length || !neg.length) return NaN;
+  const all = [...pos.map((s) => [s, 1] as const), ...neg.map((s) => [s, 0] as const)].sort((a, b) => a[0] - b[0]);
+  let rankSumPos = 0;
+  for (let i = 0; i < all.length; ) {
+    let j = i;
+    while (j < all.length && all[j]![0] === all[i]![0]) j++;
+    const avgRank = (i + j + 1) / 2; // ranks i+1..j
+    for (let k = i; k < j; k++) if (all[k]![1]) rankSumPos += avgRank;
+    i = j;
+  }
+  return (rankSumPos - (pos.length * (pos.length + 1)) / 2) / (pos.length * neg.length);
+}
+
+/** ECE (15 equal-width bins of top-1 probability) of in-scope photos, correct = top-1 in the label's set. */
+export function photoEce(probs: Float32Array, photos: readonly LabelledPhoto[], bins = 15): number {
+  const cnt = new Array<number>(bins).fill(0);
+  const conf = new Array<number>(bins).fill(0);
+  const hit = new Array<number>(bins).fill(0);
+  let n = 0;
+  photos.forEach((p, i) => {
+    if (p.outOfScope) return;
+    const { value } = argmaxRow(probs, i);
+    const b = Math.min(bins - 1, Math.floor(value * bins));
+    cnt[b]!++;
+    conf[b]! += value;
+    hit[b]! += setCorrect(probs, i, p) ? 1 : 0;
+    n++;
+  });
+  let ece = 0;
+  for (let b = 0; b < bins; b++) if (cnt[b]) ece += (cnt[b]! / n) * Math.abs(hit[b]! / cnt[b]! - conf[b]! / cnt[b]!);
+  return ece;
+}
+
+/** Mean of −log Σ_{c∈S} p_c over in-scope photos: the set-valued loss the temperature is fitted to. */
+export function setNll(probs: Float32Array, photos: readonly LabelledPhoto[]): number {
+  let s = 0;
+  let n = 0;
+  photos.forEach((p, i) => {
+    if (p.outOfScope) return;
+    let q = 0;
+    for (const c of p.classes) q += probs[i * K + c]!;
+    s -= Math.log(Math.max(q, 1e-12));
+    n++;
+  });
+  return s / Math.max(n, 1);
+}
+
+export interface ReviewOutcome {
+  /** Share of in-scope photos with no review reason, and the set-valued / strict accuracy of those. */
+  inScopeAutoAccepted: number;
+  autoAcceptedAccuracy: number;
+  autoAcceptedStrictAccuracy: number;
+  /** Share of out-of-scope photos sent to a person (any reason), and as `out-of-scope`. */
+  outOfScopeFlagged: number;
+  outOfScopeFlaggedAsOutOfScope: number;
+  /** Share of all photos sent to a person, and per reason. */
+  reviewShare: number;
+  byReason: Partial<Record<ReviewReason, number>>;
+}
+
+export function reviewOutcome(probs: Float32Array, photos: readonly LabelledPhoto[], policy: ReviewPolicy): ReviewOutcome {
+  let inN = 0;
+  let acc = 0;
+  let accHit = 0;
+  let accStrictN = 0;
+  let accStrictHit = 0;
+  let oosN = 0;
+  let oosFlag = 0;
+  let oosAsOos = 0;
+  let flagged = 0;
+  const byReason: Partial<Record<ReviewReason, number>> = {};
+  photos.forEach((p, i) => {
+    const reason = modelReviewReason(row(probs, i), policy);
+    if (reason) {
+      flagged++;
+      byReason[reason] = (byReason[reason] ?? 0) + 1;
+    }
+    if (p.outOfScope) {
+      oosN++;
+      if (reason) oosFlag++;
+      if (reason === 'out-of-scope') oosAsOos++;
+      return;
+    }
+    inN++;
+    if (reason) return;
+    acc++;
+    const ok = setCorrect(probs, i, p);
+    if (ok) accHit++;
+    if (STRICT_LABELS.has(p.label)) {
+      accStrictN++;
+      if (ok) accStrictHit++;
+    }
+  });
+  const n = photos.length;
+  return {
+    inScopeAutoAccepted: round(acc / Math.max(inN, 1)),
+    autoAcceptedAccuracy: round(accHit / Math.max(acc, 1)),
+    autoAcceptedStrictAccuracy: round(accStrictHit / Math.max(accStrictN, 1)),
+    outOfScopeFlagged: round(oosFlag / Math.max(oosN, 1)),
+    outOfScopeFlaggedAsOutOfScope: round(oosAsOos / Math.max(oosN, 1)),
+    reviewShare: round(flagged / Math.max(n, 1)),
+    byReason: Object.fromEntries(Object.entries(byReason).map(([k, v]) => [k, round(v / Math.max(n, 1))])),
+  };
+}
+
+export interface PhotoEvaluation {
+  photos: number;
+  inScope: number;
+  outOfScope: number;
+  /** Top-1 in the label's class set, over all in-scope photos. */
+  setAccuracy: number;
+  /** Over the strict labels only (one class, or footwear as any shoe class). */
+  strictAccuracy: number;
+  strictPhotos: number;
+  /** Per dataset label: photos and set-valued accuracy (for out-of-scope labels: share flagged, if a policy is given). */
+  perLabel: { label: string; photos: number; accuracy: number | null; meanConfidence: number }[];
+  /** Per Fashion-MNIST class over strict photos (footwear counted as one group): recall. */
+  perClass: { className: string; photos: number; accuracy: number }[];
+  /** Out-of-scope vs in-scope, scored by normalised entropy and by 1 − max probability. */
+  outOfScopeAuroc: { entropy: number; maxProb: number };
+  /** ECE of in-scope photos (top-1 probability vs top-1 in the set). */
+  ece: number;
+  setNll: number;
+  /** Mean top-1 probability over all photos, and over in-scope / out-of-scope ones. */
+  meanConfidence: number;
+  meanConfidenceInScope: number;
+  meanConfidenceOutOfScope: number;
+  review?: ReviewOutcome;
+}
+
+const FOOTWEAR = 'Sandal/Sneaker/Ankle boot';
+
+export function evaluatePhotos(probs: Float32Array, photos: readonly LabelledPhoto[], policy?: ReviewPolicy): PhotoEvaluation {
+  if (probs.length < photos.length * K) throw new Error(`evaluatePhotos: ${probs.length} probabilities for ${photos.length} photos`);
+  let inN = 0;
+  let setHit = 0;
+  let strictN = 0;
+  let strictHit = 0;
+  let confAll = 0;
+  let confIn = 0;
+  let confOut = 0;
+  const labels = new Map<string, { n: number; hit: number; conf: number; flagged: number }>();
+  const classes = new Map<string, { n: number; hit: number }>();
+  const entIn: number[] = [];
+  const entOut: number[] = [];
+  const mpIn: number[] = [];
+  const mpOut: number[] = [];
+  photos.forEach((p, i) => {
+    const r = row(probs, i);
+    const { value } = argmaxRow(probs, i);
+    const ent = normalisedEntropy(r);
+    confAll += value;
+    const l = labels.get(p.label) ?? { n: 0, hit: 0, conf: 0, flagged: 0 };
+    l.n++;
+    l.conf += value;
+    labels.set(p.label, l);
+    if (p.outOfScope) {
+      confOut += value;
+      entOut.push(ent);
+      mpOut.push(1 - value);
+      if (policy && modelReviewReason(r, policy)) l.flagged++;
+      return;
+    }
+    inN++;
+    confIn += value;
+    entIn.push(ent);
+    mpIn.push(1 - value);
+    const ok = setCorrect(probs, i, p);
+    if (ok) {
+      setHit++;
+      l.hit++;
+    }
+    if (STRICT_LABELS.has(p.label)) {
+      strictN++;
+      if (ok) strictHit++;
+      const name = p.classes.length === 1 ? CLASS_NAMES[p.classes[0]!]! : FOOTWEAR;
+      const c = classes.get(name) ?? { n: 0, hit: 0 };
+      c.n++;
+      if (ok) c.hit++;
+      classes.set(name, c);
+    }
+  });
+  const oosN = photos.length - inN;
+  return {
+    photos: photos.length,
+    inScope: inN,
+    outOfScope: oosN,
+    setAccuracy: round(setHit / Math.max(inN, 1)),
+    strictAccuracy: round(strictHit / Math.max(strictN, 1)),
+    strictPhotos: strictN,
+    perLabel: [...labels.entries()]
+      .sort((a, b) => b[1].n - a[1].n)
+      .map(([label, v]) => {
+        const oos = photos.find((p) => p.label === label)!.outOfScope;
+        return {
+          label,
+          photos: v.n,
+          accuracy: oos ? (policy ? round(v.flagged / v.n) : null) : round(v.hit / v.n),
+          meanConfidence: round(v.conf / v.n),
+          ...(oos ? { outOfScope: true } : {}),
+        };
+      }),
+    perClass: [...classes.entries()]
+      .sort((a, b) => b[1].n - a[1].n)
+      .map(([className, v]) => ({ className, photos: v.n, accuracy: round(v.hit / v.n) })),
+    outOfScopeAuroc: { entropy: round(auroc(entOut, entIn)), maxProb: round(auroc(mpOut, mpIn)) },
+    ece: round(photoEce(probs, photos)),
+    setNll: round(setNll(probs, photos)),
+    meanConfidence: round(confAll / Math.max(photos.length, 1)),
+    meanConfidenceInScope: round(confIn / Math.max(inN, 1)),
+    meanConfidenceOutOfScope: round(confOut / Math.max(oosN, 1)),
+    ...(policy ? { review: reviewOutcome(probs, photos, policy) } : {}),
+  };
+}
+
+export interface ReviewTargets {
+  /** Auto-accepted in-scope photos at least this often right (set-valued). */
+  autoAcceptedAccuracy: number;
+  /** At least this share of in-scope photos auto-accepted (a target, reported when missed). */
+  minAutoAccepted: number;
+  /** At least this share of out-of-scope photos sent to a person. */
+  outOfScopeFlagged: number;
+}
+
+export const REVIEW_TARGETS: ReviewTargets = { autoAcceptedAccuracy: 0.95, minAutoAccepted: 0.5, outOfScopeFlagged: 0.7 };
+
+const grid = (from: number, to: number, step: number) =>
+  Array.from({ length: Math.round((to - from) / step) + 1 }, (_, i) => round(from + i * step, 4));
+
+/**
+ * Chooses the review thresholds on (calibrated) validation probabilities: among every combination of
+ * out-of-scope score (entropy / max probability / none) and low-confidence score (max probability /
+ * margin) on a grid, the one that auto-accepts the most in-scope photos while meeting the accuracy
+ * and out-of-scope targets. When no combination meets both, the one closest to them (accuracy first).
+ */
+export function chooseReviewPolicy(
+  probs: Float32Array,
+  photos: readonly LabelledPhoto[],
+  targets: ReviewTargets = REVIEW_TARGETS,
+): { policy: ReviewPolicy; outcome: ReviewOutcome; /** all three targets met */ met: boolean } {
+  const target =
+    `auto-accepted in-scope photos ≥ ${targets.autoAcceptedAccuracy * 100} % correct (set-valued), ` +
+    `≥ ${targets.outOfScopeFlagged * 100} % of out-of-scope photos flagged, most in-scope photos auto-accepted (goal ≥ ${targets.minAutoAccepted * 100} %); chosen on the photo validation split`;
+  const oosOptions: ReviewPolicy['outOfScope'][] = [
+    null,
+    ...grid(0.2, 0.95, 0.01).map((threshold) => ({ score: 'entropy' as const, threshold })),
+    ...grid(0.2, 0.9, 0.01).map((threshold) => ({ score: 'maxProb' as const, threshold })),
+  ];
+  const lowOptions: ReviewPolicy['lowConfidence'][] = [
+    ...grid(0.2, 0.995, 0.005).map((threshold) => ({ score: 'maxProb' as const, threshold })),
+    ...grid(0, 0.99, 0.01).map((threshold) => ({ score: 'margin' as const, threshold })),
+  ];
+  // scores once per photo; the grid then only compares numbers
+  const n = photos.length;
+  const ent = new Float64Array(n);
+  const p1 = new Float64Array(n);
+  const margin = new Float64Array(n);
+  const ok = new Uint8Array(n);
+  photos.forEach((p, i) => {
+    const r = row(probs, i);
+    let a = -Infinity;
+    let b = -Infinity;
+    for (const v of r)
+      if (v > a) [a, b] = [v, a];
+      else if (v > b) b = v;
+    ent[i] = normalisedEntropy(r);
+    p1[i] = a;
+    margin[i] = a - b;
+    ok[i] = setCorrect(probs, i, p) ? 1 : 0;
+  });
+  const inN = photos.filter((p) => !p.outOfScope).length;
+  const oosN = n - inN;
+  let best: { policy: ReviewPolicy; met: boolean; rank: number[] } | undefined;
+  for (const outOfScope of oosOptions) {
+    const oosFlag = new Uint8Array(n);
+    if (outOfScope)
+      for (let i = 0; i < n; i++)
+        oosFlag[i] = (outOfScope.score === 'entropy' ? ent[i]! >= outOfScope.threshold : p1[i]! < outOfScope.threshold) ? 1 : 0;
+    for (const lowConfidence of lowOptions) {
+      const score = lowConfidence.score === 'maxProb' ? p1 : margin;
+      let acc = 0;
+      let accHit = 0;
+      let oosFlagged = 0;
+      for (let i = 0; i < n; i++) {
+        const flagged = oosFlag[i] || score[i]! < lowConfidence.threshold;
+        if (photos[i]!.outOfScope) {
+          if (flagged) oosFlagged++;
+        } else if (!flagged) {
+          acc++;
+          accHit += ok[i]!;
+        }
+      }
+      const accuracy = acc ? accHit / acc : 0;
+      const accepted = acc / Math.max(inN, 1);
+      const oosShare = oosFlagged / Math.max(oosN, 1);
+      const accOk = accuracy >= targets.autoAcceptedAccuracy;
+      const oosOk = oosShare >= targets.outOfScopeFlagged;
+      const met = accOk && oosOk;
+      // lexicographic: both targets met, then the most auto-accepted; else accuracy first
+      const rank = met ? [2, accepted, oosShare] : accOk ? [1, oosShare, accepted] : [0, accuracy, accepted];
+      if (!best || lexGreater(rank, best.rank)) best = { policy: { outOfScope, lowConfidence, target }, met, rank };
+    }
+  }
+  const outcome = reviewOutcome(probs, photos, best!.policy);
+  return { policy: best!.policy, outcome, met: best!.met && outcome.inScopeAutoAccepted >= targets.minAutoAccepted };
+}
+
+function lexGreater(a: number[], b: number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! > b[i]!;
+  return false;
+}
