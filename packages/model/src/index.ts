@@ -9,6 +9,25 @@ export { loadFashionMnist, candidateDirs, DatasetError, type FashionMnist, type 
 export { readArtifacts, weightsVersion, MODEL_JSON, WEIGHTS_FILE } from './model-files.ts';
 export { evaluate, pixelStats, classDistribution, type Evaluation, type PixelStats } from './metrics.ts';
 export { evaluateModel, type EvaluationReport } from './evaluate.ts';
+export {
+  loadClothingPhotos,
+  readClothingPhotos,
+  splitBySender,
+  photoCandidateDirs,
+  PHOTO_LABELS,
+  STRICT_LABELS,
+  type Photo,
+  type ClothingPhotos,
+} from './clothing-photos.ts';
+export { photoArrays, photoCacheKey, type PhotoArrays } from './photo-arrays.ts';
+export {
+  evaluatePhotos,
+  chooseReviewPolicy,
+  reviewOutcome,
+  REVIEW_TARGETS,
+  type PhotoEvaluation,
+  type ReviewOutcome,
+} from './photo-metrics.ts';
 export { measureSpeed, type SpeedRow } from './speed.ts';
 export { writeSamples, type SampleFile } from './samples.ts';
 export { buildPng, encodeGrayPng } from './png.ts';
