@@ -109,7 +109,7 @@ describe('pnpm batch (child process)', function () {
       );
       // the first refusal stopped the run: one batch queued, not all three
       expect(readdirSync(join(t.dir, 'data', 'outbox')).filter((n) => n.endsWith('.json'))).to.have.length(1);
-      expect(secured.store.listRuns({}).items).to.have.length(0);
+      expect((await secured.store.runs.listRuns({})).items).to.have.length(0);
       const events = await eventsText(join(t.dir, 'logs'));
       expect(events).to.match(/ERROR .*API refused the credentials: HTTP 401.* the run stops here; check API_KEY/);
 
@@ -119,9 +119,9 @@ describe('pnpm batch (child process)', function () {
       const runKey = /^run (\S+) \(resumed\): 10 classified/.exec(right.out().trim().split('\n').at(-1)!)?.[1];
       expect(runKey, right.out()).to.be.a('string');
       expect(readdirSync(join(t.dir, 'data', 'outbox')).filter((n) => n.endsWith('.json'))).to.have.length(0);
-      const stored = storedPredictions(secured, runKey!);
+      const stored = await storedPredictions(secured, runKey!);
       expect(stored.map((p) => p.id).sort()).to.deep.equal([...names].sort());
-      expect(secured.store.getRunByKey(runKey!)!.status).to.equal('completed');
+      expect((await secured.store.runs.getRunByKey(runKey!))!.status).to.equal('completed');
     } finally {
       await secured.stop();
     }

@@ -64,7 +64,7 @@ describe('pnpm schedule (child process)', function () {
     const runFiles = readdirSync(join(t.dir, 'data', 'client', 'runs')).filter((n) => n.endsWith('.json'));
     expect(runFiles).to.have.length(1);
     const runKey = runFiles[0]!.replace(/\.json$/, '');
-    expect(storedPredictions(api, runKey)).to.have.length(4);
+    expect(await storedPredictions(api, runKey)).to.have.length(4);
 
     // restarted without --now: the killed run is owed, so it runs at once
     const statePath = join(t.dir, 'data', 'client', 'schedule.json');
@@ -77,7 +77,7 @@ describe('pnpm schedule (child process)', function () {
         await new Promise((r) => setTimeout(r, 100));
       expect(state().lastRunKey, again.out()).to.equal(runKey);
       expect(state().runningSince).to.equal(undefined);
-      expect(api.store.getRunByKey(runKey)?.status).to.equal('completed');
+      expect((await api.store.runs.getRunByKey(runKey))?.status).to.equal('completed');
     } finally {
       again.proc.kill('SIGTERM');
     }
@@ -85,7 +85,7 @@ describe('pnpm schedule (child process)', function () {
     expect(again.out()).to.match(/the run going when the scheduler stopped is resumed now/);
     expect(again.out()).to.match(new RegExp(`run finished: run ${runKey} \\(resumed\\): 12 classified`));
 
-    const stored = storedPredictions(api, runKey);
+    const stored = await storedPredictions(api, runKey);
     expect(stored.map((p) => p.id).sort()).to.deep.equal([...names].sort());
     expect(new Set(stored.map((p) => p.hash)).size).to.equal(12);
     expect(existsSync(join(t.dir, 'data', 'client', 'run.lock'))).to.equal(false);
