@@ -104,13 +104,13 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
   const roots = (opts.folders?.length ? opts.folders : [c.inbox]).map((f) => resolve(f));
   const reprocess = !!opts.reprocess;
 
+  const sender = new Sender(senderOptions(cfg, baseLog));
   const release = acquireLock(c.stateDir);
   let ownPool: PreprocessPool | undefined;
   try {
     const store = new RunStore(c.stateDir);
     const ledger = new Ledger(c.stateDir);
     const outbox = new Outbox(c.outbox);
-    const sender = new Sender(senderOptions(cfg, baseLog));
 
     // Resume the interrupted run when it covered the same folders; otherwise start afresh and let
     // the old one finish through the outbox.
@@ -139,7 +139,13 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
     const run: RunState = state;
     const runKey = run.runKey;
     const log = baseLog.child({ run: runKey });
-    log.info(resumed ? 'run resumed after an interruption' : 'run started', { folders: roots.join(', '), reprocess, apiUrl: c.apiUrl });
+    log.info(resumed ? 'run resumed after an interruption' : 'run started', {
+      folders: roots.join(', '),
+      reprocess,
+      apiUrl: sender.opts.apiUrl,
+    });
+    // Several replicas: start on the ready ones (the others are probed and rejoin when ready).
+    if (sender.replicas.size > 1) await sender.replicas.checkAll();
 
     const journals = new Map<string, RowJournal>();
     const journal = (key: string) => journals.get(key) ?? journals.set(key, new RowJournal(c.stateDir, key)).get(key)!;
@@ -198,6 +204,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
         blog.info(res.replayed ? 'batch already recorded; stored answer replayed' : 'batch classified', {
           batch: batchIndex,
           images: entry.request.images.length,
+          ...(sender.replicas.size > 1 ? { replica: res.servedBy } : {}),
           ms: Math.round(performance.now() - started),
         });
         return true;
@@ -215,7 +222,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
           if (!refused)
             blog.error(`${err.message}: the run stops here; check API_KEY (client and API must agree), then run again`, {
               batch: batchIndex,
-              apiUrl: c.apiUrl,
+              apiUrl: sender.opts.apiUrl,
             });
           refused = apiDown = err;
           journal(key).append(rowsWithStatus(entry, 'queued', `in outbox: ${err.message}`));
@@ -318,6 +325,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       );
     };
 
+    const sending = new Set<Promise<void>>();
     const send = async (batch: Batch) => {
       const batchIndex = run.nextBatchIndex++;
       store.save(run); // the index is spent before it is used: never two bodies under one key
@@ -329,7 +337,14 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
         log.warn('batch sent to the outbox (API unreachable)', { batch: batchIndex, images: batch.images.length, file: name });
         return;
       }
-      await deliver(name, entry);
+      // One batch in flight per replica, so several replicas classify at once; the order of
+      // acknowledgements does not matter (each batch is its own outbox file, ledger and journal rows).
+      const p: Promise<void> = deliver(name, entry).then(
+        () => void sending.delete(p),
+        () => void sending.delete(p),
+      );
+      sending.add(p);
+      if (sending.size >= sender.replicas.size) await Promise.race(sending);
     };
 
     const inflight = new Set<Promise<void>>();
@@ -351,6 +366,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
     await Promise.all(inflight);
     // Images still in the batcher after a refusal were never ledgered nor queued: the resumed run finds them again.
     for (let b = batcher.take(); b && !refused; b = batcher.take()) await send(b);
+    await Promise.all(sending);
 
     // 3. Finish: this run and any older one whose batches have all been delivered. A refused run
     // stays `running`, so the next invocation resumes it under the same key.
@@ -420,9 +436,13 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       ...(mismatches.length ? { mismatches: list(mismatches) } : {}),
       ...(reviews.length ? { reviews: list(reviews) } : {}),
       results: report.resultsPath,
+      ...(sender.replicas.size > 1
+        ? { replicas: sender.replicas.replicas.map((r) => `${r.url}=${r.served}${r.up ? '' : '(down)'}`).join(' ') }
+        : {}),
     });
     return report;
   } finally {
+    sender.close();
     release();
     if (ownPool) await ownPool.close();
   }

@@ -179,13 +179,13 @@ export class Scheduler {
     this.writeState({ coveredUntil: startedAt.toISOString(), runningSince: this.readState()?.runningSince ?? startedAt.toISOString() });
     this.log.info('scheduled run starting', { reason });
     try {
-      const ready = await new Sender(senderOptions(this.opts.config)).waitReady(
-        c.readyTimeoutMs,
-        Math.min(1000, Math.max(50, c.readyTimeoutMs / 20)),
-      );
+      const probe = new Sender(senderOptions(this.opts.config));
+      const ready = await probe
+        .waitReady(c.readyTimeoutMs, Math.min(1000, Math.max(50, c.readyTimeoutMs / 20)))
+        .finally(() => probe.close());
       if (!ready)
         this.log.warn(`API not ready after ${Math.round(c.readyTimeoutMs / 1000)} s; running anyway (unsent batches go to the outbox)`, {
-          apiUrl: c.apiUrl,
+          apiUrl: c.apiUrls?.join(', ') ?? c.apiUrl,
         });
       const report = await this.job();
       this.writeState({ lastRunAt: startedAt.toISOString(), runningSince: undefined, ...(report ? { lastRunKey: report.runKey } : {}) });

@@ -6,13 +6,16 @@ import { SendError, Sender, backoffDelay, type SenderOptions } from './sender.ts
 import { closeServer, eventsText, flakyProxy, listen, tempDir, type Recorded } from './test-support.ts';
 
 /** A minimal real server speaking the /v1/predict contract (answers class = image position % 10). */
-async function fakeApi() {
+const fakeApi = () => fakeApiOn(0);
+
+async function fakeApiOn(port: number) {
   const seen: Recorded[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
+      if (req.url === '/readyz') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ready"}');
       seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: raw });
       const body = JSON.parse((req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8'));
       if (req.url?.endsWith('/complete')) return void res.writeHead(404).end('{"error":{"code":"not_found","message":"no such run"}}');
@@ -37,7 +40,7 @@ async function fakeApi() {
       );
     });
   });
-  return { url: await listen(server), seen, close: () => closeServer(server) };
+  return { url: await listen(server, port), seen, close: () => closeServer(server) };
 }
 
 const request = (n: number): PredictRequest => ({
@@ -142,6 +145,69 @@ describe('Sender', () => {
       expect(await new Sender(opts(api.url)).complete('never-sent', { failures: 0 })).to.equal('unknown-run');
     } finally {
       await api.close();
+    }
+  });
+
+  it('spreads requests round-robin over several replicas', async () => {
+    const apis = await Promise.all([fakeApi(), fakeApi(), fakeApi()]);
+    const sender = new Sender(opts(apis[0]!.url, { apiUrls: apis.map((a) => a.url) }));
+    try {
+      const served = [];
+      for (let i = 0; i < 6; i++) served.push((await sender.predict(request(1))).servedBy);
+      expect(apis.map((a) => a.seen.length)).to.deep.equal([2, 2, 2]);
+      expect(new Set(served)).to.deep.equal(new Set(apis.map((a) => a.url)));
+    } finally {
+      sender.close();
+      await Promise.all(apis.map((a) => a.close()));
+    }
+  });
+
+  it('fails over at once from a replica that stops answering, and takes it back when /readyz says ready', async () => {
+    const a = await fakeApi();
+    let b = await fakeApi();
+    const bPort = new URL(b.url).port;
+    // base retry delay of 1 s: a failover that waited for backoff would show in the time taken
+    const sender = new Sender(opts(a.url, { apiUrls: [a.url, b.url], retryBaseDelayMs: 1000, retryMaxDelayMs: 1000 }));
+    try {
+      await b.close(); // b stops: connections refused
+      const t0 = performance.now();
+      for (let i = 0; i < 4; i++) expect((await sender.predict(request(1))).servedBy).to.equal(a.url);
+      expect(performance.now() - t0).to.be.below(900);
+      expect(a.seen).to.have.length(4);
+      expect(sender.replicas.healthy().map((r) => r.url)).to.deep.equal([a.url]);
+      const log = await eventsText(t.dir);
+      expect(log).to.match(new RegExp(`WARN .*API replica down, failing over: http://127\\.0\\.0\\.1:${bPort} \\(ECONNREFUSED\\)`));
+      expect(log).to.match(/retrying POST \/v1\/predict after ECONNREFUSED .*delayMs=0/);
+
+      // b comes back on its port: the probe (after ~1 s) finds it ready and it takes batches again
+      b = await fakeApiOn(Number(bPort));
+      const deadline = performance.now() + 5000;
+      while (sender.replicas.healthy().length < 2 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(sender.replicas.healthy()).to.have.length(2);
+      const served = new Set<string>();
+      for (let i = 0; i < 4; i++) served.add((await sender.predict(request(1))).servedBy);
+      expect(served.size).to.equal(2);
+      expect(await eventsText(t.dir)).to.match(/API replica back: .*\/readyz 200/);
+    } finally {
+      sender.close();
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('with every replica down, gives up after retries+1 attempts as unreachable', async () => {
+    const apis = await Promise.all([fakeApi(), fakeApi()]);
+    const urls = apis.map((x) => x.url);
+    await Promise.all(apis.map((x) => x.close()));
+    const sender = new Sender(opts(urls[0]!, { apiUrls: urls, retries: 3 }));
+    try {
+      const err = await sender.predict(request(1)).catch((e) => e);
+      expect(err).to.be.instanceOf(SendError);
+      expect(err.kind).to.equal('unreachable');
+      expect(sender.replicas.healthy()).to.have.length(0);
+      expect(await sender.waitReady(100, 20)).to.equal(false);
+    } finally {
+      sender.close();
     }
   });
 

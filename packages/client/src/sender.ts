@@ -2,11 +2,15 @@
  * Talks to the API: POST /v1/predict with an Idempotency-Key per batch, retried on network errors,
  * timeouts, 5xx and 429 (POST included — safe because the server dedups on the key) with
  * exponential backoff, jitter and a cap; POST /v1/runs/:key/complete; GET /readyz.
+ * With several replicas (`apiUrls`) each request goes to the next healthy one, and a retry after a
+ * failure goes at once to another healthy replica (replicas.ts); exactly-once still rests on the
+ * API's (run, batch) key, which every replica shares through the one store.
  */
 import { gzipSync } from 'node:zlib';
 import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig } from 'axios';
 import axiosRetry from 'axios-retry';
 import { PredictResponse, type CompleteRunRequest, type Config, type Logger, type PredictRequest } from '@refund-vision/shared';
+import { ReplicaSet } from './replicas.ts';
 
 export type SendFailure = 'unreachable' | 'rejected' | 'auth' | 'invalid-response';
 
@@ -27,6 +31,8 @@ export class SendError extends Error {
 
 export interface SenderOptions {
   apiUrl: string;
+  /** Several replicas; when given, `apiUrl` is only used in messages. */
+  apiUrls?: string[];
   retries: number;
   retryBaseDelayMs: number;
   retryMaxDelayMs: number;
@@ -39,7 +45,8 @@ export interface SenderOptions {
 export function senderOptions(cfg: Config, logger?: Logger): SenderOptions {
   const c = cfg.client;
   return {
-    apiUrl: c.apiUrl,
+    apiUrl: c.apiUrls?.join(', ') ?? c.apiUrl,
+    apiUrls: c.apiUrls ?? [c.apiUrl],
     retries: c.retries,
     retryBaseDelayMs: c.retryBaseDelayMs,
     retryMaxDelayMs: c.retryMaxDelayMs,
@@ -84,10 +91,16 @@ function describe(err: AxiosError): string {
 
 export class Sender {
   readonly http: AxiosInstance;
+  readonly replicas: ReplicaSet;
 
   constructor(readonly opts: SenderOptions) {
+    this.replicas = new ReplicaSet(opts.apiUrls?.length ? opts.apiUrls : [opts.apiUrl], {
+      baseProbeMs: Math.max(10, opts.retryBaseDelayMs),
+      maxProbeMs: Math.max(10, Math.min(opts.retryMaxDelayMs, 30_000)),
+      probeTimeoutMs: Math.min(opts.timeoutMs, 5000),
+      logger: opts.logger,
+    });
     this.http = axios.create({
-      baseURL: opts.apiUrl.replace(/\/+$/, ''),
       timeout: opts.timeoutMs,
       headers: opts.apiKey ? { Authorization: `Bearer ${opts.apiKey}` } : {},
       // Bodies are sent as we built them (gzip or not); never re-serialized on a retry.
@@ -100,17 +113,32 @@ export class Sender {
       shouldResetTimeout: true,
       retryCondition: isTransient,
       retryDelay: (n, err) => {
-        const delay = backoffDelay(n, opts.retryBaseDelayMs, opts.retryMaxDelayMs, retryAfterMs(err));
+        const failedAt = err.config?.baseURL;
+        this.replicas.failed(failedAt, describe(err));
+        // Another healthy replica takes the retry at once; backoff is for when there is none.
+        const delay =
+          failedAt && this.replicas.hasAlternative(failedAt)
+            ? 0
+            : backoffDelay(n, opts.retryBaseDelayMs, opts.retryMaxDelayMs, retryAfterMs(err));
         const ctx = (err.config as { rv?: Record<string, unknown> } | undefined)?.rv ?? {};
         opts.logger?.warn(`retrying ${err.config?.method?.toUpperCase()} ${err.config?.url} after ${describe(err)}`, {
           ...ctx,
+          ...(this.replicas.size > 1 ? { replica: failedAt } : {}),
           attempt: n + 1,
           of: opts.retries + 1,
           delayMs: delay,
         });
         return delay;
       },
+      onRetry: (_n, _err, config) => {
+        config.baseURL = this.replicas.pick(config.baseURL).url;
+      },
     });
+  }
+
+  /** Stops probing replicas that are down; call when the run is over. */
+  close(): void {
+    this.replicas.close();
   }
 
   private body(json: unknown): { data: Buffer; headers: Record<string, string> } {
@@ -119,20 +147,32 @@ export class Sender {
     return { data: gzipSync(raw, { level: 6 }), headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' } };
   }
 
-  private async post<T>(url: string, json: unknown, headers: Record<string, string>, ctx: Record<string, unknown>): Promise<T> {
+  /** POSTs to the next healthy replica (retries may move to others); `servedBy` is the one that answered. */
+  private async post<T>(
+    url: string,
+    json: unknown,
+    headers: Record<string, string>,
+    ctx: Record<string, unknown>,
+  ): Promise<{ data: T; servedBy: string }> {
     const { data, headers: h } = this.body(json);
     try {
-      const res = await this.http.post(url, data, { headers: { ...h, ...headers }, rv: ctx } as AxiosRequestConfig);
-      return res.data as T;
+      const res = await this.http.post(url, data, {
+        baseURL: this.replicas.pick().url,
+        headers: { ...h, ...headers },
+        rv: ctx,
+      } as AxiosRequestConfig);
+      this.replicas.succeeded(res.config.baseURL);
+      return { data: res.data as T, servedBy: res.config.baseURL! };
     } catch (e) {
-      throw toSendError(e, this.opts.apiUrl);
+      if (e instanceof AxiosError && isTransient(e)) this.replicas.failed(e.config?.baseURL, describe(e));
+      throw toSendError(e, e instanceof AxiosError ? (e.config?.baseURL ?? this.opts.apiUrl) : this.opts.apiUrl);
     }
   }
 
   /** Sends one batch; resolves with the API's answer (a replay when the batch was already recorded). */
-  async predict(req: PredictRequest, ctx: Record<string, unknown> = {}): Promise<PredictResponse> {
+  async predict(req: PredictRequest, ctx: Record<string, unknown> = {}): Promise<PredictResponse & { servedBy: string }> {
     const key = idempotencyKey(req.runKey, req.batchIndex);
-    const data = await this.post<unknown>(
+    const { data, servedBy } = await this.post<unknown>(
       '/v1/predict',
       req,
       { 'Idempotency-Key': key },
@@ -143,7 +183,7 @@ export class Sender {
     if (parsed.data.predictions.length !== req.images.length) {
       throw new SendError('invalid-response', `asked for ${req.images.length} predictions, got ${parsed.data.predictions.length}`);
     }
-    return parsed.data;
+    return { ...parsed.data, servedBy };
   }
 
   /** Closes a run so its metrics are final. A run the API never saw (no batch sent) is not an error. */
@@ -157,19 +197,15 @@ export class Sender {
     }
   }
 
-  /** Polls /readyz until the API answers 200 or `timeoutMs` passes. */
+  /**
+   * Polls every replica's /readyz until one answers 200 or `timeoutMs` passes. Replicas not ready
+   * then are marked down (and probed), so the run starts on the ready ones.
+   */
   async waitReady(timeoutMs: number, intervalMs = 1000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      try {
-        const res = await axios.get(`${this.opts.apiUrl.replace(/\/+$/, '')}/readyz`, {
-          timeout: Math.min(5000, Math.max(100, timeoutMs)),
-          validateStatus: () => true,
-        });
-        if (res.status === 200) return true;
-      } catch {
-        // not listening yet
-      }
+      const ready = this.replicas.size > 1 ? (await this.replicas.checkAll()) > 0 : await this.replicas.probe(this.replicas.replicas[0]!);
+      if (ready) return true;
       if (Date.now() + intervalMs > deadline) return false;
       await new Promise((r) => setTimeout(r, intervalMs));
     }

@@ -41,8 +41,8 @@ export interface Recorded {
   body: Buffer;
 }
 
-export async function listen(server: Server): Promise<string> {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+export async function listen(server: Server, port = 0): Promise<string> {
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 

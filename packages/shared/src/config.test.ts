@@ -32,6 +32,15 @@ describe('config', () => {
     expect(() => loadConfig({ env: { API_URL: 'not a url' } })).to.throw(ConfigError, /client\.apiUrl/);
   });
 
+  it('takes several API URLs from API_URLS (comma-separated) or a list in the file, each validated', () => {
+    const env = { API_URLS: ' http://10.0.0.1:5000, http://10.0.0.2:5000/ ,,' };
+    expect(loadConfig({ env }).client.apiUrls).to.deep.equal(['http://10.0.0.1:5000', 'http://10.0.0.2:5000/']);
+    expect(loadConfig({ env: {}, overrides: { client: { apiUrls: ['http://a:1'] } } }).client.apiUrls).to.deep.equal(['http://a:1']);
+    expect(loadConfig({ env: {} }).client.apiUrls).to.equal(undefined);
+    expect(() => loadConfig({ env: { API_URLS: 'http://ok:1,not a url' } })).to.throw(ConfigError, /client\.apiUrls\.1 \(env API_URLS\)/);
+    expect(() => loadConfig({ env: { API_URLS: ' , ' } })).to.throw(ConfigError, /client\.apiUrls \(env API_URLS\): at least one URL/);
+  });
+
   it('rejects a config file that is not JSON', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rv-config-'));
     const file = join(dir, 'bad.json');

@@ -67,6 +67,22 @@ export const ConfigSchema = z.object({
   }),
   client: z.object({
     apiUrl: z.string().url().default('http://127.0.0.1:5000'),
+    /**
+     * Several API replicas (env API_URLS, comma-separated): batches are spread over the healthy ones
+     * and fail over when one stops answering. When set, it replaces apiUrl.
+     */
+    apiUrls: z
+      .preprocess(
+        (v) =>
+          typeof v === 'string'
+            ? v
+                .split(',')
+                .map((u) => u.trim())
+                .filter(Boolean)
+            : v,
+        z.array(z.string().url()).min(1, 'at least one URL'),
+      )
+      .optional(),
     inbox: z.string().default('data/inbox'),
     outbox: z.string().default('data/outbox'),
     results: z.string().default('data/results'),
@@ -147,6 +163,7 @@ export const ENV_KEYS: Record<string, string> = {
   MODEL_REGISTRY: 'model.registry',
   MODEL_REGISTRY_POLL_MS: 'model.registryPollMs',
   API_URL: 'client.apiUrl',
+  API_URLS: 'client.apiUrls',
   INBOX_DIR: 'client.inbox',
   OUTBOX_DIR: 'client.outbox',
   RESULTS_DIR: 'client.results',
@@ -227,7 +244,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const key = i.path.join('.');
-      const envName = Object.entries(ENV_KEYS).find(([, k]) => k === key)?.[0];
+      const envName = Object.entries(ENV_KEYS).find(([, k]) => key === k || key.startsWith(`${k}.`))?.[0];
       return `  ${key}${envName ? ` (env ${envName})` : ''}: ${i.message}`;
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
