@@ -34,6 +34,10 @@ export const ENTRY_POINTS = {
   /** the preprocess pool's worker thread: pool.ts starts `new URL('./worker-entry.mjs', import.meta.url)`,
    *  which in the bundle is this file, next to the chunk holding pool.ts */
   'worker-entry': 'packages/preprocess/src/worker.ts',
+  /** the image's HEALTHCHECK equivalent: exit 0 when /readyz says 200 */
+  healthcheck: 'deploy/healthcheck.ts',
+  /** the migration Job: schema up to date, then exit */
+  migrate: 'deploy/migrate.ts',
 } as const;
 
 /** Files of node_modules that production never loads, removed to keep the image small. */

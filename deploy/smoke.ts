@@ -23,13 +23,20 @@ export interface Started {
 export function startApi(
   cmd: string,
   args: string[],
-  opts: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
+  opts: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; signalChild?: boolean },
 ): Promise<Started> {
   const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    if (child.exitCode === null && child.signalCode === null) {
+      // Behind `unshare --fork` the API is unshare's child (PID 1 of its namespace): unshare itself
+      // does not pass signals on, so the signal goes to the API, and unshare exits with its status.
+      const target = opts.signalChild && signal !== 'SIGKILL' ? childPid(child.pid!) : undefined;
+      if (target) process.kill(target, signal);
+      else if (signal === 'SIGKILL') process.kill(-child.pid!, signal);
+      else child.kill(signal);
+    }
     return exited;
   };
   return new Promise((resolve, reject) => {
@@ -52,6 +59,16 @@ export function startApi(
       reject(new Error(`API exited with ${code} before it was ready:\n${out.slice(-3000)}`));
     });
   });
+}
+
+/** The first child process of `pid` (Linux /proc), or undefined. */
+export function childPid(pid: number): number | undefined {
+  try {
+    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0];
+    return first ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function getJson(url: string): Promise<{ status: number; body: any }> {
