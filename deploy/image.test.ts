@@ -90,6 +90,6 @@ describe('pnpm image (OCI image without a daemon)', function () {
   it('runs the migration entry point (the Kubernetes Job) to completion', () => {
     const c = rootfsCommand(bundle, { args: ['/usr/local/bin/node', 'bin/migrate.mjs'] });
     const out = execFileSync(c.cmd, c.args, { encoding: 'utf8' });
-    expect(out).to.match(/migrate: \/app\/data\/refund-vision\.db is up to date/);
+    expect(out).to.match(/migrate: sqlite \/app\/data\/refund-vision\.db is up to date/);
   });
 });
