@@ -1,13 +1,14 @@
 /**
  * The Express app: security headers, the public probes, the public page shells (dashboard and API
- * docs), the key check, one router per protocol, the history router, then 404 and the one JSON
- * error handler.
+ * docs), the key check, the load shedder, one router per protocol, the history router, then 404
+ * and the one JSON error handler.
  */
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { AppDeps } from './deps.ts';
 import { requireApiKey } from './http/auth.ts';
 import { errorHandler, notFoundHandler } from './http/errors.ts';
+import { createLoadShedder } from './http/load-shed.ts';
 import { markArrival } from './http/timing.ts';
 import { createDashboardRouter } from './dashboard/static.ts';
 import { createHistoryRouter } from './history/router.ts';
@@ -18,9 +19,10 @@ import { probesRouter } from './routes/probes.ts';
 import { prometheusRouter } from './routes/prometheus.ts';
 import { runsRouter } from './routes/runs.ts';
 import { uploadRouter } from './routes/upload.ts';
+import type { UploadDecoder } from './upload-decoder.ts';
 import { v2ErrorHandler, v2HealthRouter, v2Router } from './routes/v2.ts';
 
-export function createApp(deps: AppDeps): Express {
+export function createApp(deps: AppDeps, uploads: UploadDecoder): Express {
   const { config, logger, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
@@ -56,8 +58,13 @@ export function createApp(deps: AppDeps): Express {
   app.use(docsRouter(deps));
   if (config.api.apiKey) app.use(requireApiKey(config.api.apiKey));
   app.use(prometheusRouter(metrics));
+  // Everything below is work: past the in-flight limit it is refused at once (probes are above).
+  app.use(
+    createLoadShedder({ maxInFlight: config.api.maxInFlight, retryAfterSeconds: config.api.retryAfterSeconds, state: deps.state })
+      .middleware,
+  );
   app.use(predictV1Router(deps));
-  app.use(uploadRouter(deps));
+  app.use(uploadRouter(deps, uploads));
   app.use(legacyRouter(deps));
   app.use(runsRouter(deps));
   app.use(v2Router(deps));

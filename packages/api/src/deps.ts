@@ -9,6 +9,8 @@ export interface ServerState {
   ready: boolean;
   /** Shutting down: readiness reports 503 so balancers stop sending. */
   draining: boolean;
+  /** Set when an error escaped every handler (crash-policy.ts): liveness and readiness fail with it. */
+  failed?: string;
 }
 
 export interface AppDeps {

@@ -2,6 +2,7 @@
  * `pnpm api`: one process, or with api.workers > 1 (API_WORKERS) a node:cluster primary and that
  * many workers, each with its own engine, sharing the port and the SQLite file.
  * SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close SQLite, exit.
+ * An error that escapes every handler: crash-policy.ts (say so, fail the probes, drain, exit 70).
  */
 import cluster from 'node:cluster';
 import { closeLoggers, ConfigError, loadConfig } from '@refund-vision/shared';
@@ -14,6 +15,8 @@ async function main() {
   if (config.api.workers > 1 && cluster.isPrimary) return (await import('./cluster.ts')).runPrimary(config);
   const { startServer } = await import('./server.ts');
   const handle = await startServer({ config });
+  const { installCrashPolicy } = await import('./crash-policy.ts');
+  installCrashPolicy(handle, { logger: handle.logger });
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -15,7 +15,7 @@ import type { ServerState } from './deps.ts';
 import { startModelWatcher, type ModelWatcher } from './model-watcher.ts';
 import { openStore, storeOptions, type Store } from './store/index.ts';
 import { ApiMetrics } from './routes/prometheus.ts';
-import { preloadPreprocess } from './routes/upload.ts';
+import { createUploadDecoder } from './upload-decoder.ts';
 
 export interface StartServerOptions {
   config?: Config;
@@ -37,6 +37,7 @@ export interface ServerHandle {
   /** Checks the registry now instead of waiting for the next poll (tests, admin tools). */
   modelWatcher: ModelWatcher;
   state: ServerState;
+  logger: Logger;
   close(): Promise<void>;
 }
 
@@ -76,12 +77,18 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
   });
   const state: ServerState = { ready: false, draining: false };
   metrics.setModel(classifier.version, classifier.engine);
-  const app = createApp({ config, classifier, store, logger, metrics, state });
+  const uploads = createUploadDecoder(config.api, logger);
+  const app = createApp({ config, classifier, store, logger, metrics, state }, uploads);
 
-  const server = createServer(app);
-  // Slow or stalled clients must not hold connections forever.
-  server.requestTimeout = 60_000;
-  server.headersTimeout = 20_000;
+  // Slow, stalled or malformed requests must not hold connections forever: whatever the body,
+  // Node answers 408 and closes once the request has not fully arrived in time. The deadlines are
+  // checked every connectionsCheckingInterval (default 30 s, too coarse for short limits).
+  const requestTimeout = config.api.requestTimeoutMs;
+  const headersTimeout = Math.min(config.api.headersTimeoutMs, requestTimeout);
+  const server = createServer(
+    { requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(headersTimeout / 4))) },
+    app,
+  );
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -99,9 +106,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   state.ready = true;
-  setImmediate(
-    () => void preloadPreprocess().catch((e) => logger.error('image preprocessing unavailable', { error: (e as Error).message })),
-  );
+  setImmediate(() => void uploads.preload().catch((e) => logger.error('image preprocessing unavailable', { error: (e as Error).message })));
   logger.info('api ready', {
     url: `http://${host}:${port}`,
     model: classifier.version,
@@ -122,6 +127,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
       await closed;
       clearInterval(idle);
       clearTimeout(cut);
+      await uploads.close();
       await store.close();
       await modelWatcher.stop();
       await classifier.dispose();
@@ -139,6 +145,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
     registry,
     modelWatcher,
     state,
+    logger,
     close,
   };
 }

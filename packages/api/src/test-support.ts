@@ -3,6 +3,7 @@
  * port with its SQLite file and logs in a temp dir, Fashion-MNIST test images, and request helpers.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -152,3 +153,47 @@ export async function send(
 
 /** Seeded PRNG for reproducible generated inputs. */
 export { seededRandom as seeded } from '@refund-vision/shared';
+
+export interface RawAnswer {
+  /** HTTP status of the first response, undefined when none came before the deadline or close. */
+  status?: number;
+  /** Everything the server sent. */
+  text: string;
+  /** Milliseconds until the first response (or until giving up). */
+  ms: number;
+  /** The server closed the connection (before the deadline). */
+  closed: boolean;
+}
+
+/**
+ * Sends bytes exactly as given over a plain TCP connection (fetch would fix up a malformed request)
+ * and waits for the first complete response head, the server closing, or the deadline.
+ */
+export function rawRequest(port: number, chunks: (string | Buffer)[], deadlineMs: number): Promise<RawAnswer> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const socket = connect(port, '127.0.0.1');
+    let got = Buffer.alloc(0);
+    let done = false;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const text = got.toString('utf8');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+      resolve({ status: m ? Number(m[1]) : undefined, text, ms: performance.now() - t0, closed });
+      socket.destroy();
+    };
+    const timer = setTimeout(() => finish(false), deadlineMs);
+    socket.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      const head = got.indexOf('\r\n\r\n');
+      if (head < 0) return;
+      const len = /\r\ncontent-length: *(\d+)/i.exec(got.subarray(0, head).toString('latin1'));
+      if (!len || got.length - head - 4 >= Number(len[1])) finish(false);
+    });
+    socket.on('error', () => finish(true));
+    socket.on('close', () => finish(true));
+    for (const c of chunks) socket.write(c);
+  });
+}

@@ -3,6 +3,8 @@
  * libvips, and one Node thread cannot use the second core. Workers read the files themselves, so
  * only a path goes in and 784 bytes come out. An error thrown in a worker comes back as the same
  * ImageError (reason and message), and a worker that dies is replaced without sinking the pool.
+ * A task that runs past `taskTimeoutMs` (a decoder stuck on a hostile file) fails as `too-large`
+ * and its worker is terminated and replaced; the other tasks it held are queued again.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -30,6 +32,16 @@ interface Task {
   req: Request;
   resolve: (r: Preprocessed) => void;
   reject: (e: Error) => void;
+  timer?: NodeJS.Timeout;
+}
+
+export interface PoolOptions extends PreprocessOptions {
+  /** Worker threads; default one per core. */
+  size?: number;
+  /** Tasks a worker holds at once (default 2). 1 bounds memory to one decode per worker. */
+  perWorker?: number;
+  /** A task taking longer than this fails (reason too-large) and its worker is replaced. */
+  taskTimeoutMs?: number;
 }
 
 interface Slot {
@@ -41,7 +53,7 @@ interface Slot {
 const PER_WORKER = 2;
 const ENTRY = new URL('./worker-entry.mjs', import.meta.url);
 
-export function createPreprocessPool(opts: { size?: number } & PreprocessOptions = {}): PreprocessPool {
+export function createPreprocessPool(opts: PoolOptions = {}): PreprocessPool {
   return startPool(ENTRY, opts);
 }
 
@@ -50,9 +62,15 @@ export function createPreprocessPool(opts: { size?: number } & PreprocessOptions
 const MAX_EXTRA_CRASHES = 2;
 
 /** The pool with a given worker script (tests use stand-ins to crash workers on purpose). */
-export function startPool(entry: URL, opts: { size?: number } & PreprocessOptions = {}): PreprocessPool {
+export function startPool(entry: URL, opts: PoolOptions = {}): PreprocessPool {
   const size = Math.max(1, Math.floor(opts.size ?? availableParallelism()));
-  const workerOpts: PreprocessOptions = { decoder: opts.decoder, maxPixels: opts.maxPixels, maxBytes: opts.maxBytes };
+  const perWorker = Math.max(1, Math.floor(opts.perWorker ?? PER_WORKER));
+  const workerOpts: PreprocessOptions = {
+    decoder: opts.decoder,
+    maxPixels: opts.maxPixels,
+    maxBytes: opts.maxBytes,
+    maxPixelsPerByte: opts.maxPixelsPerByte,
+  };
   const queue: Task[] = [];
   const slots: Slot[] = [];
   let nextId = 1;
@@ -74,6 +92,7 @@ export function startPool(entry: URL, opts: { size?: number } & PreprocessOption
       crashes = 0;
       const task = slot.inFlight.get(reply.id);
       if (!task) return;
+      clearTimeout(task.timer);
       slot.inFlight.delete(reply.id);
       if (slot.inFlight.size === 0) worker.unref();
       if (reply.ok) task.resolve(reply.result);
@@ -86,7 +105,10 @@ export function startPool(entry: URL, opts: { size?: number } & PreprocessOption
     const fail = (err: Error) => {
       const i = slots.indexOf(slot);
       if (i >= 0) slots.splice(i, 1);
-      for (const t of slot.inFlight.values()) t.reject(err);
+      for (const t of slot.inFlight.values()) {
+        clearTimeout(t.timer);
+        t.reject(err);
+      }
       slot.inFlight.clear();
       if (closed || broken) return;
       if (++crashes >= size + MAX_EXTRA_CRASHES) {
@@ -105,15 +127,34 @@ export function startPool(entry: URL, opts: { size?: number } & PreprocessOption
     return slot;
   }
 
+  /** A task past its deadline: fail it, replace its worker, give the worker's other tasks another go. */
+  function timedOut(slot: Slot, task: Task): void {
+    if (!slot.inFlight.has(task.req.id)) return;
+    slot.inFlight.delete(task.req.id);
+    task.reject(new ImageError('too-large', `the image took more than ${opts.taskTimeoutMs} ms to decode`));
+    const i = slots.indexOf(slot);
+    if (i >= 0) slots.splice(i, 1);
+    const others = [...slot.inFlight.values()];
+    slot.inFlight.clear();
+    for (const t of others) clearTimeout(t.timer);
+    void slot.worker.terminate();
+    if (closed) return;
+    slots.push(spawn());
+    queue.unshift(...others);
+    pump();
+  }
+
   function pump(): void {
     while (queue.length > 0) {
       let best: Slot | undefined;
-      for (const s of slots) if (s.inFlight.size < PER_WORKER && (!best || s.inFlight.size < best.inFlight.size)) best = s;
+      for (const s of slots) if (s.inFlight.size < perWorker && (!best || s.inFlight.size < best.inFlight.size)) best = s;
       if (!best) return;
+      const slot = best;
       const task = queue.shift()!;
-      if (best.inFlight.size === 0) best.worker.ref();
-      best.inFlight.set(task.req.id, task);
-      best.worker.postMessage(task.req);
+      if (slot.inFlight.size === 0) slot.worker.ref();
+      slot.inFlight.set(task.req.id, task);
+      if (opts.taskTimeoutMs) task.timer = setTimeout(() => timedOut(slot, task), opts.taskTimeoutMs);
+      slot.worker.postMessage(task.req);
     }
   }
 
@@ -139,7 +180,10 @@ export function startPool(entry: URL, opts: { size?: number } & PreprocessOption
       for (const t of queue.splice(0)) t.reject(err);
       const all = slots.splice(0);
       for (const s of all) {
-        for (const t of s.inFlight.values()) t.reject(err);
+        for (const t of s.inFlight.values()) {
+          clearTimeout(t.timer);
+          t.reject(err);
+        }
         s.inFlight.clear();
       }
       await Promise.all(all.map((s) => s.worker.terminate()));

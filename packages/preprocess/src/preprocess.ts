@@ -7,7 +7,7 @@ import { decodeWithSharp, loadSharp } from './decode-sharp.ts';
 import { ImageError, fsError } from './errors.ts';
 import { fitToSquare, type Kind } from './fit.ts';
 import { decodePngFast } from './png-fast.ts';
-import { assertComplete, assertPixels, inspectImage, type Inspected } from './probe.ts';
+import { assertComplete, assertPixels, assertPlausibleSize, inspectImage, type Inspected } from './probe.ts';
 import type { Gray } from './raster.ts';
 
 export interface PreprocessOptions {
@@ -17,6 +17,8 @@ export interface PreprocessOptions {
   maxPixels?: number;
   /** Files larger than this are refused before reading. Default 256 MiB. */
   maxBytes?: number;
+  /** Declared pixels per byte of file above which it is refused as a bomb (probe.ts). Default 4096. */
+  maxPixelsPerByte?: number;
 }
 
 export type DecoderName = 'sharp' | 'jimp' | 'png-fast';
@@ -68,10 +70,13 @@ async function decode(
   buf: Buffer,
   decoder: PreprocessOptions['decoder'],
   maxPixels: number,
+  maxPixelsPerByte: number | undefined,
 ): Promise<{ gray: Gray; decoder: DecoderName; info: Inspected }> {
   const info = inspectImage(buf);
   assertPixels(info, maxPixels);
+  // A truncated file is 'corrupt' (the usual case: a cut-off copy), checked before the bomb test.
   assertComplete(buf, info.format);
+  assertPlausibleSize(info, buf.length, maxPixelsPerByte);
   const choice = decoder ?? 'auto';
   const pixels = info.width * info.height;
   try {
@@ -108,7 +113,7 @@ export async function preprocessImage(input: Buffer | string, opts: PreprocessOp
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const buf = typeof input === 'string' ? await readImageFile(input, maxBytes) : input;
   if (buf.length > maxBytes) throw new ImageError('too-large', `${buf.length} bytes, more than the limit of ${maxBytes}`);
-  const { gray, decoder, info } = await decode(buf, opts.decoder, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
+  const { gray, decoder, info } = await decode(buf, opts.decoder, opts.maxPixels ?? DEFAULT_MAX_PIXELS, opts.maxPixelsPerByte);
   const { pixels, kind } = fitToSquare(gray);
   return { pixels, kind, width: info.width, height: info.height, format: info.format, decoder };
 }

@@ -77,6 +77,29 @@ export function assertPixels(p: Probe, maxPixels: number): void {
   }
 }
 
+/**
+ * Default for {@link assertPlausibleSize}. No real photo or scan comes near it: deflate stops at
+ * about 1,030:1, so a single-colour 8-bit RGB PNG needs a byte per ~340 pixels, an 8-bit gray one
+ * a byte per ~1,000, a flat JPEG a byte per ~200. Bombs are far past it (a 1,080-byte RLE8 BMP
+ * declaring 10000×10000 is ~92,600 pixels a byte).
+ */
+export const DEFAULT_MAX_PIXELS_PER_BYTE = 4096;
+
+/**
+ * Refuses a file whose header declares far more pixels than its bytes can describe (a decompression
+ * bomb: an RLE BMP that is one end-of-bitmap marker, a PNG of one repeated zlib run), before any
+ * decoder allocates the declared raster.
+ */
+export function assertPlausibleSize(p: Probe, bytes: number, maxPixelsPerByte = DEFAULT_MAX_PIXELS_PER_BYTE): void {
+  const perByte = (p.width * p.height) / Math.max(1, bytes);
+  if (perByte > maxPixelsPerByte) {
+    throw new ImageError(
+      'too-large',
+      `${p.format.toUpperCase()} declares ${p.width}×${p.height} in only ${bytes} bytes (${Math.round(perByte)} pixels a byte, at most ${maxPixelsPerByte}): refused as a decompression bomb`,
+    );
+  }
+}
+
 const truncated = (format: string, what: string) => new ImageError('corrupt', `${format.toUpperCase()} is truncated or corrupt: ${what}`);
 
 /** PNG chunks up to IEND must all be present. */

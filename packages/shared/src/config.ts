@@ -51,8 +51,30 @@ export const ConfigSchema = z.object({
       .min(1024)
       .default(25 * 1024 * 1024),
     uploadMaxFiles: z.coerce.number().int().min(1).default(64),
-    /** Images whose header declares more pixels than this are refused before decoding. */
-    maxImagePixels: z.coerce.number().int().min(1).default(100_000_000),
+    /**
+     * Uploaded images whose header declares more pixels than this are refused before decoding. A
+     * refund photo is a few MP (a 12 MP phone photo fits); the client's local files keep the
+     * preprocess package's higher default.
+     */
+    maxImagePixels: z.coerce.number().int().min(1).default(20_000_000),
+    /** Declared pixels of all the images in one upload request together; files past it are refused. */
+    uploadMaxTotalPixels: z.coerce.number().int().min(1).default(200_000_000),
+    /** Worker threads that decode uploads (never the request thread); each decodes one image at a time. */
+    decodeWorkers: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(Math.max(1, Math.min(2, cpus().length))),
+    /** One image's decode taking longer than this is abandoned (its worker is replaced). */
+    decodeTimeoutMs: z.coerce.number().int().min(1).default(15_000),
+    /** Work requests in flight past this get 503 + Retry-After at once (probes are never shed). */
+    maxInFlight: z.coerce.number().int().min(1).default(32),
+    /** Seconds a shed request is told to wait (Retry-After). */
+    retryAfterSeconds: z.coerce.number().int().min(1).default(2),
+    /** A request must arrive complete within this (Node answers 408 and closes otherwise). */
+    requestTimeoutMs: z.coerce.number().int().min(1).default(60_000),
+    /** The request line and headers must arrive within this. */
+    headersTimeoutMs: z.coerce.number().int().min(1).default(20_000),
     /** Worker processes for serving (1 = in-process); each holds its own engine. */
     workers: z.coerce.number().int().min(1).default(1),
   }),
@@ -158,6 +180,14 @@ export const ENV_KEYS: Record<string, string> = {
   DATABASE_URL: 'api.databaseUrl',
   API_WORKERS: 'api.workers',
   MAX_BATCH: 'api.maxBatch',
+  MAX_IMAGE_PIXELS: 'api.maxImagePixels',
+  UPLOAD_MAX_TOTAL_PIXELS: 'api.uploadMaxTotalPixels',
+  API_DECODE_WORKERS: 'api.decodeWorkers',
+  DECODE_TIMEOUT_MS: 'api.decodeTimeoutMs',
+  API_MAX_IN_FLIGHT: 'api.maxInFlight',
+  API_RETRY_AFTER_S: 'api.retryAfterSeconds',
+  API_REQUEST_TIMEOUT_MS: 'api.requestTimeoutMs',
+  API_HEADERS_TIMEOUT_MS: 'api.headersTimeoutMs',
   MODEL_DIR: 'model.dir',
   TFJS_BACKEND: 'model.backend',
   MODEL_REGISTRY: 'model.registry',

@@ -1,9 +1,11 @@
 /**
  * POST /v1/predict/image — multipart upload of image files (any field name). Each file goes through
- * the same preprocessing as the client (shared preprocess package): a file whose header declares
- * more than `api.maxImagePixels` is refused before it is decoded. The answer has one entry per file,
- * in upload order: the top 3, or that file's error. Good files are recorded as one completed run
- * (source 'upload'); when no file could be read the request is a 400 with every file's reason.
+ * the same preprocessing as the client (shared preprocess package), decoded in its worker pool
+ * (upload-decoder.ts): a file whose header declares more than `api.maxImagePixels`, far more pixels
+ * than its bytes can hold, or more than is left of the request's `api.uploadMaxTotalPixels`, is
+ * refused before it is decoded. The answer has one entry per file, in upload order: the top 3, or
+ * that file's error. Good files are recorded as one completed run (source 'upload'); when no file
+ * could be read the request is a 400 with every file's reason.
  */
 import { Router, type Request, type Response } from 'express';
 import multer from 'multer';
@@ -12,11 +14,7 @@ import type { AppDeps } from '../deps.ts';
 import { arrivedAt } from '../http/timing.ts';
 import { toAppError } from '../http/errors.ts';
 import { classify, recordOneShotRun } from '../inference.ts';
-
-// The image stack (sharp, jimp) takes longer to import than the rest of the server: it is loaded
-// after the server is ready (preloadPreprocess) or on the first upload, never on the start-up path.
-let preprocess: Promise<typeof import('@refund-vision/preprocess')> | undefined;
-export const preloadPreprocess = () => (preprocess ??= import('@refund-vision/preprocess'));
+import type { UploadDecoder } from '../upload-decoder.ts';
 
 export type UploadResult =
   | {
@@ -46,7 +44,7 @@ function cleanName(name: string | undefined, i: number): string {
   return n.replace(/[\x00-\x1f\x7f]/g, '').slice(0, 255) || `file-${i + 1}`;
 }
 
-export function uploadRouter(deps: AppDeps): Router {
+export function uploadRouter(deps: AppDeps, decoder: UploadDecoder): Router {
   const { config } = deps;
   const router = Router();
   const upload = multer({
@@ -92,11 +90,13 @@ export function uploadRouter(deps: AppDeps): Router {
     const files = await receive(req, res);
     if (files.length === 0) throw badRequest('no-files', 'no image files in the form (send them as multipart file fields)');
     const names = files.map((f, i) => cleanName(f.originalname, i));
-    const { preprocessImage } = await preloadPreprocess();
+    const checks = await decoder.check(files.map((f) => f.buffer));
     const prepared = await Promise.all(
-      files.map(async (f) => {
+      files.map(async (f, i) => {
+        const check = checks[i]!;
+        if (!check.ok) return { code: check.code!, message: check.message! };
         try {
-          return await preprocessImage(f.buffer, { maxPixels: config.api.maxImagePixels });
+          return await decoder.decode(f.buffer);
         } catch (e) {
           const reason = (e as { reason?: string }).reason;
           if (!reason) deps.logger.warn('preprocessing failed unexpectedly', { file: f.originalname, error: (e as Error).message });

@@ -79,9 +79,9 @@ export function toPixels(data: unknown[], datatype: 'UINT8' | 'FP32', expected: 
 
 export function v2HealthRouter(deps: AppDeps): Router {
   const router = Router();
-  router.get('/v2/health/live', (_req, res) => res.json({ live: true }));
+  router.get('/v2/health/live', (_req, res) => res.status(deps.state.failed ? 503 : 200).json({ live: !deps.state.failed }));
   router.get('/v2/health/ready', (_req, res) => {
-    const ready = deps.state.ready && !deps.state.draining;
+    const ready = deps.state.ready && !deps.state.draining && !deps.state.failed;
     res.status(ready ? 200 : 503).json({ ready });
   });
   return router;
