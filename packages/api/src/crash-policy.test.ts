@@ -66,6 +66,8 @@ describe('an error that escapes every handler (pnpm api process)', function () {
         LOG_DIR: join(dir, `${name}-logs`),
         LOG_CONSOLE: 'false',
         API_KEY: '',
+        // Long enough to ask the probes on a loaded machine before the listener closes.
+        API_FATAL_ANNOUNCE_MS: '5000',
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });

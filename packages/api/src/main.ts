@@ -16,7 +16,7 @@ async function main() {
   const { startServer } = await import('./server.ts');
   const handle = await startServer({ config });
   const { installCrashPolicy } = await import('./crash-policy.ts');
-  installCrashPolicy(handle, { logger: handle.logger });
+  installCrashPolicy(handle, { logger: handle.logger, announceMs: config.api.fatalAnnounceMs });
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

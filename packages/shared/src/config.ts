@@ -73,6 +73,8 @@ export const ConfigSchema = z.object({
     retryAfterSeconds: z.coerce.number().int().min(1).default(2),
     /** A request must arrive complete within this (Node answers 408 and closes otherwise). */
     requestTimeoutMs: z.coerce.number().int().min(1).default(60_000),
+    /** After a fatal error, probes say 503 (and work is refused) this long before the listener closes. */
+    fatalAnnounceMs: z.coerce.number().int().min(0).default(1000),
     /** The request line and headers must arrive within this. */
     headersTimeoutMs: z.coerce.number().int().min(1).default(20_000),
     /** Worker processes for serving (1 = in-process); each holds its own engine. */
@@ -188,6 +190,7 @@ export const ENV_KEYS: Record<string, string> = {
   API_RETRY_AFTER_S: 'api.retryAfterSeconds',
   API_REQUEST_TIMEOUT_MS: 'api.requestTimeoutMs',
   API_HEADERS_TIMEOUT_MS: 'api.headersTimeoutMs',
+  API_FATAL_ANNOUNCE_MS: 'api.fatalAnnounceMs',
   MODEL_DIR: 'model.dir',
   TFJS_BACKEND: 'model.backend',
   MODEL_REGISTRY: 'model.registry',
