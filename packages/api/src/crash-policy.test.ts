@@ -92,7 +92,7 @@ describe('an error that escapes every handler (pnpm api process)', function () {
   it('uncaught exception: says why, fails liveness and readiness, refuses work, exits non-zero', async () => {
     const api = await startApi('throw');
     api.child.send('throw');
-    let live = await send(`${api.url}/healthz`);
+    let live = await send(`${api.url}/healthz`).catch((e) => expect.fail(`${e.cause ?? e}; api said: ${api.stderr()}`));
     for (let i = 0; i < 50 && live.status === 200; i++) live = await send(`${api.url}/healthz`);
     expect(live.status).to.equal(503);
     expect(live.body).to.deep.equal({ status: 'failing', reason: 'uncaught exception: Error: boom from a handler' });

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { deflateSync } from 'node:zlib';
-import { buildPng } from '@refund-vision/preprocess/test-images';
+import { buildPng } from '@refund-vision/model';
 import { rawRequest, send, useTestServer } from '../test-support.ts';
 
 const PNG_SIG = Buffer.from('89504e470d0a1a0a', 'hex');
