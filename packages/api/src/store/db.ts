@@ -115,11 +115,12 @@ function openSqliteFile(path: string, readOnly: boolean): Database.Database {
       db.pragma('synchronous = NORMAL');
     }
     db.pragma('foreign_keys = ON');
-    const problems = (db.pragma('quick_check(5)') as { quick_check: string }[]).map((r) => r.quick_check);
+    const problems = (db.pragma('quick_check(3)') as { quick_check: string }[]).map((r) => r.quick_check);
     if (problems.length !== 1 || problems[0] !== 'ok') {
+      const said = problems.flatMap((p) => p.split('\n')).slice(0, 3);
       throw new StoreError(
         'store-damaged',
-        `the metrics database ${path} is damaged (integrity check: ${problems.join('; ')}); refusing to use it. ` +
+        `the metrics database ${path} is damaged (integrity check: ${said.join('; ')}); refusing to use it. ` +
           'Restore it from a backup, or recover what is readable with `sqlite3 FILE .recover`.',
       );
     }
