@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLASS_NAMES, createLogger, parseCsv, type Config } from '@refund-vision/shared';
-import { CSV_COLUMNS, mismatchFlag, runBatch, Scheduler } from '@refund-vision/client';
+import { CSV_COLUMNS, runBatch, Scheduler } from '@refund-vision/client';
 import { startApi, storedPredictions, type TestApi } from './support/api.ts';
 import { clientConfig, eventsText, flakyProxy, tempDir } from './support/client.ts';
 import { hugeJpegHeader, writeImages } from './support/images.ts';
@@ -73,13 +73,17 @@ describe('client run against the real API', function () {
     expect(new Set(rows.map((r) => r.kind))).to.deep.equal(new Set(['dataset', 'photo']));
     const photo9 = rows.find((r) => r.file === 'G2/photo-9.jpg')!;
     expect(photo9).to.include({ order_id: 'ORD-9', expected_class: CLASS_NAMES[wrong] });
-    for (const r of rows.filter((r) => r.order_id)) {
-      const pred = CLASS_NAMES.indexOf(r.class as (typeof CLASS_NAMES)[number]);
-      const exp = CLASS_NAMES.indexOf(r.expected_class as (typeof CLASS_NAMES)[number]);
-      expect(r.mismatch).to.equal(mismatchFlag(pred, Number(r.confidence), exp, cfg.client));
+    // The review column is the API's reason, stored with the prediction: a class that contradicts
+    // the order is a mismatch; an agreeing answer is never one.
+    const storedReview = new Map(stored.map((p) => [p.id, p.review ?? '']));
+    for (const r of rows) {
+      expect(r.review, r.file).to.equal(storedReview.get(r.file!));
+      if (r.expected_class) expect(r.review === 'mismatch', r.file).to.equal(r.class !== r.expected_class);
     }
-    expect(photo9.mismatch).to.be.oneOf(['yes', 'review']);
-    expect(report.mismatches.length + report.reviews.length).to.be.at.least(1);
+    expect(photo9.class).to.not.equal(CLASS_NAMES[wrong]);
+    expect(photo9.review).to.equal('mismatch');
+    expect(report.reviews.mismatch.some((d) => d.startsWith('G2/photo-9.jpg (order ORD-9)'))).to.equal(true);
+    expect(run.reviews!.mismatch).to.equal(report.reviews.mismatch.length);
     expect(rows.every((r) => r.status === 'classified' && (r.top3 ?? '').split('; ').length === 3)).to.equal(true);
 
     // Re-run: nothing new, even after a rename and a move
@@ -94,7 +98,9 @@ describe('client run against the real API', function () {
     expect(await storedPredictions(api, forced.runKey)).to.have.length(11);
 
     const log = await eventsText(cfg.logs.dir);
-    expect(log).to.match(new RegExp(`INFO  client run=${report.runKey} run finished: .*11 classified.*mismatches=`));
+    expect(log).to.match(
+      new RegExp(`INFO  client run=${report.runKey} run finished: .*11 classified.*to review: \\d+ mismatch.*mismatch="G2/photo-9.jpg`),
+    );
   });
 
   it('reports every kind of bad file in the events log and the CSV, and classifies the rest', async () => {

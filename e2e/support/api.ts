@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type ServerHandle, type StoredPrediction } from '@refund-vision/api';
 import { loadClassifier, loadFashionMnist, type Classifier, type FashionMnist } from '@refund-vision/model';
-import { createLogger, loadConfig, projectRoot, type ConfigOverrides } from '@refund-vision/shared';
+import { createLogger, loadConfig, projectRoot, type ConfigOverrides, type ModelCard } from '@refund-vision/shared';
 
 export const modelDir = (): string => join(projectRoot(), 'models', 'fashion-cnn');
 
@@ -30,7 +30,12 @@ export interface TestApi extends ServerHandle {
  * Starts the API (`overrides` on top of the test defaults, e.g. an API key). Its folder is removed when the test process exits, not at stop(): a winston file
  * transport whose folder vanishes under it crashes the process on its next write.
  */
-export async function startApi(overrides: ConfigOverrides = {}): Promise<TestApi> {
+/** The committed model, loaded once per test process. */
+export function sharedModel(): Promise<Classifier> {
+  return (model ??= loadClassifier({ dir: modelDir() }));
+}
+
+export async function startApi(overrides: ConfigOverrides = {}, opts: { card?: Partial<ModelCard> } = {}): Promise<TestApi> {
   const dir = mkdtempSync(join(tmpdir(), 'rv-e2e-api-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const config = loadConfig({
@@ -45,7 +50,9 @@ export async function startApi(overrides: ConfigOverrides = {}): Promise<TestApi
   });
   const logger = createLogger('api', { dir: config.logs.dir, console: false, level: 'warn' });
   // One classifier for every API of the process: the engine is process-wide anyway.
-  const classifier = await (model ??= loadClassifier({ dir: modelDir() }));
+  const shared = await sharedModel();
+  // A card patch (e.g. a review policy) serves the same weights under other monitoring figures.
+  const classifier = opts.card ? { ...shared, card: { ...shared.card, ...opts.card } } : shared;
   const handle = await startServer({ config, classifier, logger });
   return { ...handle, dir, stop: () => handle.close() };
 }

@@ -156,6 +156,28 @@ describe('health: per-run checks on real images and the real model', function ()
     expect(byName(checks, 'low-confidence').status, explain(checks)).to.be.oneOf(['WARN', 'ALERT']);
   });
 
+  it('a run of mostly photos is judged against the photo baselines of the card when it has them', async () => {
+    const m = clf.card.monitoring;
+    // Photo baselines far from these (Fashion-MNIST) pixels: judged against them, the run drifts.
+    const photos = { ...m, pixelMean: m.pixelMean + 4 * m.imageMeanStd, meanConfidence: 0.7 };
+    const photoCard = { ...clf.card, monitoring: { ...m, photos } };
+    const run = await runOf(sample(300));
+    const asPhotos = assessRun({ ...run, photos: 300 }, photoCard, health, []);
+    expect(byName(asPhotos, 'input-mean').status, explain(asPhotos)).to.equal('ALERT');
+    expect(byName(asPhotos, 'input-mean').message).to.match(/in validation photos/);
+    expect(byName(asPhotos, 'confidence').baseline).to.equal(0.7);
+    expect(byName(asPhotos, 'confidence').message).to.match(/above the photo baseline 0\.700/);
+    // a minority of photos, or a card without photo baselines: the test-set figures
+    for (const checks of [
+      assessRun({ ...run, photos: 150 }, photoCard, health, []),
+      assessRun({ ...run, photos: 300 }, clf.card, health, []),
+    ]) {
+      expect(byName(checks, 'input-mean').status, explain(checks)).to.equal('OK');
+      expect(byName(checks, 'input-mean').message).to.match(/in training/);
+      expect(byName(checks, 'confidence').baseline).to.equal(m.meanConfidence);
+    }
+  });
+
   it('noise images are never OK, however confident the model is about them', async () => {
     let seed = 12345;
     const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;

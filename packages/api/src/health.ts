@@ -29,6 +29,33 @@ export interface RunHealthInput {
   pixelNearZero: number;
   /** images × 784. */
   pixelCount: number;
+  /** Images preprocessing called photos (0 when the sender did not say). */
+  photos?: number;
+}
+
+/** The figures a run is compared with: the card's test-set ones, or its photo ones for a photo run. */
+interface Baselines {
+  meanConfidence: number;
+  classDistribution: number[];
+  pixelMean: number;
+  pixelStd: number;
+  nearZeroShare: number;
+  imageMeanStd: number;
+  imageNearZeroStd: number;
+  /** How messages name it: "test-set" or "photo". */
+  name: string;
+  /** The training data the mix is compared with, in words. */
+  mixName: string;
+  /** Where the pixel figures come from, in words. */
+  pixelsFrom: string;
+}
+
+/** A run of mostly photos is judged against photo baselines when the model card has them. */
+export function baselinesFor(input: Pick<RunHealthInput, 'images' | 'photos'>, card: ModelCard): Baselines {
+  const m = card.monitoring;
+  if (m.photos && (input.photos ?? 0) * 2 > input.images)
+    return { ...m.photos, name: 'photo', mixName: 'the photo validation mix', pixelsFrom: 'in validation photos' };
+  return { ...m, name: 'test-set', mixName: 'the training mix', pixelsFrom: 'in training' };
 }
 
 type Thresholds = Config['health'];
@@ -51,12 +78,13 @@ export function assessRun(input: RunHealthInput, card: ModelCard, thresholds: Th
   if (input.images <= 0 || input.confidences.length === 0) {
     return [{ name: 'run', status: 'OK', value: 0, baseline: null, message: 'no images in this run; nothing to judge' }];
   }
+  const base = baselinesFor(input, card);
   return [
-    meanConfidenceCheck(input.confidences, card, thresholds),
+    meanConfidenceCheck(input.confidences, base, thresholds),
     lowConfidenceCheck(input.confidences, thresholds),
-    classMixCheck('class-mix', 'the training mix', input.perClassCount, card.monitoring.classDistribution, thresholds),
+    classMixCheck('class-mix', base.mixName, input.perClassCount, base.classDistribution, thresholds),
     recentMixCheck(input.perClassCount, recentClassMixes, thresholds),
-    ...inputDriftChecks(input, card, thresholds),
+    ...inputDriftChecks(input, base, thresholds),
   ];
 }
 
@@ -79,16 +107,16 @@ function meanAndSd(xs: number[]): { mean: number; sd: number } {
 /** When a single confidence is all we have, assume a wide spread rather than none. */
 const FALLBACK_CONFIDENCE_SD = 0.25;
 
-function meanConfidenceCheck(confidences: number[], card: ModelCard, t: Thresholds): HealthCheck {
+function meanConfidenceCheck(confidences: number[], base: Baselines, t: Thresholds): HealthCheck {
   const n = confidences.length;
   const { mean, sd } = meanAndSd(confidences);
-  const baseline = card.monitoring.meanConfidence;
+  const baseline = base.meanConfidence;
   const drop = baseline - mean;
   const se = (Number.isFinite(sd) ? sd : FALLBACK_CONFIDENCE_SD) / Math.sqrt(n);
   const judged = drop - t.significanceZ * se;
   const status = grade(judged, t.confidenceDropWarn, t.confidenceDropAlert);
   const direction = drop >= 0 ? `${fmt(drop)} below` : `${fmt(-drop)} above`;
-  let message = `mean confidence ${fmt(mean)}, ${direction} the test-set baseline ${fmt(baseline)}`;
+  let message = `mean confidence ${fmt(mean)}, ${direction} the ${base.name} baseline ${fmt(baseline)}`;
   if (status !== 'OK') message += ` (WARN at a drop of ${fmt(t.confidenceDropWarn, 2)}, ALERT at ${fmt(t.confidenceDropAlert, 2)})`;
   else if (drop >= t.confidenceDropWarn) message += ` — within sampling noise for ${n} image${n === 1 ? '' : 's'}`;
   return { name: 'confidence', status, value: mean, baseline, message };
@@ -263,8 +291,7 @@ function recentMixCheck(counts: number[], recent: number[][], t: Thresholds): He
 
 const MIN_IMAGES_FOR_STD = 10;
 
-function inputDriftChecks(input: RunHealthInput, card: ModelCard, t: Thresholds): HealthCheck[] {
-  const m = card.monitoring;
+function inputDriftChecks(input: RunHealthInput, m: Baselines, t: Thresholds): HealthCheck[] {
   const n = input.images;
   const count = Math.max(1, input.pixelCount);
   const mean = input.pixelSum / count;
@@ -283,7 +310,7 @@ function inputDriftChecks(input: RunHealthInput, card: ModelCard, t: Thresholds)
     const judged = sds - t.significanceZ / Math.sqrt(n);
     const status = grade(judged, t.driftWarnSd, t.driftAlertSd);
     const dir = value >= baseline ? 'above' : 'below';
-    let message = `${what} ${show(value)} vs ${show(baseline)} in training: ${sds.toFixed(2)} per-image SDs ${dir}`;
+    let message = `${what} ${show(value)} vs ${show(baseline)} ${m.pixelsFrom}: ${sds.toFixed(2)} per-image SDs ${dir}`;
     if (status !== 'OK') {
       message += ` (WARN at ${t.driftWarnSd}, ALERT at ${t.driftAlertSd})`;
       if (name === 'input-mean' && value > baseline && zero < m.nearZeroShare)
@@ -302,7 +329,7 @@ function inputDriftChecks(input: RunHealthInput, card: ModelCard, t: Thresholds)
     value: std,
     baseline: m.pixelStd,
     message:
-      `pixel std ${fmt(std)} vs ${fmt(m.pixelStd)} in training (${Number.isFinite(ratio) ? `×${ratio.toFixed(2)}` : 'flat images'})` +
+      `pixel std ${fmt(std)} vs ${fmt(m.pixelStd)} ${m.pixelsFrom} (${Number.isFinite(ratio) ? `×${ratio.toFixed(2)}` : 'flat images'})` +
       (stdStatus !== 'OK'
         ? ` (WARN at ×${t.stdRatioWarn}, ALERT at ×${t.stdRatioAlert} either way)`
         : enough

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AppError, PIXELS_PER_IMAGE, topK, type RunSource, type RunSummary } from '@refund-vision/shared';
+import { reviewPolicyOf, reviewReasonAt } from './review/reasons.ts';
 import type { AppDeps } from './deps.ts';
 import { assessRun, describeProblems } from './health.ts';
 import type { BatchImage, BatchPrediction, CompleteRunInput } from './store/index.ts';
@@ -22,17 +23,29 @@ export interface Classified {
 /** Confidences are float32 underneath; six decimals say all they have to say, in fewer bytes. */
 export const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
 
-export async function classify(deps: Pick<AppDeps, 'classifier' | 'state'>, pixels: Uint8Array, n: number): Promise<Classified> {
+/**
+ * Classifies N images. `expected` holds each image's label when the sender knew it (the order's
+ * class): an answer that contradicts it carries the review reason `mismatch`.
+ */
+export async function classify(
+  deps: Pick<AppDeps, 'classifier' | 'state' | 'config'>,
+  pixels: Uint8Array,
+  n: number,
+  expected: readonly (number | undefined)[] = [],
+): Promise<Classified> {
   if (!deps.state.ready) throw new AppError(503, 'not-ready', 'the model is still loading');
   if (pixels.length !== n * PIXELS_PER_IMAGE)
     throw new AppError(400, 'bad-pixels', `expected ${n}×${PIXELS_PER_IMAGE} pixels, got ${pixels.length}`);
   const t0 = performance.now();
   const { probs, model } = await deps.classifier.predictTagged(pixels, n);
   const inferenceMs = performance.now() - t0;
+  const policy = reviewPolicyOf(deps.classifier.card, deps.config.review);
   const predictions: BatchPrediction[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const top3 = topK(probs, i, 3).map((t) => ({ ...t, confidence: round6(t.confidence) }));
-    predictions[i] = { classIndex: top3[0]!.classIndex, confidence: top3[0]!.confidence, top3 };
+    const classIndex = top3[0]!.classIndex;
+    const review = reviewReasonAt(probs, i, classIndex, expected[i], policy);
+    predictions[i] = { classIndex, confidence: top3[0]!.confidence, top3, review };
   }
   return { probs, modelVersion: model.version, engine: model.engine, predictions, inferenceMs };
 }

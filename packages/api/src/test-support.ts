@@ -16,6 +16,7 @@ import {
   projectRoot,
   type Config,
   type ConfigOverrides,
+  type ModelCard,
 } from '@refund-vision/shared';
 import { loadClassifier, loadFashionMnist, tensorCount, type Classifier, type FashionMnist } from '@refund-vision/model';
 import { startServer, type ServerHandle } from './server.ts';
@@ -82,10 +83,15 @@ export function testConfig(dir: string, overrides: ConfigOverrides = {}): Config
   });
 }
 
-export async function startTestServer(overrides: ConfigOverrides = {}): Promise<TestServer> {
+/** The shared classifier with parts of its model card replaced (e.g. a `review` policy). */
+export function withCard(c: Classifier, patch: Partial<ModelCard>): Classifier {
+  return { ...c, card: { ...c.card, ...patch } };
+}
+
+export async function startTestServer(overrides: ConfigOverrides = {}, opts: { classifier?: Classifier } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'rv-api-'));
   const config = testConfig(dir, overrides);
-  const handle = await startServer({ config, classifier: await sharedClassifier(), logger: testLogger() });
+  const handle = await startServer({ config, classifier: opts.classifier ?? (await sharedClassifier()), logger: testLogger() });
   return {
     ...handle,
     dir,

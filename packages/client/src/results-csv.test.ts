@@ -2,23 +2,13 @@ import { expect } from 'chai';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCsv } from '@refund-vision/shared';
-import { CSV_COLUMNS, RowJournal, mismatchFlag, renderCsv, writeResultsCsv } from './results-csv.ts';
+import { CSV_COLUMNS, RowJournal, renderCsv, writeResultsCsv } from './results-csv.ts';
 import { tempDir } from './test-support.ts';
 
 describe('results CSV', () => {
   let t: ReturnType<typeof tempDir>;
   beforeEach(() => (t = tempDir()));
   afterEach(() => t.cleanup());
-
-  it('flags mismatches, agreements and unsure answers', () => {
-    const th = { mismatchConfidence: 0.8, reviewConfidence: 0.5 };
-    expect(mismatchFlag(1, 0.95, 1, th)).to.equal('no');
-    expect(mismatchFlag(3, 0.95, 1, th)).to.equal('yes');
-    expect(mismatchFlag(3, 0.8, 1, th)).to.equal('yes');
-    expect(mismatchFlag(3, 0.7, 1, th)).to.equal('review');
-    expect(mismatchFlag(1, 0.3, 1, th)).to.equal('review');
-    expect(mismatchFlag(1, 0.99, undefined, th)).to.equal(undefined);
-  });
 
   it('writes every column, escaped, sorted by file, and reads back', () => {
     const path = join(t.dir, 'r', 'run.csv');
@@ -35,7 +25,7 @@ describe('results CSV', () => {
         ],
         orderId: 'O-1',
         expected: 7,
-        mismatch: 'yes',
+        review: 'mismatch',
         kind: 'photo',
         batch: 0,
         hash: 'ab',
@@ -56,7 +46,7 @@ describe('results CSV', () => {
       '',
       'O-1',
       'Sneaker',
-      'yes',
+      'mismatch',
       'photo',
       '0',
       'ab',

@@ -5,11 +5,10 @@
  */
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLASS_NAMES, csvLine } from '@refund-vision/shared';
+import { CLASS_NAMES, csvLine, type ReviewReason } from '@refund-vision/shared';
 import { appendDurable, fileSafe, parseJsonLines, writeFileAtomic } from './fsutil.ts';
 
 export type RowStatus = 'classified' | 'queued' | 'rejected' | 'duplicate' | 'failed';
-export type Mismatch = 'yes' | 'no' | 'review';
 
 export interface ResultRow {
   file: string;
@@ -22,7 +21,8 @@ export interface ResultRow {
   top3?: { className: string; confidence: number }[];
   orderId?: string;
   expected?: number;
-  mismatch?: Mismatch;
+  /** The API's reason for a person to look (mismatch, out-of-scope, low-confidence); absent when trusted. */
+  review?: ReviewReason;
   kind?: string;
   batch?: number;
   hash?: string;
@@ -38,32 +38,11 @@ export const CSV_COLUMNS = [
   'detail',
   'order_id',
   'expected_class',
-  'mismatch',
+  'review',
   'kind',
   'batch',
   'hash',
 ] as const;
-
-export interface MismatchThresholds {
-  mismatchConfidence: number;
-  reviewConfidence: number;
-}
-
-/**
- * Is the returned item what was ordered? `no` when the model agrees, `yes` when it disagrees with
- * confidence at or above the mismatch threshold, `review` when it is too unsure to call either way.
- */
-export function mismatchFlag(
-  predicted: number,
-  confidence: number,
-  expected: number | undefined,
-  t: MismatchThresholds,
-): Mismatch | undefined {
-  if (expected === undefined) return undefined;
-  if (confidence < t.reviewConfidence) return 'review';
-  if (predicted === expected) return 'no';
-  return confidence >= t.mismatchConfidence ? 'yes' : 'review';
-}
 
 const fmt = (n: number | undefined) => (n === undefined ? '' : n.toFixed(4));
 
@@ -81,7 +60,7 @@ export function renderCsv(rows: ResultRow[]): string {
       r.detail ?? '',
       r.orderId ?? '',
       r.expected === undefined ? '' : CLASS_NAMES[r.expected],
-      r.mismatch ?? '',
+      r.review ?? '',
       r.kind ?? '',
       r.batch === undefined ? '' : String(r.batch),
       r.hash ?? '',

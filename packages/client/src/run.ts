@@ -1,7 +1,7 @@
 /**
  * One client run, start to finish: outbox first, then scan → hash → skip known → preprocess in the
  * worker pool → batch → outbox file → send → ledger + results journal; then the results CSV, the
- * run's completion on the API, and a summary event listing mismatches and reviews.
+ * run's completion on the API, and a summary event counting the API's review reasons and listing the items.
  *
  * Crash safety rests on one ordering: a batch is written to the outbox (atomically) before it is
  * sent, and removed only after its acknowledgement is in the ledger. A restart therefore resends
@@ -14,16 +14,18 @@ import {
   CLASS_NAMES,
   createLogger,
   encodePixels,
+  REVIEW_REASON_ORDER,
   type Config,
   type ImageMeta,
   type Logger,
   type PredictRequest,
   type PredictResponse,
+  type ReviewReason,
 } from '@refund-vision/shared';
 import { Batcher, type Batch } from './batcher.ts';
 import { Ledger, hashFile } from './ledger.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
-import { RowJournal, mismatchFlag, resultsPath, writeResultsCsv, type ResultRow } from './results-csv.ts';
+import { RowJournal, resultsPath, writeResultsCsv, type ResultRow } from './results-csv.ts';
 import { acquireLock } from './run-lock.ts';
 import { RunStore, newRunKey, type RunState } from './run-state.ts';
 import { scanFolders, type ScanFile, type ScanProblem } from './scanner.ts';
@@ -69,8 +71,8 @@ export interface RunReport {
   completed: boolean;
   resultsPath: string;
   processMs: number;
-  mismatches: string[];
-  reviews: string[];
+  /** Classified images a person should look at, by the API's reason (described as in the events log). */
+  reviews: Record<ReviewReason, string[]>;
   /** Everything found was either classified, reported as a bad file, or a duplicate. */
   delivered: boolean;
   /**
@@ -157,7 +159,6 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       entry.request.images.map((img, i) => {
         const p = res.predictions[i]!;
         const x = entry.extras[i] ?? { path: '' };
-        const mismatch = mismatchFlag(p.classIndex, p.confidence, x.expected, c);
         return {
           file: img.id,
           group: img.group ?? '',
@@ -167,7 +168,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
           top3: p.top3.map((t) => ({ className: t.className, confidence: t.confidence })),
           ...(x.orderId !== undefined ? { orderId: x.orderId } : {}),
           ...(x.expected !== undefined ? { expected: x.expected } : {}),
-          ...(mismatch ? { mismatch } : {}),
+          ...(p.review ? { review: p.review } : {}),
           ...(x.kind ? { kind: x.kind } : {}),
           batch: entry.request.batchIndex,
           ...(img.hash ? { hash: img.hash } : {}),
@@ -312,6 +313,8 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
         hash,
         ...(item.group ? { group: item.group.slice(0, 256) } : {}),
         ...(item.label !== undefined ? { label: item.label } : {}),
+        // Lets the API judge a run of photos against the model card's photo baselines.
+        ...(pre.kind === 'photo' || pre.kind === 'dataset' ? { kind: pre.kind } : {}),
       };
       batcher.add(
         meta,
@@ -401,8 +404,9 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
 
     // 4. Report.
     const by = (st: ResultRow['status']) => rows.filter((r) => r.status === st).length;
-    const mismatches = rows.filter((r) => r.mismatch === 'yes').map(describeRow);
-    const reviews = rows.filter((r) => r.mismatch === 'review').map(describeRow);
+    const reviews = Object.fromEntries(
+      REVIEW_REASON_ORDER.map((reason) => [reason, rows.filter((r) => r.review === reason).map(describeRow)]),
+    ) as Record<ReviewReason, string[]>;
     const report: RunReport = {
       runKey,
       resumed,
@@ -417,7 +421,6 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       completed,
       resultsPath: resultsPath(c.results, runKey),
       processMs: Math.round(run.processMs),
-      mismatches,
       reviews,
       delivered: !refused && by('queued') === 0 && by('rejected') === 0 && remaining.length === 0,
       ...(refused ? { stopped: 'auth' as const } : {}),
@@ -433,8 +436,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
       known: report.known,
       duplicates: report.duplicates,
       ms: report.processMs,
-      ...(mismatches.length ? { mismatches: list(mismatches) } : {}),
-      ...(reviews.length ? { reviews: list(reviews) } : {}),
+      ...Object.fromEntries(REVIEW_REASON_ORDER.flatMap((reason) => (reviews[reason].length ? [[reason, list(reviews[reason])]] : []))),
       results: report.resultsPath,
       ...(sender.replicas.size > 1
         ? { replicas: sender.replicas.replicas.map((r) => `${r.url}=${r.served}${r.up ? '' : '(down)'}`).join(' ') }
@@ -451,7 +453,8 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
 export function summaryLine(r: RunReport): string {
   const parts = [`${r.classified} classified`, `${r.failed} bad files`, `${r.known} already done`];
   if (r.duplicates) parts.push(`${r.duplicates} duplicates`);
-  if (r.mismatches.length || r.reviews.length) parts.push(`${r.mismatches.length} mismatches`, `${r.reviews.length} to review`);
+  const toReview = REVIEW_REASON_ORDER.filter((reason) => r.reviews[reason].length);
+  if (toReview.length) parts.push(`to review: ${toReview.map((reason) => `${r.reviews[reason].length} ${reason}`).join(', ')}`);
   if (r.outboxDelivered) parts.push(`${r.outboxDelivered} outbox batches delivered`);
   const tail = r.stopped
     ? ` — STOPPED: the API refused the credentials (check API_KEY); ${r.outboxRemaining} batches kept in the outbox`

@@ -128,10 +128,15 @@ export const ConfigSchema = z.object({
     /** What to do at start when the last scheduled run was missed: run it now, or skip it. */
     catchUp: z.enum(['run', 'skip']).default('run'),
     readyTimeoutMs: ms.default(120_000),
-    /** A prediction disagreeing with the manifest at or above this confidence is a mismatch. */
-    mismatchConfidence: ratio.default(0.8),
-    /** Below this confidence the answer is `review`: too unsure to call. */
-    reviewConfidence: ratio.default(0.5),
+  }),
+  review: z.object({
+    /**
+     * The low-confidence rule (highest probability below this) for a model card without a `review`
+     * policy; a card's policy, chosen on validation data, always wins.
+     */
+    lowConfidence: ratio.default(0.5),
+    /** How long a reviewer's claim on a queue item lasts before another reviewer may take it. */
+    leaseSeconds: z.coerce.number().int().min(1).default(300),
   }),
   logs: z.object({
     dir: z.string().default('logs'),
@@ -210,6 +215,8 @@ export const ENV_KEYS: Record<string, string> = {
   SCHEDULE_CRON: 'client.cron',
   SCHEDULE_TZ: 'client.timezone',
   CATCH_UP: 'client.catchUp',
+  REVIEW_LOW_CONFIDENCE: 'review.lowConfidence',
+  REVIEW_LEASE_SECONDS: 'review.leaseSeconds',
   LOG_DIR: 'logs.dir',
   LOG_LEVEL: 'logs.level',
   LOG_CONSOLE: 'logs.console',
@@ -253,7 +260,7 @@ export interface LoadConfigOptions {
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const env = opts.env ?? process.env;
   const root = resolve(opts.overrides?.root ?? env.RV_ROOT ?? projectRoot());
-  let raw: Record<string, any> = { root, api: {}, model: {}, client: {}, logs: {}, health: {} };
+  let raw: Record<string, any> = { root, api: {}, model: {}, client: {}, review: {}, logs: {}, health: {} };
 
   const file = opts.file ?? env.RV_CONFIG ?? join(root, 'refund-vision.config.json');
   if (existsSync(file)) {

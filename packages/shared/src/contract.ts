@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { NUM_CLASSES, PIXELS_PER_IMAGE } from './classes.ts';
+import { ReviewReason } from './review.ts';
 
 /** Upper bound on images in one /v1/predict batch; the client's default batch is 256. */
 export const MAX_BATCH_IMAGES = 1024;
@@ -26,6 +27,11 @@ export const ImageMeta = z
     hash: Sha256Hex.optional(),
     /** True class when known (labels.csv, class-named folder, or manifest's expected class). */
     label: ClassIndex.optional(),
+    /**
+     * What preprocessing saw: a photo on a light background, or a dataset-like image. The API
+     * judges a run of photos against the model card's photo baselines.
+     */
+    kind: z.enum(['photo', 'dataset']).optional(),
   })
   .strict();
 export type ImageMeta = z.infer<typeof ImageMeta>;
@@ -72,6 +78,12 @@ export const Prediction = z.object({
   className: z.string(),
   confidence: z.number(),
   top3: z.array(TopK),
+  /**
+   * Why a person should look at this answer (`mismatch` with the sent label first, then the model
+   * card's out-of-scope and low-confidence rules); null when the answer can be trusted. Absent in
+   * answers stored before reasons existed.
+   */
+  review: ReviewReason.nullable().optional(),
 });
 export type Prediction = z.infer<typeof Prediction>;
 
@@ -135,6 +147,15 @@ export const RunSummary = z.object({
   accuracy: z.number().nullable(),
   labelled: z.number().int(),
   feedbackAccuracy: z.number().nullable().optional(),
+  /**
+   * What the model expects its accuracy to be: the mean of its (calibrated) confidences. Beside
+   * `accuracy`, never instead of it.
+   */
+  estimatedAccuracy: z.number().nullable().optional(),
+  /** Predictions per review reason (absent reasons count 0). */
+  reviews: z.object({ mismatch: z.number().int(), 'out-of-scope': z.number().int(), 'low-confidence': z.number().int() }).optional(),
+  /** Images that preprocessing called photos; a run of mostly photos is judged against photo baselines. */
+  photos: z.number().int().optional(),
   health: HealthStatus.nullable().optional(),
   perClass: z.array(ClassBreakdown),
   checks: z.array(HealthCheck).optional(),

@@ -55,6 +55,23 @@ export const ModelCard = z
       /** Spread of per-image statistics, so drift can be measured in standard deviations. */
       imageMeanStd: z.number(),
       imageNearZeroStd: z.number(),
+      /**
+       * The same figures on the real-photo validation split. When present, the API judges a run of
+       * mostly photos against these instead of the Fashion-MNIST ones (a run of unfamiliar items
+       * then looks unfamiliar instead of "healthy but unsure").
+       */
+      photos: z
+        .object({
+          meanConfidence: z.number(),
+          classDistribution: Vec10,
+          pixelMean: z.number(),
+          pixelStd: z.number(),
+          nearZeroShare: z.number(),
+          imageMeanStd: z.number(),
+          imageNearZeroStd: z.number(),
+        })
+        .passthrough()
+        .optional(),
     }),
     /**
      * When a prediction goes to a person (thresholds chosen on the photo validation split).

@@ -111,6 +111,16 @@ describe('dashboard in headless Chromium against the real API', function () {
     expect(await cell.textContent()).to.equal(XSS_NAME);
     expect(await page.locator('#detail img, #runs-table img').count()).to.equal(0);
     expect(await page.locator('#detail-checks li').count()).to.equal(xssRun.checks!.length);
+    // reviews by reason: the labelled run's wrong answers are mismatches, one cell per flagged image
+    const reviews = xssRun.reviews!;
+    expect(reviews.mismatch).to.be.greaterThan(0);
+    const text = (['mismatch', 'out-of-scope', 'low-confidence'] as const).filter((r) => reviews[r]).map((r) => `${reviews[r]} ${r}`);
+    expect(await page.textContent('#fact-reviews b')).to.equal(text.join(' · '));
+    expect(await page.locator('#predictions-table td.review.mismatch').count()).to.equal(reviews.mismatch);
+    expect(await page.locator('#predictions-table td.review').count()).to.equal(
+      reviews.mismatch + reviews['out-of-scope'] + reviews['low-confidence'],
+    );
+    expect(await page.textContent('#detail-facts')).to.contain(`Accuracy (estimated)${(xssRun.estimatedAccuracy! * 100).toFixed(1)}%`);
     expect(problems).to.deep.equal([]);
   });
 

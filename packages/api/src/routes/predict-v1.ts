@@ -56,7 +56,12 @@ export function predictV1Router(deps: AppDeps): Router {
 
     const pixels = decodePixels(body.pixels);
     const done = (async (): Promise<RecordBatchResult> => {
-      const classified = await classify(deps, pixels, n);
+      const classified = await classify(
+        deps,
+        pixels,
+        n,
+        body.images.map((img) => img.label),
+      );
       const totalMs = performance.now() - t0;
       const result = await store.runs.recordBatch({
         runKey: body.runKey,
@@ -83,6 +88,7 @@ export function predictV1Router(deps: AppDeps): Router {
             className: CLASS_NAMES[p.classIndex]!,
             confidence: p.confidence,
             top3: p.top3,
+            review: p.review ?? null,
           })),
           timing: { inferenceMs: classified.inferenceMs, totalMs, perImageMs: totalMs / n },
         }),

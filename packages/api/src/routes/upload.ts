@@ -9,7 +9,7 @@
  */
 import { Router, type Request, type Response } from 'express';
 import multer from 'multer';
-import { AppError, badRequest, CLASS_NAMES, PIXELS_PER_IMAGE, type TopK } from '@refund-vision/shared';
+import { AppError, badRequest, CLASS_NAMES, PIXELS_PER_IMAGE, type ReviewReason, type TopK } from '@refund-vision/shared';
 import type { AppDeps } from '../deps.ts';
 import { arrivedAt } from '../http/timing.ts';
 import { toAppError } from '../http/errors.ts';
@@ -25,6 +25,8 @@ export type UploadResult =
       className: string;
       confidence: number;
       top3: TopK[];
+      /** Why a person should look at this answer; null when it can be trusted. */
+      review: ReviewReason | null;
       width: number;
       height: number;
       format: string;
@@ -120,7 +122,7 @@ export function uploadRouter(deps: AppDeps, decoder: UploadDecoder): Router {
     const classified = await classify(deps, pixels, good.length);
     const { runKey, response } = await recordOneShotRun(
       deps,
-      { source: 'upload', images: good.map(({ i }) => ({ id: names[i]! })), pixels, classified, startedAt: t0 },
+      { source: 'upload', images: good.map(({ i, p }) => ({ id: names[i]!, kind: p.kind })), pixels, classified, startedAt: t0 },
       (ids) => {
         const results: UploadResult[] = prepared.map((p, i) =>
           !('pixels' in p) ? { file: names[i]!, ok: false, error: p } : (undefined as never),
@@ -135,6 +137,7 @@ export function uploadRouter(deps: AppDeps, decoder: UploadDecoder): Router {
             className: CLASS_NAMES[pred.classIndex]!,
             confidence: pred.confidence,
             top3: pred.top3,
+            review: pred.review ?? null,
             width: p.width,
             height: p.height,
             format: p.format,

@@ -1,7 +1,8 @@
 /**
  * The Open Inference Protocol (KServe V2 / Triton / MLServer) for model `fashion-cnn`.
  * Input: one tensor, UINT8 (pixels 0–255) or FP32 (pixel/255, 0–1), shape [N,28,28], [N,28,28,1]
- * or [N,784], data flat or nested row-major. Output: `probabilities`, FP32 [N,10].
+ * or [N,784], data flat or nested row-major. Outputs: `probabilities`, FP32 [N,10], and `review`, BYTES [N]:
+ * each image's review reason ('' when the answer can be trusted). A request naming `outputs` gets those only.
  * Errors follow the protocol: `{"error": "<message>"}` with a 4xx status.
  * Each inference is a recorded run (source 'v2') that is completed at once.
  */
@@ -38,6 +39,7 @@ const InferRequest = z
   .strict();
 
 const ACCEPTED_SHAPES = '[N,28,28], [N,28,28,1] or [N,784]';
+const OUTPUTS = ['probabilities', 'review'];
 
 function imagesFromShape(shape: number[]): number {
   const [n, ...rest] = shape;
@@ -95,7 +97,10 @@ export function v2Router(deps: AppDeps): Router {
     versions: [classifier.version],
     platform: `refund-vision/${classifier.engine}`,
     inputs: [{ name: 'input', datatype: 'UINT8', shape: [-1, IMAGE_SIZE, IMAGE_SIZE] }],
-    outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [-1, NUM_CLASSES] }],
+    outputs: [
+      { name: 'probabilities', datatype: 'FP32', shape: [-1, NUM_CLASSES] },
+      { name: 'review', datatype: 'BYTES', shape: [-1] },
+    ],
     parameters: { accepts: `UINT8 0–255 or FP32 0–1; shapes ${ACCEPTED_SHAPES}` },
   });
   const known = (name: string, version?: string) => {
@@ -125,23 +130,26 @@ export function v2Router(deps: AppDeps): Router {
       if (input.datatype !== 'UINT8' && input.datatype !== 'FP32')
         throw badRequest('bad-datatype', `datatype must be UINT8 or FP32, got ${input.datatype}`);
       for (const o of body.outputs ?? [])
-        if (o.name !== 'probabilities') throw badRequest('bad-output', `unknown output '${o.name}'; this model has 'probabilities'`);
+        if (!OUTPUTS.includes(o.name)) throw badRequest('bad-output', `unknown output '${o.name}'; this model has ${OUTPUTS.join(', ')}`);
       const n = imagesFromShape(input.shape);
       if (n > config.api.maxBatch) throw badRequest('too-many-images', `at most ${config.api.maxBatch} images per request, got ${n}`);
       const pixels = toPixels(input.data, input.datatype, n * PIXELS_PER_IMAGE);
       const classified = await classify(deps, pixels, n);
+      const wanted = new Set(body.outputs?.map((o) => o.name) ?? OUTPUTS);
+      const outputs = [
+        {
+          name: 'probabilities',
+          datatype: 'FP32',
+          shape: [n, NUM_CLASSES],
+          data: Array.from(classified.probs.subarray(0, n * NUM_CLASSES)),
+        },
+        { name: 'review', datatype: 'BYTES', shape: [n], data: classified.predictions.map((p) => p.review ?? '') },
+      ].filter((o) => wanted.has(o.name));
       const response = {
         model_name: V2_MODEL_NAME,
         model_version: classified.modelVersion,
         ...(body.id !== undefined ? { id: body.id } : {}),
-        outputs: [
-          {
-            name: 'probabilities',
-            datatype: 'FP32',
-            shape: [n, NUM_CLASSES],
-            data: Array.from(classified.probs.subarray(0, n * NUM_CLASSES)),
-          },
-        ],
+        outputs,
       };
       const prefix = body.id ?? 'v2';
       await recordOneShotRun(

@@ -11,6 +11,7 @@ import {
   NUM_CLASSES,
   type HealthCheck,
   type HealthStatus,
+  type ReviewReason,
   type RunSource,
   type RunSummary,
   type TopK,
@@ -24,12 +25,15 @@ export interface BatchImage {
   group?: string | undefined;
   hash?: string | undefined;
   label?: number | undefined;
+  kind?: 'photo' | 'dataset' | undefined;
 }
 
 export interface BatchPrediction {
   classIndex: number;
   confidence: number;
   top3: TopK[];
+  /** Why a person should look; null (or absent) when the answer can be trusted. */
+  review?: ReviewReason | null;
 }
 
 export interface RecordBatchInput {
@@ -93,6 +97,7 @@ export interface StoredPrediction {
   confidence: number;
   top3: TopK[];
   label: number | null;
+  review: ReviewReason | null;
   feedbackClass: number | null;
   createdAt: string;
 }
@@ -203,11 +208,13 @@ export class RunsRepository {
     let confidenceSum = 0;
     let labelled = 0;
     let correct = 0;
+    let photos = 0;
     const rows = input.images.map((img, i) => {
       const p = input.predictions[i]!;
       count[p.classIndex]!++;
       confSum[p.classIndex]! += p.confidence;
       confidenceSum += p.confidence;
+      if (img.kind === 'photo') photos++;
       if (img.label !== undefined) {
         labelled++;
         if (img.label === p.classIndex) correct++;
@@ -223,6 +230,7 @@ export class RunsRepository {
         confidence: p.confidence,
         top3_json: JSON.stringify(p.top3),
         label: img.label ?? null,
+        review: p.review ?? null,
         created_at: now,
       };
     });
@@ -263,6 +271,7 @@ export class RunsRepository {
         pixel_sumsq: eb('pixel_sumsq', '+', px.sumSq),
         pixel_near_zero: eb('pixel_near_zero', '+', px.nearZero),
         pixel_count: eb('pixel_count', '+', px.count),
+        photo_images: eb('photo_images', '+', photos),
       }))
       .where('id', '=', run.id)
       .execute();
@@ -382,6 +391,7 @@ export class RunsRepository {
       pixelSumSq: row.pixel_sumsq,
       pixelNearZero: row.pixel_near_zero,
       pixelCount: row.pixel_count,
+      photos: row.photo_images,
     };
   }
 
@@ -458,6 +468,7 @@ export class RunsRepository {
       confidence: r.confidence,
       top3: JSON.parse(r.top3_json) as TopK[],
       label: r.label,
+      review: r.review ?? null,
       feedbackClass: r.correct_class ?? null,
       createdAt: r.created_at,
     }));
@@ -498,6 +509,13 @@ export class RunsRepository {
       .where('p.run_id', 'in', ids)
       .groupBy('p.run_id')
       .execute();
+    const reviews = await this.db
+      .selectFrom('predictions')
+      .select((eb) => ['run_id', 'review', eb.fn.countAll<number>().as('n')])
+      .where('review', 'is not', null)
+      .where('run_id', 'in', ids)
+      .groupBy(['run_id', 'review'])
+      .execute();
     return rows.map((r) => {
       const perClass = CLASS_NAMES.map((className, classIndex) => ({
         classIndex,
@@ -515,6 +533,8 @@ export class RunsRepository {
         };
       }
       const fb = feedback.find((f) => f.run_id === r.id);
+      const byReason = { mismatch: 0, 'out-of-scope': 0, 'low-confidence': 0 };
+      for (const x of reviews) if (x.run_id === r.id && x.review) byReason[x.review] = Number(x.n);
       const processMs = r.process_ms ?? (r.status === 'completed' ? r.server_ms : null);
       return {
         id: r.id,
@@ -531,9 +551,14 @@ export class RunsRepository {
         // Client wall time per image once the run is closed; server handling time per image before.
         msPerPrediction: r.images ? (processMs ?? r.server_ms) / r.images : null,
         meanConfidence: r.images ? r.confidence_sum / r.images : null,
+        // The served probabilities are the calibrated ones, so their mean is the accuracy the model
+        // expects of itself; beside the measured accuracy it shows when the model is fooling itself.
+        estimatedAccuracy: r.images ? r.confidence_sum / r.images : null,
         accuracy: r.labelled ? r.correct / r.labelled : null,
         labelled: r.labelled,
         feedbackAccuracy: fb && fb.n ? Number(fb.right) / fb.n : null,
+        reviews: byReason,
+        photos: r.photo_images,
         health: r.health as HealthStatus | null,
         perClass,
         checks: r.checks_json ? (JSON.parse(r.checks_json) as HealthCheck[]) : [],

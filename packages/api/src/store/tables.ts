@@ -3,7 +3,7 @@
  * Times are ISO 8601 UTC strings on both (they sort as text); JSON columns are text.
  */
 import type { ColumnType, Generated } from 'kysely';
-import type { HealthStatus, RunSource } from '@refund-vision/shared';
+import type { HealthStatus, ReviewReason, RunSource } from '@refund-vision/shared';
 
 /** A column with a database default: optional on insert. */
 type Defaulted<T> = ColumnType<T, T | undefined, T>;
@@ -39,6 +39,8 @@ export interface RunsTable {
   checks_json: string | null;
   /** Images the client saw in the run (sent + could not send), from the completion call. */
   images_seen: number | null;
+  /** Images preprocessing called photos (ImageMeta.kind). */
+  photo_images: Defaulted<number>;
 }
 
 export interface BatchesTable {
@@ -70,6 +72,8 @@ export interface PredictionsTable {
   top3_json: string;
   /** True class when the client knew it. */
   label: number | null;
+  /** Why a person should look; null when the answer can be trusted. */
+  review: ColumnType<ReviewReason | null, ReviewReason | null | undefined, ReviewReason | null>;
   created_at: string;
 }
 

@@ -349,6 +349,7 @@ function drawRunHeader(run) {
     fact('Images', String(run.images)),
     fact('Failures', String(run.failures)),
     fact('Mean confidence', pct(run.meanConfidence)),
+    fact('Accuracy (estimated)', pct(run.estimatedAccuracy ?? null)),
     fact('Accuracy (labels)', run.accuracy === null ? '—' : `${pct(run.accuracy)} of ${run.labelled}`),
     el(
       'div',
@@ -358,6 +359,7 @@ function drawRunHeader(run) {
     ),
     fact('ms / prediction', ms(run.msPerPrediction)),
     el('div', { class: 'fact' }, el('span', {}, 'Health'), badge(run.health ?? null)),
+    el('div', { class: 'fact', id: 'fact-reviews' }, el('span', {}, 'Needs a person'), el('b', {}, reviewsText(run.reviews))),
   );
   const checks = run.checks ?? [];
   $('#detail-checks').replaceChildren(
@@ -377,6 +379,14 @@ function drawRunHeader(run) {
       ),
     ),
   );
+}
+
+const REVIEW_REASONS = ['mismatch', 'out-of-scope', 'low-confidence'];
+
+/** "3 mismatch · 1 out-of-scope", or "none" when every answer can be trusted. */
+function reviewsText(reviews) {
+  const parts = REVIEW_REASONS.filter((r) => reviews?.[r]).map((r) => `${reviews[r]} ${r}`);
+  return parts.length ? parts.join(' · ') : reviews ? 'none' : '—';
 }
 
 function feedbackText(p) {
@@ -432,6 +442,7 @@ function predictionRow(p) {
     el('td', { class: 'num' }, pct(p.confidence)),
     el('td', { class: 'top3' }, p.top3.map((t) => `${t.className} ${pct(t.confidence, 0)}`).join(' · ')),
     el('td', { class: p.label !== null && p.label !== p.classIndex ? 'mismatch' : '' }, label),
+    el('td', { class: p.review ? `review ${p.review}` : '' }, p.review ?? ''),
     el('td', { class: 'feedback' }, right, select, save, shown),
   );
   return row;

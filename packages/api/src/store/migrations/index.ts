@@ -7,8 +7,9 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { migrationContext, type StoreKind, type StoreMigration } from './context.ts';
 import { initial } from './0001-initial.ts';
 import { imagesSeen } from './0002-images-seen.ts';
+import { reviewReasons } from './0003-review-reasons.ts';
 
-export const MIGRATIONS: readonly StoreMigration[] = [initial, imagesSeen];
+export const MIGRATIONS: readonly StoreMigration[] = [initial, imagesSeen, reviewReasons];
 
 /** The names a fully migrated store has recorded, in order. */
 export const MIGRATION_NAMES: readonly string[] = MIGRATIONS.map((m) => m.name);
