@@ -43,12 +43,7 @@ if (needsInstall()) {
 
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
 const mocha = join(root, 'node_modules', '.bin', 'mocha');
-switch (command) {
-  case 'test':
-    process.exit(run(mocha, rest));
-  case 'start':
-    process.exit(run(tsx, [join(root, 'scripts', 'start.ts'), ...rest]));
-  default:
-    console.error(`[bootstrap] unknown command ${command}`);
-    process.exit(2);
-}
+if (command === 'test') process.exit(run(mocha, rest));
+if (command === 'start') process.exit(run(tsx, [join(root, 'scripts', 'start.ts'), ...rest]));
+console.error(`[bootstrap] unknown command ${command}`);
+process.exit(2);

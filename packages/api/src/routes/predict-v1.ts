@@ -17,7 +17,7 @@ import { pixelStats } from '../pixel-stats.ts';
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export function predictV1Router(deps: AppDeps): Router {
-  const { config, store, classifier, metrics } = deps;
+  const { config, store, metrics } = deps;
   const router = Router();
   /** In-flight batches by (run key, batch index) and by idempotency key, this process only. */
   const inFlight = new Map<string, { hash: string; done: Promise<RecordBatchResult> }>();

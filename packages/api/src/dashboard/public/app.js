@@ -28,7 +28,6 @@ function el(tag, attrs = {}, ...children) {
 
 const pct = (x, d = 1) => (x === null || x === undefined ? '—' : `${(x * 100).toFixed(d)}%`);
 const ms = (x) => (x === null || x === undefined ? '—' : x < 10 ? x.toFixed(2) : x.toFixed(0));
-const day = (iso) => (iso ? iso.slice(0, 10) : '—');
 const dateTime = (iso) => (iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : '—');
 const badge = (h) => el('span', { class: `badge ${h ?? 'none'}` }, h ?? 'open');
 
