@@ -25,6 +25,8 @@ export default tseslint.config(
       'no-regex-spaces': 'off',
       // `catch {}` means "best effort, nothing to do" (cleanup of temp files, optional probes).
       'no-empty': ['error', { allowEmptyCatch: true }],
+      // `let x; … callback uses x …; x = start()`: a callback defined before the value exists.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {
