@@ -5,7 +5,9 @@ const path = require('node:path');
 const positional = process.argv.slice(2).some((a) => !a.startsWith('-') && /\.(c|m)?[jt]s$|\/|\*/.test(a));
 module.exports = {
   import: ['tsx'],
-  ...(positional ? {} : { spec: ['packages/*/src/**/*.test.ts', 'e2e/**/*.test.ts', 'bench/**/*.test.ts', 'scripts/**/*.test.ts', 'deploy/**/*.test.ts'] }),
+  ...(positional
+    ? {}
+    : { spec: ['packages/*/src/**/*.test.ts', 'e2e/**/*.test.ts', 'bench/**/*.test.ts', 'scripts/**/*.test.ts', 'deploy/**/*.test.ts'] }),
   reporter: path.join(__dirname, 'scripts', 'mocha-reporter.cjs'),
   timeout: 60000,
   exit: true,
