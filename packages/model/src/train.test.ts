@@ -53,9 +53,10 @@ describe('training (tiny runs on the wasm engine)', function () {
 
   it('with photos: mixes them into batches, calibrates on the validation photos and writes the review policy', async () => {
     const out = join(tmp, 'p');
+    const photoOpts = { share: 0.25, oosWeight: 0.5, variants: 1, validationShare: 0.2, limit: 80, cacheDir: join(tmp, 'photo-cache') };
     const { card, model } = await train({
       ...quick(out, 7),
-      photos: { share: 0.25, oosWeight: 0.5, variants: 1, validationShare: 0.2, limit: 80, cacheDir: join(tmp, 'photo-cache') },
+      photos: { ...photoOpts },
     });
     model.dispose();
     const c = card as Record<string, any>;
@@ -71,6 +72,15 @@ describe('training (tiny runs on the wasm engine)', function () {
     // the card on disk is what the API reads: the schema accepts it and keeps the review policy
     const onDisk = ModelCard.parse(JSON.parse(readFileSync(join(out, 'model-card.json'), 'utf8')));
     expect(onDisk.review).to.deep.equal(card.review);
+
+    // --epochs 0 --init: only recalibrates. On the same validation photos the folded model is
+    // already calibrated, so the new temperature is ~1 and the thresholds stay put.
+    const again = await train({ ...quick(join(tmp, 'p0'), 7), epochs: 0, init: out, photos: { ...photoOpts } });
+    again.model.dispose();
+    const a = again.card as Record<string, any>;
+    expect(a.calibration.temperature).to.be.within(0.97, 1.03);
+    expect(a.photoEvaluation.setAccuracy).to.equal(c.photoEvaluation.setAccuracy);
+    expect(a.training.totalEpochs).to.equal(1);
   });
 
   it('is reproducible: the same seed gives the same weights', async () => {

@@ -1,9 +1,11 @@
 /**
- * `pnpm train:recipe [--out models/fashion-cnn] [--limit N] [--scale F]`: the three stages that made
- * the committed model, in one command (about 60 min on one wasm thread here):
- *   1. 8 epochs, lr 1e-3, random horizontal flips;
- *   2. 4 epochs from stage 1, lr 3e-4, no flips;
- *   3. 4 epochs from stage 2, lr 1.5e-4, no flips.
+ * `pnpm train:recipe [--out models/fashion-cnn] [--limit N] [--scale F]`: the stages that made
+ * the committed model, in one command:
+ *   1. 8 epochs, lr 1e-3, random horizontal flips, Fashion-MNIST only;
+ *   2. 4 epochs from stage 1, lr 3e-4, no flips, Fashion-MNIST only;
+ *   3. 4 epochs from stage 2, lr 1.5e-4, no flips, Fashion-MNIST only (the pre-photo model, ~60 min);
+ *   4. PHOTO_STAGE from stage 3: Fashion-MNIST + real photos, then calibration and review thresholds
+ *      on the photo validation split.
  * Each stage is `pnpm train` in a child process, so every card records its own command and the
  * final card carries the chain (`training.initFrom`). `--limit`/`--scale` shrink it for a dry run.
  */
@@ -23,8 +25,27 @@ const trainCli = join(dirname(fileURLToPath(import.meta.url)), 'train.ts');
 const work = mkdtempSync(join(tmpdir(), 'rv-recipe-'));
 const common = ['--arch', 'deep', '--batch-size', '64', '--seed', '42', ...(values.limit ? ['--limit', values.limit] : [])];
 
+/** The photo fine-tuning stage (EPOCHS is scaled by --scale). */
+const PHOTO_EPOCHS = 3;
+const PHOTO_STAGE = [
+  '--epochs',
+  'EPOCHS',
+  '--limit',
+  values.limit ?? '20000',
+  ...(values.limit ? ['--photo-limit', values.limit] : []),
+  '--lr',
+  '0.0003',
+  '--no-flip',
+  '--photo-share',
+  '0.333',
+  '--oos-weight',
+  '0.5',
+  '--photo-variants',
+  '2',
+];
+
 const stages: string[][] = [
-  [...common, '--epochs', epochs(8), '--lr', '0.001', '--out', join(work, 'stage1'), '--no-onnx'],
+  [...common, '--epochs', epochs(8), '--lr', '0.001', '--out', join(work, 'stage1'), '--no-onnx', '--no-photos'],
   [
     ...common,
     '--epochs',
@@ -37,6 +58,7 @@ const stages: string[][] = [
     '--out',
     join(work, 'stage2'),
     '--no-onnx',
+    '--no-photos',
   ],
   [
     ...common,
@@ -47,12 +69,22 @@ const stages: string[][] = [
     '--no-flip',
     '--init',
     join(work, 'stage2'),
+    '--out',
+    join(work, 'stage3'),
+    '--no-onnx',
+    '--no-photos',
+  ],
+  [
+    ...common.filter((_, i, a) => a[i] !== '--limit' && a[i - 1] !== '--limit'),
+    '--init',
+    join(work, 'stage3'),
+    ...PHOTO_STAGE.map((a) => (a === 'EPOCHS' ? epochs(PHOTO_EPOCHS) : a)),
     ...(values.out ? ['--out', values.out] : []),
   ],
 ];
 
 for (const [i, args] of stages.entries()) {
-  console.error(`stage ${i + 1}/3: train ${args.join(' ')}`);
+  console.error(`stage ${i + 1}/${stages.length}: train ${args.join(' ')}`);
   const r = spawnSync(process.execPath, [...process.execArgv, trainCli, ...args], { stdio: 'inherit' });
   if (r.status !== 0) {
     console.error(`stage ${i + 1} failed (exit ${r.status ?? r.signal})`);

@@ -2,7 +2,8 @@
  * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
  *            [--validation 5000] [--no-flip] [--limit N] [--init DIR] [--out models/fashion-cnn] [--no-onnx]
  *            [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--photo-limit N]
- * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh.
+ * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh; with
+ * --epochs 0 it only recalibrates it on the photo validation split and chooses the review thresholds.
  * Real photos are mixed into every batch unless --no-photos (Fashion-MNIST only).
  */
 import { join } from 'node:path';
@@ -77,10 +78,13 @@ const photos = values['no-photos']
       variants: int('photo-variants', values['photo-variants'], 0)!,
       limit: int('photo-limit', values['photo-limit'], 1),
     };
+// --epochs 0 with --init: no training, only the photo calibration, review thresholds and a new card
+// (e.g. after the preprocessing changed); without --init there would be nothing to calibrate.
+const epochs = int('epochs', values.epochs, values.init ? 0 : 1);
 try {
   const { card, dir } = await train({
     arch: values.arch!,
-    epochs: int('epochs', values.epochs, 1)!,
+    epochs: epochs!,
     batchSize: int('batch-size', values['batch-size'], 1)!,
     seed: int('seed', values.seed)!,
     learningRate: lr,
