@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelCard } from '@refund-vision/shared';
 import { loadClassifier } from './classifier.ts';
+import { loadModel } from './io.ts';
 import { train } from './train.ts';
 
 describe('training (tiny runs on the wasm engine)', function () {
@@ -81,6 +82,23 @@ describe('training (tiny runs on the wasm engine)', function () {
     expect(a.calibration.temperature).to.be.within(0.97, 1.03);
     expect(a.photoEvaluation.setAccuracy).to.equal(c.photoEvaluation.setAccuracy);
     expect(a.training.totalEpochs).to.equal(1);
+  });
+
+  it('--freeze-convs trains only the dense layers', async () => {
+    const init = join(tmp, 'a'); // the model of the first test
+    const before = await loadModel(init);
+    const { model } = await train({ ...quick(join(tmp, 'f'), 9), init, freezeConvs: true });
+    const same = (i: number) => {
+      const a = before.layers[i]!.getWeights()[0]!.dataSync();
+      const b = model.layers[i]!.getWeights()[0]!.dataSync();
+      return a.every((v, k) => v === b[k]);
+    };
+    model.layers.forEach((l, i) => {
+      if (l.getClassName() === 'Conv2D') expect(same(i), `${l.name} unchanged`).to.equal(true);
+      if (l.getClassName() === 'Dense') expect(same(i), `${l.name} trained`).to.equal(false);
+    });
+    before.dispose();
+    model.dispose();
   });
 
   it('is reproducible: the same seed gives the same weights', async () => {

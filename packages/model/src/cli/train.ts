@@ -1,7 +1,7 @@
 /**
  * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
  *            [--validation 5000] [--no-flip] [--limit N] [--init DIR] [--out models/fashion-cnn] [--no-onnx]
- *            [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--photo-limit N]
+ *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--photo-limit N]
  * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh; with
  * --epochs 0 it only recalibrates it on the photo validation split and chooses the review thresholds.
  * Real photos are mixed into every batch unless --no-photos (Fashion-MNIST only).
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     'no-flip': { type: 'boolean', default: false },
     'no-onnx': { type: 'boolean', default: false },
     'no-photos': { type: 'boolean', default: false },
+    'freeze-convs': { type: 'boolean', default: false },
     'photo-share': { type: 'string', default: String(PHOTO_DEFAULTS.share) },
     'oos-weight': { type: 'string', default: String(PHOTO_DEFAULTS.oosWeight) },
     'photo-variants': { type: 'string', default: String(PHOTO_DEFAULTS.variants) },
@@ -38,7 +39,7 @@ if (values.help) {
   process.stdout.write(
     `usage: pnpm train [--arch ${Object.keys(ARCHITECTURES).join('|')}] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n` +
       `                  [--validation N] [--no-flip] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n` +
-      `                  [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--photo-limit N]\n`,
+      `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--photo-limit N]\n`,
   );
   process.exit(0);
 }
@@ -94,6 +95,7 @@ try {
     out,
     init: values.init,
     photos,
+    freezeConvs: values['freeze-convs'],
     logger,
   });
   if (!values['no-onnx']) {
