@@ -18,6 +18,7 @@ import { measureClientMemory, measureEndToEnd } from './rows/e2e.ts';
 import { measureHotSwap } from './rows/hot-swap.ts';
 import { measureInference } from './rows/inference.ts';
 import { measurePreprocess } from './rows/preprocess.ts';
+import { measureReplicas } from './rows/replicas.ts';
 import { measureApiMemory, measureColdStart, measureServing } from './rows/serving.ts';
 import { measureTraining } from './rows/training.ts';
 import { measureWire } from './rows/wire.ts';
@@ -85,6 +86,7 @@ try {
     [7, 'memory', async () => [...(await measureApiMemory(ctx)), ...(await measureClientMemory(ctx, clientPeakRss))]],
     [8, 'training', () => measureTraining(ctx)],
     [10, 'model hot swap', () => measureHotSwap(ctx)],
+    [11, 'several replicas', () => measureReplicas(ctx)],
   ];
   const stepSeconds: Record<string, number> = {};
   for (const [item, name, fn] of steps) {

@@ -11,7 +11,7 @@ export interface Goal {
 }
 
 export interface Row {
-  /** Issue 6 item number (1–8) the row belongs to. */
+  /** Issue 6 item number (1–10), or 11 for issue 11's replicas, the row belongs to. */
   item: number;
   metric: string;
   unit: string;

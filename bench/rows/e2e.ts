@@ -27,7 +27,13 @@ interface ClientRun {
 }
 
 /** One `pnpm batch` run with fresh client state, so every image is new to it. */
-export async function runClient(ctx: Ctx, apiUrl: string, folder: string, timeoutMs: number): Promise<ClientRun> {
+export async function runClient(
+  ctx: Ctx,
+  apiUrl: string,
+  folder: string,
+  timeoutMs: number,
+  extraEnv: Record<string, string> = {},
+): Promise<ClientRun> {
   const dir = join(ctx.tmp, `client-${runCounter++}`);
   const results = join(dir, 'results');
   mkdirSync(results, { recursive: true });
@@ -40,6 +46,7 @@ export async function runClient(ctx: Ctx, apiUrl: string, folder: string, timeou
     LOG_DIR: join(dir, 'logs'),
     LOG_CONSOLE: 'false',
     INBOX_DIR: folder,
+    ...extraEnv,
   };
   const r: RunResult = await run(process.execPath, tsxArgs(CLIENT_CLI, [folder]), { env, timeoutMs, rssEveryMs: 50 });
   const csvs = readdirSync(results).filter((f) => f.endsWith('.csv'));
