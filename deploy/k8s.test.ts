@@ -12,14 +12,20 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { startServer, type ServerHandle } from '@refund-vision/api';
-import { ENV_KEYS, loadConfig, type Config } from '@refund-vision/shared';
+import { loadConfig, type Config } from '@refund-vision/shared';
 import { ENTRY_POINTS } from './build.ts';
 import { APP_DIR, APP_UID, IMAGE_CONFIG, imageRef } from './image.ts';
-import { checkUnknownFields, kustomizeAvailable, podSpecs, renderKustomize, validateWithModels, type K8sObject } from './k8s.ts';
+import {
+  checkUnknownFields,
+  envReadByCode,
+  kustomizeAvailable,
+  podSpecs,
+  renderKustomize,
+  validateWithModels,
+  type K8sObject,
+} from './k8s.ts';
 
 const K8S = join(dirname(fileURLToPath(import.meta.url)), 'k8s');
-/** Variables the process reads besides the config's ENV_KEYS. */
-const OTHER_ENV = new Set(['RV_ROOT', 'RV_CONFIG', 'NODE_ENV']);
 const REGISTRY = 'registry.example.com/shop/';
 
 describe('Kubernetes manifests (deploy/k8s)', function () {
@@ -136,8 +142,7 @@ describe('Kubernetes manifests (deploy/k8s)', function () {
     each((name, objects) => {
       for (const { owner, spec } of podSpecs(objects)) {
         for (const c of spec.containers) {
-          for (const e of c.env ?? [])
-            expect(e.name in ENV_KEYS || OTHER_ENV.has(e.name), `${name} ${owner.kind}: ${e.name} is read by the code`).to.equal(true);
+          for (const e of c.env ?? []) expect(envReadByCode(e.name), `${name} ${owner.kind}: ${e.name} is read by the code`).to.equal(true);
           const { config } = containerConfig(objects, c);
           expect(config.root).to.equal(APP_DIR);
           if (owner.kind !== 'CronJob') expect(config.api.databaseUrl, `${owner.kind} uses the shared PostgreSQL`).to.match(/^postgres/);

@@ -10,6 +10,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
+import { ENV_KEYS } from '@refund-vision/shared';
+
+/** Variables the process reads besides the config's ENV_KEYS (see packages/shared/src/config.ts). */
+const OTHER_ENV = new Set(['RV_ROOT', 'RV_CONFIG', 'NODE_ENV']);
+
+/** Is `name` an environment variable our processes read? (The config's keys, the root and config file.) */
+export function envReadByCode(name: string): boolean {
+  return name in ENV_KEYS || OTHER_ENV.has(name);
+}
 
 export interface K8sObject {
   apiVersion: string;
