@@ -3,11 +3,10 @@
  * promoted to another version and rolled back. Counts the requests that failed during the swaps (goal 0)
  * and compares the p99 latency of the swap window with the same load before it.
  */
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { exportOnnx } from '../../packages/model/src/onnx-export.ts';
-import { weightsVersion } from '../../packages/model/src/model-files.ts';
 import { ModelRegistry } from '../../packages/model/src/registry.ts';
+import { makeVariant } from '../../packages/model/src/testing/model-variant.ts';
 import { unavailable, type Ctx } from '../lib/context.ts';
 import { BodyFactory, loadAutocannon, runLoad } from '../lib/load.ts';
 import { startApi } from '../lib/proc.ts';
@@ -16,23 +15,12 @@ import { apiEnv } from './serving.ts';
 
 const ITEM = 10;
 
-/** A second version of the served model (one weight byte nudged), exported to ONNX like a trained one. */
-async function secondVersion(ctx: Ctx, dir: string): Promise<void> {
-  cpSync(ctx.modelDir, dir, { recursive: true });
-  const w = readFileSync(join(dir, 'weights.bin'));
-  w[64] = w[64]! ^ 1;
-  writeFileSync(join(dir, 'weights.bin'), w);
-  const card = { ...JSON.parse(readFileSync(join(dir, 'model-card.json'), 'utf8')), version: weightsVersion(w) };
-  writeFileSync(join(dir, 'model-card.json'), JSON.stringify(card));
-  await exportOnnx(dir);
-}
-
 export async function measureHotSwap(ctx: Ctx): Promise<Row[]> {
   const ac = loadAutocannon();
   if (!ac) return [unavailable(ITEM, 'hot swap under load', 'requests', 'autocannon not installed (root devDependency)')];
   const regDir = join(ctx.tmp, 'registry');
   const candDir = join(ctx.tmp, 'candidate');
-  await secondVersion(ctx, candDir);
+  await makeVariant(candDir, 1, { from: ctx.modelDir, withOnnx: true });
   const registry = new ModelRegistry({ root: regDir, bundledDir: ctx.modelDir });
   const candidate = await registry.add(candDir, { by: 'bench' });
   const champion = registry.resolveAlias('champion')!.version;

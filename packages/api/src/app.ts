@@ -14,6 +14,7 @@ import { createDashboardRouter } from './dashboard/static.ts';
 import { createHistoryRouter } from './history/router.ts';
 import { docsRouter } from './routes/docs.ts';
 import { legacyRouter } from './routes/legacy.ts';
+import { modelsRouter } from './routes/models.ts';
 import { predictV1Router } from './routes/predict-v1.ts';
 import { probesRouter } from './routes/probes.ts';
 import { prometheusRouter } from './routes/prometheus.ts';
@@ -67,6 +68,7 @@ export function createApp(deps: AppDeps, uploads: UploadDecoder): Express {
   app.use(uploadRouter(deps, uploads));
   app.use(legacyRouter(deps));
   app.use(runsRouter(deps));
+  app.use(modelsRouter(deps));
   app.use(v2Router(deps));
   app.use(createHistoryRouter({ store: deps.store, config, logger, classifier: deps.classifier }));
   app.use(v2ErrorHandler);

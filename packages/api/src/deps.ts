@@ -3,6 +3,9 @@ import type { Config, Logger } from '@refund-vision/shared';
 import type { SwappableClassifier } from '@refund-vision/model';
 import type { Store } from './store/index.ts';
 import type { ApiMetrics } from './routes/prometheus.ts';
+import type { ShadowObserver } from './shadow.ts';
+import type { ModelWatcher } from './model-watcher.ts';
+import type { ModelRegistry } from '@refund-vision/model';
 
 export interface ServerState {
   /** Model loaded and warmed up. */
@@ -21,4 +24,8 @@ export interface AppDeps {
   logger: Logger;
   metrics: ApiMetrics;
   state: ServerState;
+  /** The challenger's shadow answers (recorded, never returned). */
+  shadow: ShadowObserver;
+  registry: ModelRegistry;
+  modelWatcher: ModelWatcher;
 }

@@ -87,6 +87,7 @@ export async function recordOneShotRun(
   });
   if (result.outcome === 'conflict') throw new AppError(409, 'conflict', result.message);
   deps.metrics.observePredictions(input.classified.predictions);
+  deps.shadow.observe(input.pixels, input.images.length, result.predictionIds);
   await completeRun(deps, runKey, { processMs: totalMs }, { quiet: true });
   return { runKey, response: result.response };
 }

@@ -106,6 +106,16 @@ export function openApiDocument(version: string) {
           responses: { 200: { description: '{ runs: RunSummary[], nextCursor }' }, ...errors(400, 401) },
         },
       },
+      '/v1/models': {
+        get: {
+          summary:
+            'The model served by this process, the registry (versions, champion/challenger, history of moves) and the shadow comparison',
+          responses: {
+            200: { description: '{ serving, challenger, versions, history, shadow: { comparisons, skippedImages } }' },
+            ...errors(401, 503),
+          },
+        },
+      },
       '/v1/runs/{id}': {
         get: {
           summary: 'One run (numeric id or run key) with per-class breakdown and a page of predictions',

@@ -13,6 +13,7 @@ import { createApp } from './app.ts';
 import { checkExposure } from './http/auth.ts';
 import type { ServerState } from './deps.ts';
 import { startModelWatcher, type ModelWatcher } from './model-watcher.ts';
+import { createShadowObserver, type ShadowObserver } from './shadow.ts';
 import { openStore, storeOptions, type Store } from './store/index.ts';
 import { ApiMetrics } from './routes/prometheus.ts';
 import { createUploadDecoder } from './upload-decoder.ts';
@@ -36,6 +37,7 @@ export interface ServerHandle {
   registry: ModelRegistry;
   /** Checks the registry now instead of waiting for the next poll (tests, admin tools). */
   modelWatcher: ModelWatcher;
+  shadow: ShadowObserver;
   state: ServerState;
   logger: Logger;
   close(): Promise<void>;
@@ -78,7 +80,8 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
   const state: ServerState = { ready: false, draining: false };
   metrics.setModel(classifier.version, classifier.engine);
   const uploads = createUploadDecoder(config.api, logger);
-  const app = createApp({ config, classifier, store, logger, metrics, state }, uploads);
+  const shadow = createShadowObserver({ challenger: modelWatcher.challenger, store, logger });
+  const app = createApp({ config, classifier, store, logger, metrics, state, shadow, registry, modelWatcher }, uploads);
 
   // Slow, stalled or malformed requests must not hold connections forever: whatever the body,
   // Node answers 408 and closes once the request has not fully arrived in time. The deadlines are
@@ -128,6 +131,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
       clearInterval(idle);
       clearTimeout(cut);
       await uploads.close();
+      await shadow.idle();
       await store.close();
       await modelWatcher.stop();
       await classifier.dispose();
@@ -144,6 +148,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
     classifier,
     registry,
     modelWatcher,
+    shadow,
     state,
     logger,
     close,

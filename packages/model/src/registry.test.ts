@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelRegistry } from './registry.ts';
 import { WEIGHTS_FILE } from './model-files.ts';
-import { BUNDLED_MODEL_DIR, makeVariant } from './test-support.ts';
+import { BUNDLED_MODEL_DIR, makeVariant } from './testing/model-variant.ts';
 
 const BUNDLED = BUNDLED_MODEL_DIR;
 const variant = makeVariant;
@@ -29,7 +29,7 @@ describe('model registry', () => {
     expect(reg.resolveAlias('champion')).to.deep.equal({ version: bundled, dir: BUNDLED });
     expect(reg.resolveAlias('challenger')).to.equal(null);
 
-    const v2 = variant(join(tmp, 'cand'), 1);
+    const v2 = await variant(join(tmp, 'cand'), 1);
     expect(await reg.add(join(tmp, 'cand'), { by: 'ana' })).to.equal(v2);
     expect(await reg.add(join(tmp, 'cand'))).to.equal(v2); // idempotent
     expect(readFileSync(join(reg.root, 'versions', v2, WEIGHTS_FILE))).to.deep.equal(readFileSync(join(tmp, 'cand', WEIGHTS_FILE)));
@@ -52,7 +52,7 @@ describe('model registry', () => {
 
   it('refuses a folder whose card does not match its weights, and unknown versions', async () => {
     const reg = new ModelRegistry({ root: join(tmp, 'reg'), bundledDir: BUNDLED });
-    variant(join(tmp, 'liar'), 2);
+    await variant(join(tmp, 'liar'), 2);
     const card = JSON.parse(readFileSync(join(tmp, 'liar', 'model-card.json'), 'utf8'));
     card.version = '000000000000';
     writeFileSync(join(tmp, 'liar', 'model-card.json'), JSON.stringify(card));
@@ -65,7 +65,7 @@ describe('model registry', () => {
 
   it('concurrent moves from several writers all land in the history (the lock serialises them)', async () => {
     const root = join(tmp, 'reg');
-    const v2 = variant(join(tmp, 'cand'), 3);
+    const v2 = await variant(join(tmp, 'cand'), 3);
     await new ModelRegistry({ root, bundledDir: BUNDLED }).add(join(tmp, 'cand'));
     const writers = Array.from({ length: 8 }, () => new ModelRegistry({ root, bundledDir: BUNDLED }));
     await Promise.all(writers.map((r, i) => r.move('challenger', i % 2 ? v2 : null, { reason: `w${i}`, kind: 'challenge' })));

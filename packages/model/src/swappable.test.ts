@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadClassifier, type Classifier } from './classifier.ts';
-import { exportOnnx } from './onnx-export.ts';
 import { SwappableClassifier } from './swappable.ts';
-import { BUNDLED_MODEL_DIR, makeVariant } from './test-support.ts';
+import { BUNDLED_MODEL_DIR, makeVariant } from './testing/model-variant.ts';
 
 describe('hot-swappable classifier', function () {
   this.timeout(120_000);
@@ -15,8 +14,7 @@ describe('hot-swappable classifier', function () {
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'rv-swap-'));
     variantDir = join(tmp, 'v2');
-    variantVersion = makeVariant(variantDir, 7);
-    await exportOnnx(variantDir);
+    variantVersion = await makeVariant(variantDir, 7, { withOnnx: true });
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -93,7 +93,10 @@ export function predictV1Router(deps: AppDeps): Router {
           timing: { inferenceMs: classified.inferenceMs, totalMs, perImageMs: totalMs / n },
         }),
       });
-      if (result.outcome === 'recorded') metrics.observePredictions(classified.predictions);
+      if (result.outcome === 'recorded') {
+        metrics.observePredictions(classified.predictions);
+        deps.shadow.observe(pixels, n, result.predictionIds);
+      }
       return result;
     })();
     const entry = { hash, done };

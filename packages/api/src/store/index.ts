@@ -8,11 +8,13 @@ import { openDatabase, type OpenStoreOptions, type StoreDatabase } from './db.ts
 import { FeedbackRepository } from './feedback.ts';
 import { HistoryRepository } from './history.ts';
 import { RunsRepository } from './runs.ts';
+import { ShadowRepository } from './shadow.ts';
 
 export interface Store extends StoreDatabase {
   readonly runs: RunsRepository;
   readonly feedback: FeedbackRepository;
   readonly history: HistoryRepository;
+  readonly shadow: ShadowRepository;
 }
 
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
@@ -21,6 +23,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     runs: new RunsRepository(base.db),
     feedback: new FeedbackRepository(base.db),
     history: new HistoryRepository(base.db),
+    shadow: new ShadowRepository(base.db),
   });
 }
 
@@ -28,6 +31,7 @@ export { storeOptions, redactUrl, type OpenStoreOptions, type StoreKind } from '
 export { StoreError, storeFailure, type StoreErrorCode } from './errors.ts';
 export type { FeedbackResult, PredictionRef } from './feedback.ts';
 export type { RangeTotals, SeriesRunRow } from './history.ts';
+export type { ShadowAnswer, ShadowSummary } from './shadow.ts';
 export {
   CursorError,
   type BatchImage,

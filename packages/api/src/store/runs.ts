@@ -55,7 +55,14 @@ export interface RecordBatchInput {
 }
 
 export type RecordBatchResult =
-  | { outcome: 'recorded' | 'replayed'; runId: number; batchId: number; response: unknown }
+  | {
+      outcome: 'recorded' | 'replayed';
+      runId: number;
+      batchId: number;
+      response: unknown;
+      /** The stored predictions' ids in image order (recorded outcomes only). */
+      predictionIds?: number[];
+    }
   | { outcome: 'conflict'; message: string };
 
 export interface StoredBatch {
@@ -99,6 +106,8 @@ export interface StoredPrediction {
   label: number | null;
   review: ReviewReason | null;
   feedbackClass: number | null;
+  /** The model version that made this prediction. */
+  modelVersion: string;
   createdAt: string;
 }
 
@@ -197,6 +206,7 @@ export class RunsRepository {
         total_ms: input.totalMs,
         response_json: '',
         created_at: now,
+        model_version: input.modelVersion,
       })
       .onConflict((oc) => oc.doNothing())
       .returning('id')
@@ -281,7 +291,7 @@ export class RunsRepository {
       .set({ response_json: JSON.stringify(response) })
       .where('id', '=', batch.id)
       .execute();
-    return { outcome: 'recorded', runId: run.id, batchId: batch.id, response };
+    return { outcome: 'recorded', runId: run.id, batchId: batch.id, response, predictionIds: ids };
   }
 
   /** The batch stored under (run key, batch index), if any. */
@@ -447,9 +457,10 @@ export class RunsRepository {
     const rows = await this.db
       .selectFrom('predictions as p')
       .innerJoin('batches as b', 'b.id', 'p.batch_id')
+      .innerJoin('runs as r', 'r.id', 'p.run_id')
       .leftJoin('feedback as f', 'f.prediction_id', 'p.id')
       .selectAll('p')
-      .select(['b.batch_index', 'f.correct_class'])
+      .select(['b.batch_index', 'f.correct_class', 'b.model_version', 'r.model_version as run_model_version'])
       .where('p.run_id', '=', runId)
       .where('p.id', '>', after)
       .orderBy('p.id')
@@ -470,6 +481,8 @@ export class RunsRepository {
       label: r.label,
       review: r.review ?? null,
       feedbackClass: r.correct_class ?? null,
+      // Batches stored before migration 0003 were all answered by the run's model.
+      modelVersion: r.model_version ?? r.run_model_version,
       createdAt: r.created_at,
     }));
     const last = items.at(-1);

@@ -224,6 +224,30 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       ]);
     });
 
+    it('records shadow answers once per prediction and version, and sums agreement and accuracy against labels and feedback', async () => {
+      const first = await store.runs.recordBatch(batch('r1', 0));
+      const ids = first.outcome === 'recorded' ? first.predictionIds! : [];
+      expect(ids).to.have.length(3);
+      // champion said 1, 1, 7; labels 1, 2, —; feedback makes the third a 7
+      await store.feedback.recordFeedback(ids[2]!, 7);
+      const answers = [
+        { predictionId: ids[0]!, classIndex: 1, confidence: 0.8 },
+        { predictionId: ids[1]!, classIndex: 2, confidence: 0.6 },
+        { predictionId: ids[2]!, classIndex: 3, confidence: 0.4 },
+      ];
+      await store.shadow.record('chal1', answers);
+      await store.shadow.record('chal1', answers); // a repeat changes nothing
+      const [s] = await store.shadow.summary();
+      expect(s).to.include({ challengerVersion: 'chal1', compared: 3, withTruth: 3 });
+      expect(s!.agreement).to.be.closeTo(1 / 3, 1e-12);
+      expect(s!.championAccuracy).to.be.closeTo(2 / 3, 1e-12); // right on #1 and #3
+      expect(s!.challengerAccuracy).to.be.closeTo(2 / 3, 1e-12); // right on #1 and #2
+      // each stored prediction names the model version of its batch
+      await store.runs.recordBatch(batch('r1', 1, { modelVersion: 'def456', requestHash: 'other' }));
+      const preds = (await store.runs.runPredictions(first.outcome === 'recorded' ? first.runId : 0)).items;
+      expect(preds.map((p) => p.modelVersion)).to.deep.equal(['abc123', 'abc123', 'abc123', 'def456', 'def456', 'def456']);
+    });
+
     it('finds a run by numeric id or by key, and a numeric-looking key too', async () => {
       await store.runs.recordBatch(batch('r1', 0));
       await store.runs.recordBatch(batch('12345', 0));

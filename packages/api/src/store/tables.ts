@@ -56,6 +56,8 @@ export interface BatchesTable {
   /** The stored answer, replayed on a retry. */
   response_json: string;
   created_at: string;
+  /** The model version that answered this batch (null before migration 0003: the run's version). */
+  model_version: string | null;
 }
 
 export interface PredictionsTable {
@@ -93,10 +95,21 @@ export interface FeedbackTable {
   created_at: string;
 }
 
+/** A challenger's answer to a prediction the champion made (recorded, never returned). */
+export interface ShadowPredictionsTable {
+  id: Generated<number>;
+  prediction_id: number;
+  model_version: string;
+  class_index: number;
+  confidence: number;
+  created_at: string;
+}
+
 export interface Tables {
   runs: RunsTable;
   batches: BatchesTable;
   predictions: PredictionsTable;
   run_class_stats: RunClassStatsTable;
   feedback: FeedbackTable;
+  shadow_predictions: ShadowPredictionsTable;
 }

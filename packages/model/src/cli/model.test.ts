@@ -4,8 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '@refund-vision/shared';
-import { exportOnnx } from '../onnx-export.ts';
-import { makeVariant } from '../test-support.ts';
+import { makeVariant } from '../testing/model-variant.ts';
 
 describe('pnpm model (registry CLI)', function () {
   this.timeout(180_000);
@@ -14,8 +13,7 @@ describe('pnpm model (registry CLI)', function () {
   let candidate: string;
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'rv-model-cli-'));
-    candidate = makeVariant(join(tmp, 'cand'), 9);
-    await exportOnnx(join(tmp, 'cand'));
+    candidate = await makeVariant(join(tmp, 'cand'), 9, { withOnnx: true });
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
 

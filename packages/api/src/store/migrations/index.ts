@@ -8,8 +8,9 @@ import { migrationContext, type StoreKind, type StoreMigration } from './context
 import { initial } from './0001-initial.ts';
 import { imagesSeen } from './0002-images-seen.ts';
 import { reviewReasons } from './0003-review-reasons.ts';
+import { modelLifecycle } from './0004-model-lifecycle.ts';
 
-export const MIGRATIONS: readonly StoreMigration[] = [initial, imagesSeen, reviewReasons];
+export const MIGRATIONS: readonly StoreMigration[] = [initial, imagesSeen, reviewReasons, modelLifecycle];
 
 /** The names a fully migrated store has recorded, in order. */
 export const MIGRATION_NAMES: readonly string[] = MIGRATIONS.map((m) => m.name);
