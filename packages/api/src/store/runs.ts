@@ -481,7 +481,7 @@ export class RunsRepository {
       label: r.label,
       review: r.review ?? null,
       feedbackClass: r.correct_class ?? null,
-      // Batches stored before migration 0003 were all answered by the run's model.
+      // Batches stored before migration 0004 were all answered by the run's model.
       modelVersion: r.model_version ?? r.run_model_version,
       createdAt: r.created_at,
     }));

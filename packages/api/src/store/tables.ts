@@ -56,7 +56,7 @@ export interface BatchesTable {
   /** The stored answer, replayed on a retry. */
   response_json: string;
   created_at: string;
-  /** The model version that answered this batch (null before migration 0003: the run's version). */
+  /** The model version that answered this batch (null before migration 0004: the run's version). */
   model_version: string | null;
 }
 
