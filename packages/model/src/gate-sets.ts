@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { decodePixels, modelReviewReason, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import type { Classifier } from './classifier.ts';
+import { loadClothingPhotos, splitBySender } from './clothing-photos.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
+import { photoArrays } from './photo-arrays.ts';
+import { setCorrect } from './photo-metrics.ts';
 import type { PairedOutcomes } from './gate.ts';
 import { argmaxRow } from './metrics.ts';
 
@@ -29,6 +32,36 @@ export async function fashionMnistTestSet(limit?: number): Promise<EvalSet> {
     n,
     pixels: test.images.subarray(0, n * PIXELS_PER_IMAGE),
     isCorrect: (probs, i) => argmaxRow(probs, i).index === test.labels[i],
+  };
+}
+
+/**
+ * The real-photo validation split (by sender, as training holds it out), through the shared
+ * preprocessing cache. Right means: an in-scope photo's top class is one of its label's classes; an
+ * out-of-scope photo is sent to a person as out of scope by the model's own card policy.
+ */
+export async function photoValidationSet(opts: { limit?: number; validationShare?: number } = {}): Promise<EvalSet> {
+  const data = await loadClothingPhotos();
+  const all = splitBySender(data.photos, opts.validationShare ?? 0.2).validation;
+  const chosen = opts.limit ? all.slice(0, opts.limit) : all;
+  const arrays = await photoArrays(chosen, { variants: 1 });
+  // A photo that cannot be preprocessed is no answer from either model: leave it out of the pairing.
+  const photos = chosen.filter((_, i) => arrays.ok[i] === 1);
+  const pixels = new Uint8Array(photos.length * PIXELS_PER_IMAGE);
+  let k = 0;
+  chosen.forEach((_, i) => {
+    if (arrays.ok[i] === 1) pixels.set(arrays.pixels.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE), k++ * PIXELS_PER_IMAGE);
+  });
+  return {
+    name: 'photo validation',
+    n: photos.length,
+    pixels,
+    isCorrect: (probs, i, model) => {
+      const p = photos[i]!;
+      if (!p.outOfScope) return setCorrect(probs, i, p);
+      const policy = model.card.review;
+      return !!policy && modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy) === 'out-of-scope';
+    },
   };
 }
 

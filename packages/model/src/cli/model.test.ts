@@ -32,20 +32,23 @@ describe('pnpm model (registry CLI)', function () {
     expect(cli('add', join(tmp, 'cand'), '--note', 'nudged').out).to.contain(`added ${candidate}`);
 
     // One nudged weight byte changes almost nothing: not better beyond noise → the gate fails.
-    const g = cli('gate', candidate, '--limit', '2000', '--json');
+    const g = cli('gate', candidate, '--limit', '500', '--json');
     expect(g.code).to.equal(1);
     const report = JSON.parse(g.out);
     expect(report.passed).to.equal(false);
-    expect(report.sets[0]).to.include({ name: 'fashion-mnist test', n: 2000 });
+    expect(report.sets[0]).to.include({ name: 'fashion-mnist test', n: 500 });
+    // the real-photo validation split (held out by sender), through the shared preprocessing
+    expect(report.sets[1].name).to.equal('photo validation');
+    expect(report.sets[1].n).to.be.within(450, 500);
     expect(report.sets[0].pWorse).to.be.within(0, 1);
     expect(report.sets[0].championAccuracy).to.be.above(0.85);
 
-    const refused = cli('promote', candidate, '--limit', '2000');
+    const refused = cli('promote', candidate, '--limit', '500');
     expect(refused.code).to.equal(1);
     expect(refused.err).to.contain('not promoted: the gate failed');
     expect(JSON.parse(cli('list', '--json').out).find((v: any) => v.aliases.includes('champion')).version).to.equal(champion);
 
-    const forced = cli('promote', candidate, '--limit', '2000', '--force', '--reason', 'drill');
+    const forced = cli('promote', candidate, '--limit', '500', '--force', '--reason', 'drill');
     expect(forced.code).to.equal(0);
     expect(forced.out).to.contain(`champion: ${champion} → ${candidate} (forced)`);
     const history = JSON.parse(cli('history', '--json').out);

@@ -10,10 +10,10 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '@refund-vision/shared';
 import { loadClassifier, type Classifier } from '../classifier.ts';
 import { formatGateReport, gate, type GateReport } from '../gate.ts';
-import { fashionMnistTestSet, pairOutcomes, readReviewHoldout, reviewHoldoutSet, type EvalSet } from '../gate-sets.ts';
+import { fashionMnistTestSet, pairOutcomes, photoValidationSet, readReviewHoldout, reviewHoldoutSet, type EvalSet } from '../gate-sets.ts';
 import { ModelRegistry, RegistryError } from '../registry.ts';
 
-const USAGE = `usage: pnpm model list | history | add DIR [--note TEXT] | gate VERSION [--limit N]
+const USAGE = `usage: pnpm model list | history | add DIR [--note TEXT] | gate VERSION [--limit N] [--no-photos]
        pnpm model promote VERSION [--force] [--reason TEXT] | challenge VERSION | challenge --clear | rollback [--reason TEXT]
        (--json prints machine-readable output for list, history and gate; RV_USER names who moves)
 `;
@@ -27,6 +27,7 @@ const { values, positionals } = parseArgs({
     reason: { type: 'string' },
     note: { type: 'string' },
     limit: { type: 'string' },
+    'no-photos': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -61,6 +62,15 @@ async function runGate(version: string): Promise<GateReport> {
     const candidate = await loadClassifier({ dir: candDir, backend: config.model.backend });
     models.push(candidate);
     const sets: EvalSet[] = [await fashionMnistTestSet(limit)];
+    if (values['no-photos']) process.stderr.write('gate: photo validation split left out (--no-photos)\n');
+    else {
+      try {
+        sets.push(await photoValidationSet({ ...(limit ? { limit } : {}) }));
+      } catch (e) {
+        // No photo dataset here: the gate says so instead of silently judging on fewer sets.
+        fail(`gate: the photo validation split is unavailable (${(e as Error).message}); pass --no-photos to gate without it`, 1);
+      }
+    }
     const holdout = readReviewHoldout(candDir);
     if (holdout?.items.length) sets.push(reviewHoldoutSet(holdout));
     return gate(await pairOutcomes(champion, candidate, sets));
