@@ -218,7 +218,8 @@ export function fitToSquare(img: Gray): Fitted {
     const b = cellBg[k]!;
     pixels[k] = kind === 'photo' ? clamp(((b - v[k]!) * 255) / Math.max(b, 1)) : clamp(((v[k]! - b) * 255) / Math.max(255 - b, 1));
   }
-  return { pixels, kind };
+  // A dataset image fitted whole keeps its own levels: it is the dataset's item already.
+  return { pixels: box === whole ? pixels : toFullRange(pixels), kind };
 }
 
 /**
@@ -258,4 +259,19 @@ function renderSegmented(img: Gray, bg: Background, seg: Segmentation): Uint8Arr
   }
   return pixels;
 }
+/** Below this, the brightest pixel is noise, not an item, and is left alone. */
+const MIN_ITEM_LEVEL = 24;
+
+/**
+ * Every Fashion-MNIST image reaches 250–255 (all 10,000 test images): a faint trimmed item (a
+ * white top on a white table) is scaled up so its brightest pixel is 255. Linear, so 0 stays 0.
+ */
+function toFullRange(pixels: Uint8Array): Uint8Array {
+  let max = 0;
+  for (const v of pixels) if (v > max) max = v;
+  if (max >= 255 || max < MIN_ITEM_LEVEL) return pixels;
+  for (let k = 0; k < pixels.length; k++) pixels[k] = clamp((pixels[k]! * 255) / max);
+  return pixels;
+}
+
 const clamp = (x: number) => (x <= 0 ? 0 : x >= 255 ? 255 : Math.round(x));

@@ -8,7 +8,7 @@
  */
 import { inflateSync } from 'node:zlib';
 import { ImageError } from './errors.ts';
-import { grayRun, type Gray } from './raster.ts';
+import { ColorThumbBuilder, grayRun, type Gray } from './raster.ts';
 
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
@@ -50,6 +50,7 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
   // A colour-keyed transparent gray/RGB value is rare; the general decoders handle it.
   if (alpha && colorType !== 3) return undefined;
   let lut: Uint8Array | undefined;
+  let paletteRgba: Uint8Array | undefined;
   if (colorType === 3) {
     if (!palette || palette.length % 3 !== 0) throw new ImageError('corrupt', 'PNG palette image without a valid PLTE chunk');
     const rgba = new Uint8Array(256 * 4);
@@ -61,6 +62,7 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
     }
     lut = new Uint8Array(256);
     grayRun(rgba, 0, lut, 0, 256, 4);
+    paletteRgba = rgba;
   } else if (packed) {
     // 1/2/4-bit gray: stretch to 0–255 (exact: ×255, ×85, ×17).
     const max = (1 << depth) - 1;
@@ -91,6 +93,10 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
   const sameAsAbove = new Uint8Array(height);
   const bpp = packed ? 1 : channels;
   const unpacked = packed ? new Uint8Array(width) : undefined;
+  // The colour thumbnail the photo segmentation uses, as sharp and jimp give it: from RGB(A)
+  // rows, or palette rows looked up (8-bit palettes; packed ones are rare and stay gray).
+  const thumb = channels >= 3 || (paletteRgba && !packed) ? new ColorThumbBuilder(width, height) : undefined;
+  const paletteRow = paletteRgba && !packed ? new Uint8Array(width * 4) : undefined;
   // `q` is where the previous row's unfiltered samples are: a repeated row is not copied, the
   // pointer just stays on the last distinct row (identical content).
   let q = -1;
@@ -100,6 +106,7 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
     if (filter === 2 && q >= 0 && raw.subarray(p, p + stride).equals(zero)) {
       out.copyWithin(y * width, (y - 1) * width, y * width);
       sameAsAbove[y] = 1;
+      thumb?.repeat(y);
       continue;
     }
     unfilter(raw, p, q, stride, bpp, filter, q < 0);
@@ -107,16 +114,21 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
       // Repeated with another filter (e.g. None): same outcome, found after unfiltering.
       out.copyWithin(y * width, (y - 1) * width, y * width);
       sameAsAbove[y] = 1;
+      thumb?.repeat(y);
       continue;
     }
     q = p;
+    if (paletteRow) {
+      for (let x = 0; x < width; x++) paletteRow.set(paletteRgba!.subarray(raw[p + x]! * 4, raw[p + x]! * 4 + 4), x * 4);
+      thumb!.row(y, paletteRow, 0, 4);
+    } else if (thumb) thumb.row(y, raw, p, channels as 3 | 4);
     if (unpacked) {
       unpack(raw, p, depth, unpacked);
       for (let x = 0; x < width; x++) out[y * width + x] = lut![unpacked[x]!]!;
     } else if (lut) for (let x = 0; x < width; x++) out[y * width + x] = lut[raw[p + x]!]!;
     else grayRun(raw, p, out, y * width, width, channels);
   }
-  return { data: out, width, height, sameAsAbove };
+  return { data: out, width, height, sameAsAbove, color: thumb?.finish() };
 }
 
 /** Sub-byte samples, most significant bits first. */

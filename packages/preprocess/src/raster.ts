@@ -25,17 +25,39 @@ export interface ColorThumb {
 export const THUMB_SIDE = 128;
 export const thumbFactor = (width: number, height: number) => Math.max(1, Math.ceil(Math.max(width, height) / THUMB_SIDE));
 
-/** The colour thumbnail of interleaved 8-bit samples (3 or 4 channels; alpha flattened onto white like the gray). */
-export function colorThumb(src: Uint8Array, width: number, height: number, channels: 3 | 4): ColorThumb {
-  const f = thumbFactor(width, height);
-  const tw = Math.ceil(width / f);
-  const th = Math.ceil(height / f);
-  const sum = new Uint32Array(tw * th * 3);
-  const cnt = new Uint32Array(tw * th);
-  for (let y = 0; y < height; y++) {
-    const trow = ((y / f) | 0) * tw;
-    for (let x = 0, j = y * width * channels; x < width; x++, j += channels) {
-      const t = trow + ((x / f) | 0);
+/**
+ * Builds a ColorThumb row by row, as a decoder produces rows: `row` adds one row of interleaved
+ * samples (3 or 4 channels, alpha flattened onto white like the gray), `repeat` adds the last row
+ * again (an upscaled image repeats most rows, and png-fast never unpacks those).
+ */
+export class ColorThumbBuilder {
+  readonly f: number;
+  readonly tw: number;
+  readonly th: number;
+  private readonly sum: Uint32Array;
+  private readonly rowSum: Uint32Array;
+  private readonly col: Int32Array;
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {
+    this.f = thumbFactor(width, height);
+    this.tw = Math.ceil(width / this.f);
+    this.th = Math.ceil(height / this.f);
+    this.sum = new Uint32Array(this.tw * this.th * 3);
+    this.rowSum = new Uint32Array(this.tw * 3);
+    // Thumbnail column of each source column, times 3: no division in the pixel loop.
+    this.col = new Int32Array(width);
+    for (let x = 0; x < width; x++) this.col[x] = ((x / this.f) | 0) * 3;
+  }
+
+  row(y: number, src: Uint8Array, from: number, channels: 3 | 4): void {
+    const rs = this.rowSum;
+    rs.fill(0);
+    const col = this.col;
+    for (let x = 0, j = from; x < this.width; x++, j += channels) {
+      const t = col[x]!;
       let r = src[j]!;
       let g = src[j + 1]!;
       let b = src[j + 2]!;
@@ -45,22 +67,41 @@ export function colorThumb(src: Uint8Array, width: number, height: number, chann
         g = 255 - ((((255 - g) * a + 127) / 255) | 0);
         b = 255 - ((((255 - b) * a + 127) / 255) | 0);
       }
-      sum[t * 3] = sum[t * 3]! + r;
-      sum[t * 3 + 1] = sum[t * 3 + 1]! + g;
-      sum[t * 3 + 2] = sum[t * 3 + 2]! + b;
-      cnt[t]!++;
+      rs[t] = rs[t]! + r;
+      rs[t + 1] = rs[t + 1]! + g;
+      rs[t + 2] = rs[t + 2]! + b;
     }
+    this.repeat(y);
   }
-  const r = new Uint8Array(tw * th);
-  const g = new Uint8Array(tw * th);
-  const b = new Uint8Array(tw * th);
-  for (let t = 0; t < tw * th; t++) {
-    const n = cnt[t]!;
-    r[t] = Math.round(sum[t * 3]! / n);
-    g[t] = Math.round(sum[t * 3 + 1]! / n);
-    b[t] = Math.round(sum[t * 3 + 2]! / n);
+
+  repeat(y: number): void {
+    const base = ((y / this.f) | 0) * this.tw * 3;
+    const { sum, rowSum } = this;
+    for (let i = 0; i < rowSum.length; i++) sum[base + i] = sum[base + i]! + rowSum[i]!;
   }
-  return { r, g, b, width: tw, height: th, factor: f };
+
+  finish(): ColorThumb {
+    const { f, tw, th, width, height, sum } = this;
+    const r = new Uint8Array(tw * th);
+    const g = new Uint8Array(tw * th);
+    const b = new Uint8Array(tw * th);
+    for (let y = 0; y < th; y++)
+      for (let x = 0; x < tw; x++) {
+        const t = y * tw + x;
+        const n = (Math.min(height, (y + 1) * f) - y * f) * (Math.min(width, (x + 1) * f) - x * f);
+        r[t] = Math.round(sum[t * 3]! / n);
+        g[t] = Math.round(sum[t * 3 + 1]! / n);
+        b[t] = Math.round(sum[t * 3 + 2]! / n);
+      }
+    return { r, g, b, width: tw, height: th, factor: f };
+  }
+}
+
+/** The colour thumbnail of interleaved 8-bit samples (3 or 4 channels). */
+export function colorThumb(src: Uint8Array, width: number, height: number, channels: 3 | 4): ColorThumb {
+  const t = new ColorThumbBuilder(width, height);
+  for (let y = 0; y < height; y++) t.row(y, src, y * width * channels, channels);
+  return t.finish();
 }
 
 // Rec. 601 luma in 16.16 fixed point, the weights cv2, jimp and Pillow use; libvips' own b-w

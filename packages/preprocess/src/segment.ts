@@ -36,43 +36,37 @@ interface Thumb {
 }
 
 function thumbnail(img: Gray): Thumb {
-  const c = img.color;
-  if (c) {
-    const n = c.width * c.height;
-    const L = new Float32Array(n);
-    const A = new Float32Array(n);
-    const B = new Float32Array(n);
-    const luma = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      const r = c.r[i]!;
-      const g = c.g[i]!;
-      const b = c.b[i]!;
-      L[i] = 0.299 * r + 0.587 * g + 0.114 * b;
-      luma[i] = Math.round(L[i]!);
-      A[i] = r - g;
-      B[i] = (r + g) / 2 - b;
-    }
-    return { f: [L, A, B], luma, width: c.width, height: c.height, factor: c.factor };
-  }
-  // Gray only (e.g. a PNG decoded by png-fast): block-average the gray like colorThumb does.
+  // Luma is always block-averaged from the gray raster, so a gray image gives the same features
+  // whether its decoder had colour (sharp, jimp) or not (png-fast); colour only adds the two
+  // opponent channels.
   const { data, width: w, height: h } = img;
   const k = thumbFactor(w, h);
   const tw = Math.ceil(w / k);
   const th = Math.ceil(h / k);
   const sum = new Float64Array(tw * th);
-  const cnt = new Uint32Array(tw * th);
+  const col = new Int32Array(w);
+  for (let x = 0; x < w; x++) col[x] = (x / k) | 0;
   for (let y = 0; y < h; y++) {
     const trow = ((y / k) | 0) * tw;
-    for (let x = 0; x < w; x++) {
-      const t = trow + ((x / k) | 0);
-      sum[t] = sum[t]! + data[y * w + x]!;
-      cnt[t]!++;
-    }
+    for (let x = 0, i = y * w; x < w; x++, i++) sum[trow + col[x]!] = sum[trow + col[x]!]! + data[i]!;
   }
   const L = new Float32Array(tw * th);
   const luma = new Uint8Array(tw * th);
-  for (let t = 0; t < L.length; t++) luma[t] = Math.round((L[t] = sum[t]! / cnt[t]!));
-  return { f: [L], luma, width: tw, height: th, factor: k };
+  for (let ty = 0; ty < th; ty++)
+    for (let tx = 0; tx < tw; tx++) {
+      const t = ty * tw + tx;
+      const cnt = (Math.min(h, (ty + 1) * k) - ty * k) * (Math.min(w, (tx + 1) * k) - tx * k);
+      luma[t] = Math.round((L[t] = sum[t]! / cnt));
+    }
+  const c = img.color;
+  if (!c || c.width !== tw || c.height !== th) return { f: [L], luma, width: tw, height: th, factor: k };
+  const A = new Float32Array(tw * th);
+  const B = new Float32Array(tw * th);
+  for (let i = 0; i < A.length; i++) {
+    A[i] = c.r[i]! - c.g[i]!;
+    B[i] = (c.r[i]! + c.g[i]!) / 2 - c.b[i]!;
+  }
+  return { f: [L, A, B], luma, width: tw, height: th, factor: k };
 }
 
 /** 3×3 box blur (edges clamped): JPEG blocks and fabric texture are not the item's outline. */
@@ -101,9 +95,10 @@ const K = 3;
 interface Cluster {
   centre: number[];
   scale: number;
+  share: number;
 }
 
-/** k-means on the rim's pixels; clusters holding under 10% of the rim (the item where it touches the border) are dropped. */
+/** k-means on the rim's pixels: centre, distance scale and share of the rim per cluster. */
 function backgroundClusters(f: Float32Array[], idx: number[]): Cluster[] {
   const d = f.length;
   const byLuma = [...idx].sort((a, b) => f[0]![a]! - f[0]![b]!);
@@ -137,7 +132,7 @@ function backgroundClusters(f: Float32Array[], idx: number[]): Cluster[] {
   });
   return centres
     .map((centre, k) => ({ centre, scale: Math.max(MIN_SCALE, Math.sqrt(sq[k]! / Math.max(1, count[k]!))), share: count[k]! / idx.length }))
-    .filter((c) => c.share >= 0.1);
+    .filter((c) => c.share > 0);
 }
 
 function erode(m: Uint8Array, w: number, h: number): Uint8Array {
@@ -237,7 +232,49 @@ function fillHoles(m: Uint8Array, w: number, h: number): Uint8Array {
   return out;
 }
 
-/** The item's mask, or undefined when nothing plausible stands out from the background. */
+const areaOf = (m: Uint8Array) => m.reduce((a, v) => a + v, 0) / m.length;
+
+/** The second look for faint items: a smaller margin, still above JPEG noise, only on a smooth
+ *  ground (every background cluster this tight), where it cannot mistake texture for an item. */
+const FINE = { minDistance: 9, scales: 1.5, maxScale: 8 };
+
+/**
+ * Pixels far from every background cluster, cleaned: an opening (thin structures and specks out),
+ * a closing (the item's parts joined), components of at least 20% of the largest, holes filled.
+ * Undefined when the largest component is under 1% of the image.
+ */
+function itemMask(
+  f: Float32Array[],
+  clusters: Cluster[],
+  background: boolean[],
+  w: number,
+  h: number,
+  minDistance: number,
+  scales: number,
+): Uint8Array | undefined {
+  const n = w * h;
+  let mask: Uint8Array = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    let near = Infinity;
+    clusters.forEach((c, k) => {
+      if (!background[k]) return;
+      let s = 0;
+      for (let j = 0; j < f.length; j++) s += (f[j]![i]! - c.centre[j]!) ** 2;
+      near = Math.min(near, Math.sqrt(s) / Math.max(minDistance / scales, c.scale));
+    });
+    mask[i] = near > scales ? 1 : 0;
+  }
+  mask = dilate(erode(mask, w, h), w, h);
+  mask = erode(erode(dilate(dilate(mask, w, h), w, h), w, h), w, h);
+  const { label, sizes } = components(mask, w, h);
+  const largest = Math.max(...sizes);
+  if (largest < n * 0.01) return undefined;
+  const keep = sizes.map((s) => s >= largest * 0.2);
+  for (let i = 0; i < n; i++) mask[i] = keep[label[i]!] && label[i] ? 1 : 0;
+  return fillHoles(mask, w, h);
+}
+
+/** The item's mask (the whole frame when nothing stands out from the border); undefined for images too small to segment. */
 export function segmentPhoto(img: Gray): Segmentation | undefined {
   const t = thumbnail(img);
   const { width: w, height: h } = t;
@@ -247,30 +284,49 @@ export function segmentPhoto(img: Gray): Segmentation | undefined {
   // Lighting tilt: a lamp to one side changes the bed's luma across the image, not its colour.
   const bg = borderBackground({ data: t.luma, width: w, height: h });
   if (bg.bx || bg.by)
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) f[0]![y * w + x] = f[0]![y * w + x]! - planeAt(bg, w, h, x, y) - bg.level;
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) f[0]![y * w + x] = f[0]![y * w + x]! - (planeAt(bg, w, h, x, y) - bg.level);
   const r = Math.max(2, Math.round(Math.min(w, h) * 0.04));
   const rimIdx: number[] = [];
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (x < r || y < r || x >= w - r || y >= h - r) rimIdx.push(y * w + x);
   const clusters = backgroundClusters(f, rimIdx);
-  let mask: Uint8Array = new Uint8Array(n);
+  // Each pixel's nearest cluster, and how far it is in that cluster's scales.
+  const nearest = new Int8Array(n);
+  const far = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    let near = Infinity;
-    for (const c of clusters) {
+    let best = -1;
+    let bestD = Infinity;
+    clusters.forEach((c, k) => {
       let s = 0;
-      for (let k = 0; k < f.length; k++) s += (f[k]![i]! - c.centre[k]!) ** 2;
-      near = Math.min(near, Math.sqrt(s) / Math.max(MIN_DISTANCE / SCALES, c.scale));
-    }
-    mask[i] = near > SCALES ? 1 : 0;
+      for (let j = 0; j < f.length; j++) s += (f[j]![i]! - c.centre[j]!) ** 2;
+      const d = Math.sqrt(s) / Math.max(MIN_DISTANCE / SCALES, c.scale);
+      if (d < bestD) [best, bestD] = [k, d];
+    });
+    nearest[i] = best;
+    far[i] = bestD;
   }
-  // Opening (thin structures and specks out), then closing (the item's parts joined).
-  mask = dilate(erode(mask, w, h), w, h);
-  mask = erode(erode(dilate(dilate(mask, w, h), w, h), w, h), w, h);
-  const { label, sizes } = components(mask, w, h);
-  const largest = Math.max(...sizes);
-  if (largest < n * 0.01) return undefined;
-  const keep = sizes.map((s) => s >= largest * 0.2);
-  for (let i = 0; i < n; i++) mask[i] = keep[label[i]!] && label[i] ? 1 : 0;
-  mask = fillHoles(mask, w, h);
+  // A rim cluster is the item where it touches the border, not background, when it holds little of
+  // the rim, or when it is at least as common in the image's centre as on the rim (items are
+  // photographed in the middle; a bed shows mostly around them).
+  const centre = new Float64Array(clusters.length);
+  let centreN = 0;
+  for (let y = h >> 2; y < h - (h >> 2); y++)
+    for (let x = w >> 2; x < w - (w >> 2); x++) {
+      const i = y * w + x;
+      centreN++;
+      if (far[i]! <= SCALES) centre[nearest[i]!]!++;
+    }
+  let background = clusters.map((c, k) => c.share >= 0.1 && centre[k]! / centreN < c.share);
+  if (!background.some(Boolean)) background = clusters.map((c) => c.share === Math.max(...clusters.map((d) => d.share)));
+  let mask = itemMask(f, clusters, background, w, h, MIN_DISTANCE, SCALES);
+  // A light item on a light, smooth ground (a white top on a beige bed) differs by less than
+  // the usual margin: when too little stands out from a smooth ground, look again with a finer one.
+  const smooth = clusters.every((c, k) => !background[k] || c.scale <= FINE.maxScale);
+  if (smooth && (!mask || areaOf(mask) < 0.05)) mask = itemMask(f, clusters, background, w, h, FINE.minDistance, FINE.scales) ?? mask;
+  // Nothing stands out from what the border shows, or nearly everything does: the item fills the
+  // frame (its colours are the border's). The whole frame is the item then; a black square, or
+  // one with bites out of its edges, would say less.
+  if (!mask || areaOf(mask) > 0.85)
+    return { mask: new Uint8Array(n).fill(1), width: w, height: h, factor: t.factor, box: { x0: 0, y0: 0, x1: w, y1: h }, area: 1 };
   let x0 = w,
     y0 = h,
     x1 = 0,

@@ -1,7 +1,8 @@
 /**
  * Renders what preprocessImage makes of real photos: a grid of (photo thumbnail | its 28×28
  * output enlarged), for a fixed, varied sample of ../shared/data/clothing-photos, to look at.
- * `tsx packages/preprocess/src/cli/photo-grid.ts --out grid.png [--n 60] [--seed 9] [--labels Shoes,Pants]`
+ * `tsx packages/preprocess/src/cli/photo-grid.ts --out grid.png [--n 60] [--seed 9] [--labels Shoes,Pants] [--ids 9767d117,639e07c5]`
+ * (--ids: photos whose id starts with one of these, instead of the sample)
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     n: { type: 'string', default: '60' },
     seed: { type: 'string', default: '9' },
     labels: { type: 'string' },
+    ids: { type: 'string' },
     cols: { type: 'string', default: '6' },
   },
 });
@@ -26,7 +28,11 @@ if (!sharp) throw new Error('photo-grid needs sharp for the thumbnails');
 const T = 112; // tile side
 const GAP = 8;
 const LABEL = 14;
-const photos = pickPhotos(readPhotoRows(dir), Number(values.n), { seed: Number(values.seed), labels: values.labels?.split(',') });
+const all = readPhotoRows(dir);
+const ids = values.ids?.split(',');
+const photos = ids
+  ? all.filter((p) => ids.some((id) => p.id.startsWith(id)))
+  : pickPhotos(all, Number(values.n), { seed: Number(values.seed), labels: values.labels?.split(',') });
 const cols = Number(values.cols);
 const rows = Math.ceil(photos.length / cols);
 const cellW = 2 * T + GAP;
