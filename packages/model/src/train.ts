@@ -74,6 +74,11 @@ export interface PhotoTrainOptions {
   dir?: string;
   /** Where preprocessed arrays are cached (default <root>/data/photo-cache); false = no cache. */
   cacheDir?: string | false;
+  /**
+   * Items people reviewed (`--with-reviews`): drawn like photos — their 28×28 as the model saw it and
+   * the decided class, or null ("none of these classes") trained like an out-of-scope photo.
+   */
+  reviewed?: { ids: string[]; pixels: Uint8Array; classes: Array<number | null> };
 }
 
 export const PHOTO_DEFAULTS: PhotoTrainOptions = { share: 1 / 3, oosWeight: 0.5, variants: 2, validationShare: 0.2 };
@@ -347,7 +352,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         command:
           `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''}${opts.freezeConvs ? ' --freeze-convs' : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''}` +
           (ph
-            ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}`
+            ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}${ph.reviewed ? ' --with-reviews' : ''}`
             : ' --no-photos'),
       },
       data: {
@@ -355,6 +360,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         checksums,
         foundIn: full.source.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '…/'),
         ...(ph ? { photos: photoCard.data } : {}),
+        ...(ph?.reviewed
+          ? {
+              reviews: {
+                trainItems: ph.reviewed.ids.length,
+                outOfScope: ph.reviewed.classes.filter((c) => c === null).length,
+                source: 'GET /v1/reviews/training-set (latest decision per item); the held-back share is in review-holdout.json',
+              },
+            }
+          : {}),
       },
       evaluation: { ...ev, engine: backend },
       monitoring: {
@@ -418,8 +432,31 @@ async function preparePhotos(ph: PhotoTrainOptions, progress: (line: string, don
   valAll.forEach((_, i) => {
     if (keep[i]) valPixels.set(va.pixels.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE), k++ * PIXELS_PER_IMAGE);
   });
+  let pixels = tr.pixels;
+  const rv = ph.reviewed;
+  if (rv?.ids.length) {
+    // Reviewed items join the pool as one-row "photos" with the person's decision as their label.
+    const base = tr.pixels.length / PIXELS_PER_IMAGE;
+    pixels = new Uint8Array(tr.pixels.length + rv.pixels.length);
+    pixels.set(tr.pixels);
+    pixels.set(rv.pixels, tr.pixels.length);
+    rv.ids.forEach((id, i) => {
+      const c = rv.classes[i]!;
+      photos.push({
+        id: `review:${id}`,
+        label: 'reviewed',
+        classes: c === null ? [] : [c],
+        outOfScope: c === null,
+        kids: false,
+        senderId: 'review',
+        file: '',
+        sha256: '',
+      });
+      rows.push([base + i]);
+    });
+  }
   return {
-    pool: { photos, pixels: tr.pixels, rows, order: new Int32Array(0), next: 0 },
+    pool: { photos, pixels, rows, order: new Int32Array(0), next: 0 },
     val,
     valPixels,
     source: data.source,

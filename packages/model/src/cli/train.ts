@@ -2,15 +2,19 @@
  * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
  *            [--validation 5000] [--no-flip] [--limit N] [--init DIR] [--out models/fashion-cnn] [--no-onnx]
  *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--photo-limit N]
+ *            [--with-reviews [--review-holdout 0.2]]
  * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh; with
  * --epochs 0 it only recalibrates it on the photo validation split and chooses the review thresholds.
  * Real photos are mixed into every batch unless --no-photos (Fashion-MNIST only).
+ * --with-reviews adds the items people reviewed (from the API at API_URL, with API_KEY) to the photos,
+ * keeping a share of them (by a hash of their id) out of training in review-holdout.json for the gate.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { closeLoggers, createLogger, loadConfig } from '@refund-vision/shared';
+import { closeLoggers, createLogger, loadConfig, type ReviewedItem } from '@refund-vision/shared';
 import { ARCHITECTURES } from '../architectures.ts';
-import { PHOTO_DEFAULTS, TRAIN_DEFAULTS, train } from '../train.ts';
+import { fetchReviewedItems, reviewArrays, splitReviews, writeReviewHoldout } from '../reviews-data.ts';
+import { PHOTO_DEFAULTS, TRAIN_DEFAULTS, train, type PhotoTrainOptions } from '../train.ts';
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +32,8 @@ const { values } = parseArgs({
     'oos-weight': { type: 'string', default: String(PHOTO_DEFAULTS.oosWeight) },
     'photo-variants': { type: 'string', default: String(PHOTO_DEFAULTS.variants) },
     'photo-limit': { type: 'string' },
+    'with-reviews': { type: 'boolean', default: false },
+    'review-holdout': { type: 'string', default: '0.2' },
     limit: { type: 'string' },
     init: { type: 'string' },
     out: { type: 'string' },
@@ -39,7 +45,8 @@ if (values.help) {
   process.stdout.write(
     `usage: pnpm train [--arch ${Object.keys(ARCHITECTURES).join('|')}] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n` +
       `                  [--validation N] [--no-flip] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n` +
-      `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--photo-limit N]\n`,
+      `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--photo-limit N]\n` +
+      `                  [--with-reviews [--review-holdout 0.2]]\n`,
   );
   process.exit(0);
 }
@@ -70,7 +77,7 @@ function num(name: string, v: string | undefined, min: number, max: number): num
   }
   return n;
 }
-const photos = values['no-photos']
+const photos: PhotoTrainOptions | undefined = values['no-photos']
   ? undefined
   : {
       ...PHOTO_DEFAULTS,
@@ -79,6 +86,25 @@ const photos = values['no-photos']
       variants: int('photo-variants', values['photo-variants'], 0)!,
       limit: int('photo-limit', values['photo-limit'], 1),
     };
+// Reviewed items: fetched from the API (it owns the decisions, on SQLite or a shared Postgres).
+let reviews: { train: ReviewedItem[]; holdout: ReviewedItem[]; share: number } | undefined;
+if (values['with-reviews']) {
+  if (!photos) {
+    process.stderr.write('--with-reviews trains reviewed items beside the photos: drop --no-photos\n');
+    process.exit(2);
+  }
+  const share = num('review-holdout', values['review-holdout'], 0, 0.9);
+  const items = await fetchReviewedItems(cfg.client.apiUrl, process.env.API_KEY || undefined).catch((e: Error) => {
+    process.stderr.write(`${e.message}\n`);
+    return process.exit(1);
+  });
+  reviews = { ...splitReviews(items, share), share };
+  const arrays = reviewArrays(reviews.train);
+  photos.reviewed = { ids: reviews.train.map((r) => r.id), ...arrays };
+  process.stderr.write(
+    `reviewed items: ${items.length} (${reviews.train.length} to train, ${reviews.holdout.length} held back for the gate)\n`,
+  );
+}
 // --epochs 0 with --init: no training, only the photo calibration, review thresholds and a new card
 // (e.g. after the preprocessing changed); without --init there would be nothing to calibrate.
 const epochs = int('epochs', values.epochs, values.init ? 0 : 1);
@@ -98,6 +124,7 @@ try {
     freezeConvs: values['freeze-convs'],
     logger,
   });
+  if (reviews) writeReviewHoldout(dir, reviews.holdout, reviews.share);
   if (!values['no-onnx']) {
     const { exportOnnx } = await import('../onnx-export.ts');
     const onnxPath = await exportOnnx(dir);
