@@ -14,6 +14,8 @@ export interface ServerState {
   draining: boolean;
   /** Set when an error escaped every handler (crash-policy.ts): liveness and readiness fail with it. */
   failed?: string;
+  /** Set while the database does not answer (database-watch.ts): readiness fails with it, liveness does not. */
+  database?: string | undefined;
 }
 
 export interface AppDeps {

@@ -12,6 +12,7 @@ import { ModelRegistry, SwappableClassifier } from '@refund-vision/model';
 import { createApp } from './app.ts';
 import { checkExposure } from './http/auth.ts';
 import type { ServerState } from './deps.ts';
+import { DATABASE_WATCH_DEFAULTS, watchDatabase, type DatabaseWatchOptions } from './database-watch.ts';
 import { startModelWatcher, type ModelWatcher } from './model-watcher.ts';
 import { createShadowObserver, type ShadowObserver } from './shadow.ts';
 import { openStore, storeOptions, type Store } from './store/index.ts';
@@ -23,6 +24,8 @@ export interface StartServerOptions {
   /** An already loaded classifier (tests share one); the server then leaves disposing it to the caller. */
   classifier?: Classifier;
   logger?: Logger;
+  /** How often readiness checks that the database answers (tests shorten it). */
+  databaseWatch?: Partial<Omit<DatabaseWatchOptions, 'logger'>>;
 }
 
 export interface ServerHandle {
@@ -78,6 +81,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
     onSwap: () => metrics.setModel(classifier.version, classifier.engine),
   });
   const state: ServerState = { ready: false, draining: false };
+  const databaseWatch = watchDatabase(store, state, { ...DATABASE_WATCH_DEFAULTS, ...opts.databaseWatch, logger });
   metrics.setModel(classifier.version, classifier.engine);
   const uploads = createUploadDecoder(config.api, logger);
   const shadow = createShadowObserver({ challenger: modelWatcher.challenger, store, logger });
@@ -101,6 +105,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
       });
     });
   } catch (e) {
+    await databaseWatch.stop();
     await store.close();
     await modelWatcher.stop();
     await classifier.dispose();
@@ -132,6 +137,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
       clearTimeout(cut);
       await uploads.close();
       await shadow.idle();
+      await databaseWatch.stop();
       await store.close();
       await modelWatcher.stop();
       await classifier.dispose();

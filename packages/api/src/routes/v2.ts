@@ -83,7 +83,8 @@ export function v2HealthRouter(deps: AppDeps): Router {
   const router = Router();
   router.get('/v2/health/live', (_req, res) => res.status(deps.state.failed ? 503 : 200).json({ live: !deps.state.failed }));
   router.get('/v2/health/ready', (_req, res) => {
-    const ready = deps.state.ready && !deps.state.draining && !deps.state.failed;
+    // Ready = model loaded and warm, not draining, and the database answers (database-watch.ts).
+    const ready = deps.state.ready && !deps.state.draining && !deps.state.failed && !deps.state.database && !deps.store.closed;
     res.status(ready ? 200 : 503).json({ ready });
   });
   return router;

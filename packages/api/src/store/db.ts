@@ -162,6 +162,10 @@ export async function openDatabase(opts: OpenStoreOptions): Promise<StoreDatabas
     });
     // An idle connection that drops must not end the process; the next query reports the failure.
     pool.on('error', () => {});
+    // Same for a connection that is checked out when the server goes away (Postgres restarted or
+    // killed): pg emits 'error' on that client, with no listener that is an uncaught exception that
+    // ends the process; the query running on it is rejected with the reason anyway.
+    pool.on('connect', (client) => client.on('error', () => {}));
     db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
     try {
       await sql`select 1`.execute(db);
