@@ -1,7 +1,7 @@
 /** `pnpm image [--force]`: the OCI image of the build, without a Docker daemon (see ../image.ts). */
 import { buildImage } from '../image.ts';
 
-const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
+const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
 const t0 = performance.now();
 buildImage({ force: process.argv.includes('--force') })
   .then((r) => {
