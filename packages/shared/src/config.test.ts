@@ -41,6 +41,14 @@ describe('config', () => {
     expect(() => loadConfig({ env: { API_URLS: ' , ' } })).to.throw(ConfigError, /client\.apiUrls \(env API_URLS\): at least one URL/);
   });
 
+  it('selects PostgreSQL by DATABASE_URL, refusing anything that is not a postgres:// URL', () => {
+    expect(loadConfig({ env: {} }).api.databaseUrl).to.equal(undefined);
+    const url = 'postgres://rv:secret@db.internal:5432/refund_vision';
+    expect(loadConfig({ env: { DATABASE_URL: url } }).api.databaseUrl).to.equal(url);
+    expect(loadConfig({ env: { DATABASE_URL: 'postgresql://db/rv' } }).api.databaseUrl).to.equal('postgresql://db/rv');
+    expect(() => loadConfig({ env: { DATABASE_URL: 'mysql://db/rv' } })).to.throw(ConfigError, /api\.databaseUrl \(env DATABASE_URL\)/);
+  });
+
   it('rejects a config file that is not JSON', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rv-config-'));
     const file = join(dir, 'bad.json');

@@ -35,6 +35,10 @@ export interface StoreDatabase {
   readonly db: Kysely<Tables>;
   /** True once close() was called. */
   readonly closed: boolean;
+  /** Migrations this opening applied (empty when the schema was already current, and for readers). */
+  readonly applied: readonly string[];
+  /** Every migration the store has recorded, oldest first. */
+  readonly migrations: readonly string[];
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -180,12 +184,15 @@ export async function openDatabase(opts: OpenStoreOptions): Promise<StoreDatabas
     db = new Kysely<Tables>({ dialect: new StoreSqliteDialect({ database: file }) });
   }
 
+  const applied: string[] = [];
+  let done: string[] | undefined;
   try {
     if (!readOnly) {
-      const { error } = await new Migrator({ db, provider: migrationProvider(kind) }).migrateToLatest();
+      const { error, results } = await new Migrator({ db, provider: migrationProvider(kind) }).migrateToLatest();
       if (error) throw describeDriverError(error, location, 'store-migration');
+      for (const r of results ?? []) if (r.status === 'Success') applied.push(r.migrationName);
     }
-    const done = await executedMigrations(db);
+    done = await executedMigrations(db);
     const missing = MIGRATION_NAMES.filter((n) => !done?.includes(n));
     if (missing.length) {
       throw new StoreError(
@@ -205,6 +212,8 @@ export async function openDatabase(opts: OpenStoreOptions): Promise<StoreDatabas
     location,
     readOnly,
     db,
+    applied,
+    migrations: done ?? [],
     get closed() {
       return closed;
     },
