@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import fs, { mkdirSync, symlinkSync, writeFileSync, type Dir, type PathLike } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { classIndexOf } from '@refund-vision/shared';
 import { scanFolders, type ScanItem, type ScanFile, type ScanProblem } from './scanner.ts';
@@ -13,6 +14,54 @@ async function collect(roots: string[], opts = {}): Promise<ScanItem[]> {
 }
 const files = (items: ScanItem[]) => new Map(items.filter((i): i is ScanFile => i.kind === 'file').map((i) => [i.id, i]));
 const problems = (items: ScanItem[]) => new Map(items.filter((i): i is ScanProblem => i.kind === 'problem').map((i) => [i.id, i]));
+
+/**
+ * Counts the directory entries handed out by node:fs (opendir, however it is iterated) and records
+ * every readdir, through the builtin modules' live ESM bindings, until restore().
+ */
+function watchFolderReads() {
+  const seen = { entries: 0, listings: [] as string[] };
+  const countEntries = (dir: Dir): Dir =>
+    new Proxy(dir, {
+      get(target, prop) {
+        if (prop === Symbol.asyncIterator)
+          return async function* () {
+            for await (const ent of target) {
+              seen.entries++;
+              yield ent;
+            }
+          };
+        if (prop === 'read')
+          return async () => {
+            const ent = await target.read();
+            if (ent) seen.entries++;
+            return ent;
+          };
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+  const saved = { opendir: fs.promises.opendir, readdir: fs.promises.readdir, readdirSync: fs.readdirSync, opendirSync: fs.opendirSync };
+  fs.promises.opendir = (async (...a: Parameters<typeof saved.opendir>) =>
+    countEntries(await saved.opendir(...a))) as typeof fs.promises.opendir;
+  fs.opendirSync = ((...a: Parameters<typeof saved.opendirSync>) => countEntries(saved.opendirSync(...a))) as typeof fs.opendirSync;
+  fs.promises.readdir = ((p: PathLike, ...rest: unknown[]) => {
+    seen.listings.push(String(p));
+    return (saved.readdir as (...a: unknown[]) => unknown)(p, ...rest);
+  }) as typeof fs.promises.readdir;
+  fs.readdirSync = ((p: PathLike, ...rest: unknown[]) => {
+    seen.listings.push(String(p));
+    return (saved.readdirSync as (...a: unknown[]) => unknown)(p, ...rest);
+  }) as typeof fs.readdirSync;
+  syncBuiltinESMExports();
+  return Object.assign(seen, {
+    restore() {
+      Object.assign(fs.promises, { opendir: saved.opendir, readdir: saved.readdir });
+      Object.assign(fs, { readdirSync: saved.readdirSync, opendirSync: saved.opendirSync });
+      syncBuiltinESMExports();
+    },
+  });
+}
 
 describe('scanFolders', () => {
   let t: ReturnType<typeof tempDir>;
@@ -70,16 +119,26 @@ describe('scanFolders', () => {
     expect(items[1]).to.include({ kind: 'file', id: 'b/x.png' });
   });
 
-  it('streams a folder of 10,000 files', async function () {
+  it('streams a folder of 10,000 files: its first file comes after a few entries are read, not the whole listing', async function () {
     this.timeout(30000);
     const dir = join(t.dir, 'many');
     mkdirSync(dir);
     for (let i = 0; i < 10_000; i++) writeFileSync(join(dir, `img-${i}.png`), 'x');
-    const it = scanFolders([dir]);
-    const first = await it.next(); // yields before the listing is finished
-    expect(first.value).to.include({ kind: 'file' });
-    let n = 1;
-    for await (const item of it) if (item.kind === 'file') n++;
-    expect(n).to.equal(10_000);
+    const reads = watchFolderReads();
+    try {
+      const it = scanFolders([dir]);
+      const first = await it.next();
+      expect(first.value).to.include({ kind: 'file' });
+      // A scanner that listed the folder first (readdir, or opendir drained into an array) has read
+      // all 10,000 entries by now; a streaming one has read about one buffer's worth.
+      expect(reads.listings, 'whole-folder listings (readdir)').to.deep.equal([]);
+      expect(reads.entries, 'entries read before the first file was yielded').to.be.within(1, 64);
+      let n = 1;
+      for await (const item of it) if (item.kind === 'file') n++;
+      expect(n).to.equal(10_000);
+      expect(reads.entries).to.equal(10_000);
+    } finally {
+      reads.restore();
+    }
   });
 });
