@@ -6,9 +6,12 @@ import { CLASS_NAMES, parseCsv, projectRoot, RunSummary } from '@refund-vision/s
 import { startTestServer, testBatch, type TestServer } from '../test-support.ts';
 import { recordRun } from '../dashboard/seed.ts';
 import { RUN_CSV_HEADER } from '../history/csv.ts';
-import { pct } from './format.ts';
 
 const CLI = fileURLToPath(new URL('./metrics.ts', import.meta.url));
+
+/** What the table should show for a fraction, spelled by ICU rather than by the CLI's own formatter. */
+const percent = (x: number | null) =>
+  new Intl.NumberFormat('en-US', { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(x!);
 
 interface Ran {
   code: number | null;
@@ -76,9 +79,12 @@ describe('pnpm metrics (CLI on a SQLite file filled through the real API)', func
     const l = row('cli-labelled');
     expect(l).to.include(labelled.startedAt.slice(0, 10));
     expect(l).to.include(' 150 ');
-    expect(l).to.include(pct(labelled.meanConfidence));
-    expect(l).to.include(`${pct(labelled.accuracy)} of 150`);
-    expect(l).to.include(pct(labelled.feedbackAccuracy)).and.include('50.0%');
+    expect(l)
+      .to.include(` ${percent(labelled.meanConfidence)} `)
+      .and.match(/ \d{1,3}\.\d% /);
+    expect(l).to.include(` ${percent(labelled.accuracy)} of 150 `);
+    expect(labelled.feedbackAccuracy).to.equal(0.5); // one of the two feedbacks confirmed
+    expect(l).to.include(' 50.0% ');
     expect(l).to.include('4.00'); // 600 ms client time / 150 images
     expect(l.trimEnd().endsWith(labelled.health!)).to.equal(true);
     expect(row('cli-inverted').trimEnd().endsWith('ALERT')).to.equal(true);
