@@ -10,25 +10,17 @@ export function tempDir(prefix = 'rv-client-'): { dir: string; cleanup: () => vo
 }
 
 /**
- * The events log text of `dir` once the logger's pending writes have landed (the text stopped
- * changing). Loggers are left open: closing them would also close the in-process API's.
+ * The events log text of `dir` with everything this process logged there so far: that folder's
+ * loggers are flushed first (they stay open), so no line can still be on its way. No polling, no
+ * guess at how long a write takes.
  */
 export async function eventsText(dir: string): Promise<string> {
-  const read = () =>
-    existsSync(dir)
-      ? eventFiles(dir)
-          .map((f) => readFileSync(f, 'utf8'))
-          .join('')
-      : '';
-  let last = read();
-  let stable = 0;
-  for (let i = 0; i < 100 && stable < 3; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-    const now = read();
-    stable = now === last && now !== '' ? stable + 1 : 0;
-    last = now;
-  }
-  return last;
+  await flushLogs(dir);
+  return existsSync(dir)
+    ? eventFiles(dir)
+        .map((f) => readFileSync(f, 'utf8'))
+        .join('')
+    : '';
 }
 
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -101,7 +93,7 @@ export async function flakyProxy(target: string, opts: { failures: number; statu
 }
 
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { loadConfig, type Config, type ConfigOverrides } from '@refund-vision/shared';
+import { flushLogs, loadConfig, type Config, type ConfigOverrides } from '@refund-vision/shared';
 
 /** A config rooted in `dir`, ignoring the environment and any config file of the checkout. */
 export function clientConfig(dir: string, overrides: ConfigOverrides = {}): Config {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, closeLoggers, parseEventLine, formatEventLine, eventLogPath } from './logger.ts';
+import { createLogger, closeLoggers, flushLogs, parseEventLine, formatEventLine, eventLogPath } from './logger.ts';
 
 describe('events log', () => {
   it('writes one readable line per event to events.log and reads it back', async () => {
@@ -43,5 +43,22 @@ describe('events log after close', () => {
     await closeLoggers();
     const text = readFileSync(realpathSync(eventLogPath(dir)), 'utf8');
     expect(text).to.contain('before').and.contain('reopened').and.not.contain('after close');
+  });
+});
+
+describe('flushLogs', () => {
+  it('puts every line logged so far on disk at once, and the same logger keeps writing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rv-log-'));
+    const log = createLogger('client', { dir, console: false });
+    const lines = Array.from({ length: 200 }, (_, i) => `line ${i}`);
+    for (const l of lines) log.info(l);
+    await flushLogs(dir);
+    const read = () => readFileSync(realpathSync(eventLogPath(dir)), 'utf8');
+    expect(read().trim().split('\n').map((l) => parseEventLine(l)!.message)).to.deep.equal(lines);
+    log.info('after the flush');
+    await flushLogs(dir);
+    expect(read().trim().split('\n')).to.have.length(201);
+    expect(read()).to.contain('after the flush');
+    await closeLoggers();
   });
 });

@@ -74,6 +74,18 @@ export interface LoggerOptions {
 }
 
 const roots = new Map<string, winston.Logger>();
+const dirOf = (key: string) => key.slice(0, key.lastIndexOf('|'));
+
+function fileTransport(dir: string): DailyRotateFile {
+  return new DailyRotateFile({
+    dirname: dir,
+    filename: 'events-%DATE%.log',
+    datePattern: 'YYYY-MM-DD',
+    createSymlink: true,
+    symlinkName: 'events.log',
+    maxFiles: '90d',
+  });
+}
 
 /** Root logger per log folder, so every component appends through one file transport. */
 function rootLogger(opts: LoggerOptions): winston.Logger {
@@ -81,16 +93,7 @@ function rootLogger(opts: LoggerOptions): winston.Logger {
   let logger = roots.get(key);
   if (logger) return logger;
   mkdirSync(opts.dir, { recursive: true });
-  const transports: winston.transport[] = [
-    new DailyRotateFile({
-      dirname: opts.dir,
-      filename: 'events-%DATE%.log',
-      datePattern: 'YYYY-MM-DD',
-      createSymlink: true,
-      symlinkName: 'events.log',
-      maxFiles: '90d',
-    }),
-  ];
+  const transports: winston.transport[] = [fileTransport(opts.dir)];
   if (opts.console ?? true) transports.push(new winston.transports.Console({ stderrLevels: ['error', 'warn'] }));
   logger = winston.createLogger({
     level: opts.level ?? 'info',
@@ -107,32 +110,48 @@ export function createLogger(component: string, opts: LoggerOptions): winston.Lo
   return rootLogger(opts).child({ component });
 }
 
+/** Detaches a transport and resolves once it has written what it holds (at most 2 s). */
+function closeTransport(logger: winston.Logger, t: winston.transport): Promise<void> {
+  return new Promise<void>((res) => {
+    const timer = setTimeout(res, 2000);
+    timer.unref();
+    const done = () => {
+      clearTimeout(timer);
+      res();
+    };
+    // Detach first so a component still holding this logger cannot write to a closed stream.
+    logger.remove(t);
+    if (t instanceof DailyRotateFile) {
+      // Its close() ends the file stream and emits 'finish' once the data is flushed.
+      t.once('finish', done);
+      t.close?.();
+    } else done();
+  });
+}
+
 /** Flush and close every file transport (tests and shutdown); resolves once lines are on disk. */
 export async function closeLoggers(): Promise<void> {
   const all = [...roots.values()];
   roots.clear();
-  await Promise.all(
-    all.flatMap((logger) =>
-      [...logger.transports].map(
-        (t) =>
-          new Promise<void>((res) => {
-            const timer = setTimeout(res, 2000);
-            timer.unref();
-            const done = () => {
-              clearTimeout(timer);
-              res();
-            };
-            // Detach first so a component still holding this logger cannot write to a closed stream.
-            logger.remove(t);
-            if (t instanceof DailyRotateFile) {
-              // Its close() ends the file stream and emits 'finish' once the data is flushed.
-              t.once('finish', done);
-              t.close?.();
-            } else done();
-          }),
-      ),
-    ),
-  );
+  await Promise.all(all.flatMap((logger) => [...logger.transports].map((t) => closeTransport(logger, t))));
+}
+
+/**
+ * Resolves once every line logged to `dir` so far is on disk, the loggers staying usable: each
+ * file transport is swapped for a fresh one in the same tick (no line can fall between them), and
+ * the old one is closed, which flushes it. For tests that read the events log of a live component.
+ */
+export async function flushLogs(dir: string): Promise<void> {
+  const swaps: Promise<void>[] = [];
+  for (const [key, logger] of roots) {
+    if (dirOf(key) !== dir) continue;
+    for (const t of [...logger.transports]) {
+      if (!(t instanceof DailyRotateFile)) continue;
+      logger.add(fileTransport(dir));
+      swaps.push(closeTransport(logger, t));
+    }
+  }
+  await Promise.all(swaps);
 }
 
 export function eventLogPath(dir: string): string {
