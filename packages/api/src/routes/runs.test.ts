@@ -30,8 +30,13 @@ describe('runs history: /v1/runs', () => {
     expect(seen).to.deep.equal(['hist-4', 'hist-3', 'hist-2', 'hist-1', 'hist-0']);
     const future = await send(`${srv.url}/v1/runs?from=2999-01-01`);
     expect(future.body.runs).to.deep.equal([]);
-    const today = new Date().toISOString().slice(0, 10);
-    expect((await send(`${srv.url}/v1/runs?from=${today}&to=${today}`)).body.runs).to.have.length(5);
+    // The day is the last run's own, not `new Date()`'s: runs recorded just before UTC midnight and
+    // a query just after would otherwise ask for the wrong day.
+    const started = await Promise.all([0, 1, 2, 3, 4].map(async (r) => (await srv.store.runs.getRunByKey(`hist-${r}`))!.startedAt));
+    const day = started[4]!.slice(0, 10);
+    const byDay = (await send(`${srv.url}/v1/runs?from=${day}&to=${day}`)).body.runs.map((r: any) => r.runKey);
+    expect(byDay).to.deep.equal(['hist-4', 'hist-3', 'hist-2', 'hist-1', 'hist-0'].filter((_, i) => started[4 - i]!.startsWith(day)));
+    expect(byDay[0]).to.equal('hist-4');
   });
 
   it('shows one run by id or key with per-class breakdown and paged predictions', async () => {
