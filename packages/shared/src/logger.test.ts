@@ -54,7 +54,12 @@ describe('flushLogs', () => {
     for (const l of lines) log.info(l);
     await flushLogs(dir);
     const read = () => readFileSync(realpathSync(eventLogPath(dir)), 'utf8');
-    expect(read().trim().split('\n').map((l) => parseEventLine(l)!.message)).to.deep.equal(lines);
+    expect(
+      read()
+        .trim()
+        .split('\n')
+        .map((l) => parseEventLine(l)!.message),
+    ).to.deep.equal(lines);
     log.info('after the flush');
     await flushLogs(dir);
     expect(read().trim().split('\n')).to.have.length(201);

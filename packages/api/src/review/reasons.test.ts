@@ -24,7 +24,11 @@ describe('review reasons', () => {
     const policy = reviewPolicyOf({}, { lowConfidence: 0.5, leaseSeconds: 60 });
     expect(policy.outOfScope).to.equal(null);
     expect(policy.lowConfidence).to.deep.equal({ score: 'maxProb', threshold: 0.5 });
-    const own: ReviewPolicy = { outOfScope: { score: 'entropy', threshold: 0.5 }, lowConfidence: { score: 'margin', threshold: 0.1 }, target: 't' };
+    const own: ReviewPolicy = {
+      outOfScope: { score: 'entropy', threshold: 0.5 },
+      lowConfidence: { score: 'margin', threshold: 0.1 },
+      target: 't',
+    };
     expect(reviewPolicyOf({ review: own }, { lowConfidence: 0.5, leaseSeconds: 60 })).to.equal(own);
     const probs = new Float32Array([0.96, 0.04, 0, 0, 0, 0, 0, 0, 0, 0, ...new Array(NUM_CLASSES).fill(0.1)]);
     expect(reviewReasonAt(probs, 0, 0, undefined, policy)).to.equal(null);
@@ -84,10 +88,20 @@ describe('review reasons', () => {
       delete (body.images[2] as { label?: number }).label;
       const res = await send(`${srv.url}/v1/predict`, { json: body });
       expect(res.status).to.equal(200);
-      expect(res.body.predictions.map((p: { review: unknown }) => p.review)).to.deep.equal([null, 'mismatch', 'out-of-scope', 'low-confidence']);
+      expect(res.body.predictions.map((p: { review: unknown }) => p.review)).to.deep.equal([
+        null,
+        'mismatch',
+        'out-of-scope',
+        'low-confidence',
+      ]);
       // the stored answer (replay) carries them too
       const again = await send(`${srv.url}/v1/predict`, { json: body });
-      expect(again.body.predictions.map((p: { review: unknown }) => p.review)).to.deep.equal([null, 'mismatch', 'out-of-scope', 'low-confidence']);
+      expect(again.body.predictions.map((p: { review: unknown }) => p.review)).to.deep.equal([
+        null,
+        'mismatch',
+        'out-of-scope',
+        'low-confidence',
+      ]);
       const done = await send(`${srv.url}/v1/runs/review-run/complete`, { json: {} });
       expect(done.status).to.equal(200);
       const detail = await send(`${srv.url}/v1/runs/review-run`);
@@ -109,7 +123,9 @@ describe('review reasons', () => {
       expect(res.status).to.equal(200);
       const review = res.body.outputs.find((o: { name: string }) => o.name === 'review');
       expect(review).to.deep.equal({ name: 'review', datatype: 'BYTES', shape: [4], data: ['', '', 'out-of-scope', 'low-confidence'] });
-      const only = await send(`${srv.url}/v2/models/fashion-cnn/infer`, { json: { inputs: [input], outputs: [{ name: 'probabilities' }] } });
+      const only = await send(`${srv.url}/v2/models/fashion-cnn/infer`, {
+        json: { inputs: [input], outputs: [{ name: 'probabilities' }] },
+      });
       expect(only.body.outputs.map((o: { name: string }) => o.name)).to.deep.equal(['probabilities']);
     });
 
