@@ -62,15 +62,20 @@ function makeNamespace(ns: string, host: string, i: number): boolean {
     return false;
   }
   const peer = `${host}p`;
-  ip('link', 'add', host, 'type', 'veth', 'peer', 'name', peer);
-  ip('link', 'set', peer, 'netns', ns);
-  ip('-n', ns, 'link', 'set', peer, 'name', 'eth0');
-  ip('addr', 'add', `${subnet(i)}.1/30`, 'dev', host);
-  ip('-n', ns, 'addr', 'add', `${subnet(i)}.2/30`, 'dev', 'eth0');
-  ip('link', 'set', host, 'up');
-  ip('-n', ns, 'link', 'set', 'eth0', 'up');
-  ip('-n', ns, 'link', 'set', 'lo', 'up');
-  return true;
+  try {
+    ip('link', 'add', host, 'type', 'veth', 'peer', 'name', peer);
+    ip('link', 'set', peer, 'netns', ns);
+    ip('-n', ns, 'link', 'set', peer, 'name', 'eth0');
+    ip('addr', 'add', `${subnet(i)}.1/30`, 'dev', host);
+    ip('-n', ns, 'addr', 'add', `${subnet(i)}.2/30`, 'dev', 'eth0');
+    ip('link', 'set', host, 'up');
+    ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    return true;
+  } catch {
+    dropNamespace(ns, host); // namespaces but no veth (a restricted container): loopback instead
+    return false;
+  }
 }
 
 function dropNamespace(ns: string, host: string): void {
