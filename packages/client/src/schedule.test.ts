@@ -120,6 +120,37 @@ describe('Scheduler', () => {
     expect(log).to.match(/missed scheduled run skipped \(catchUp=skip\)/);
   });
 
+  it('resumes at start a run the last process died in, even with catchUp=skip, and clears the mark when it ends', async () => {
+    const cfg = config({ cron: '0 18 * * *', catchUp: 'skip' });
+    const calls: string[] = [];
+    const make = (job: () => Promise<void>) =>
+      new Scheduler({ config: cfg, logger: createLogger('client', { dir: cfg.logs.dir, console: false }), job });
+    // a tick that never ends stands for a process killed mid-run: the mark stays on disk
+    const first = make(() => new Promise<void>(() => calls.push('killed')));
+    await first.start({ runNow: true });
+    await until(() => calls.length === 1, 'the first run');
+    expect(first.readState()!.runningSince).to.be.a('string');
+    await first.stop({ wait: false });
+
+    const again = make(async () => void calls.push('resumed'));
+    const decision = await again.start();
+    expect(decision.missed).to.equal(false); // nothing missed: the resume comes from the mark alone
+    await until(() => !again.running && calls.length === 2, 'the resumed run');
+    await again.stop();
+    expect(calls).to.deep.equal(['killed', 'resumed']);
+    expect(again.readState()!.runningSince).to.equal(undefined);
+    expect(await eventsText(cfg.logs.dir)).to.match(/WARN  scheduler run=- the run going when the scheduler stopped is resumed now/);
+
+    // a run that fails (not a crash) is over: nothing is owed at the next start
+    const failing = make(async () => {
+      throw new Error('boom');
+    });
+    await failing.start({ runNow: true });
+    await until(() => !failing.running, 'the failing run');
+    await failing.stop();
+    expect(failing.readState()!.runningSince).to.equal(undefined);
+  });
+
   it('refuses a bad cron expression or time zone naming the key', () => {
     expect(() => new Scheduler({ config: config({ cron: 'every day at six' }) })).to.throw(/client\.cron/);
     expect(() => new Scheduler({ config: config({ timezone: 'Mars/Olympus' }) })).to.throw(/client\.timezone/);
