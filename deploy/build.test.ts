@@ -118,6 +118,18 @@ describe('pnpm build (dist/app)', function () {
     });
   });
 
+  it('runs as a node:cluster primary with workers from the build (API_WORKERS=2)', async () => {
+    const clustered = await startApi(process.execPath, [join(build.dir, 'bin', 'main.mjs')], {
+      env: env({ API_WORKERS: '2', DB_PATH: join(tmp, 'cluster', 'refund-vision.db'), LOG_DIR: join(tmp, 'cluster-logs') }),
+      cwd: tmp,
+    });
+    try {
+      for (let i = 0; i < 4; i++) expect((await getJson(`${clustered.url}/readyz`)).status).to.equal(200);
+    } finally {
+      expect(await clustered.stop(), clustered.output().slice(-2000)).to.equal(0);
+    }
+  });
+
   it('keeps the production install when nothing changed (a second build only re-bundles)', async () => {
     const again = await buildApp({ root, log: () => {} });
     expect(again.installed).to.equal(false);
