@@ -1,13 +1,19 @@
 #!/usr/bin/env node
-// `npm start` / `npm test` on a fresh clone with only Node >= 20 and npm:
-// install the workspace with the pinned pnpm when needed, then hand over.
+// `npm start` / `npm test` on a fresh clone with only Node >= 20.15 and npm:
+// check the Node version, install the workspace with the pinned pnpm when needed, then hand over.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeVersionProblem } from './node-version.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const tooOld = nodeVersionProblem(process.versions.node, pkg.engines.node);
+if (tooOld) {
+  console.error(`[bootstrap] ${tooOld}`);
+  process.exit(1);
+}
 const pnpmSpec = pkg.packageManager; // e.g. pnpm@10.34.9 — corepack cannot verify it here, npx can fetch it.
 const [command = 'start', ...rest] = process.argv.slice(2);
 
