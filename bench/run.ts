@@ -15,6 +15,7 @@ import { ROOT } from './lib/proc.ts';
 import { ensurePeers } from './lib/python.ts';
 import { formatMarkdown, formatTable, evaluate, type Row } from './lib/table.ts';
 import { measureClientMemory, measureEndToEnd } from './rows/e2e.ts';
+import { measureHardening } from './rows/hardening.ts';
 import { measureHotSwap } from './rows/hot-swap.ts';
 import { measureInference } from './rows/inference.ts';
 import { measurePreprocess } from './rows/preprocess.ts';
@@ -87,6 +88,7 @@ try {
     [8, 'training', () => measureTraining(ctx)],
     [10, 'model hot swap', () => measureHotSwap(ctx)],
     [11, 'several replicas', () => measureReplicas(ctx)],
+    [12, 'hostile load (bomb forms, batch-256 burst)', () => measureHardening(ctx)],
   ];
   const stepSeconds: Record<string, number> = {};
   for (const [item, name, fn] of steps) {

@@ -24,11 +24,23 @@ export interface CrashPolicyOptions {
 
 const describe = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
 
-export function installCrashPolicy(handle: ServerHandle, opts: CrashPolicyOptions): () => void {
+export interface CrashPolicy {
+  /** From now on a fatal error drains this server before the exit. */
+  attach(handle: ServerHandle): void;
+  uninstall(): void;
+}
+
+/**
+ * Installs the policy; call it before the server starts, so that no moment is left where an
+ * escaped error ends the process the default way. Until a server is attached a fatal error is
+ * logged and the process exits at once (there is nothing to drain).
+ */
+export function installCrashPolicy(opts: CrashPolicyOptions): CrashPolicy {
   const { logger } = opts;
   const exit = opts.exit ?? ((code: number) => process.exit(code));
   const announceMs = opts.announceMs ?? 1000;
   const drainMs = opts.drainMs ?? 10_000;
+  let handle: ServerHandle | undefined;
   let fatal = false;
 
   const onFatal = (kind: string, err: unknown) => {
@@ -39,17 +51,20 @@ export function installCrashPolicy(handle: ServerHandle, opts: CrashPolicyOption
       return;
     }
     fatal = true;
-    handle.state.failed = reason;
+    const server = handle;
+    if (server) server.state.failed = reason;
     // The stack goes to the log for whoever fixes the bug; stderr gets one line an operator can read.
-    logger.error(`api: fatal ${reason} — refusing new work, draining, then exiting`, {
+    logger.error(`api: fatal ${reason} — ${server ? 'refusing new work, draining, then exiting' : 'exiting'}`, {
       trace: err instanceof Error ? err.stack : undefined,
     });
-    process.stderr.write(`api: fatal ${reason}; draining and exiting with code ${FATAL_EXIT_CODE}\n`);
+    process.stderr.write(`api: fatal ${reason}; ${server ? 'draining and exiting' : 'exiting'} with code ${FATAL_EXIT_CODE}\n`);
     const hardStop = setTimeout(() => exit(FATAL_EXIT_CODE), announceMs + drainMs + 2000);
     hardStop.unref();
     void (async () => {
-      await new Promise((r) => setTimeout(r, announceMs));
-      await Promise.race([handle.close().catch(() => undefined), new Promise((r) => setTimeout(r, drainMs))]);
+      if (server) {
+        await new Promise((r) => setTimeout(r, announceMs));
+        await Promise.race([server.close().catch(() => undefined), new Promise((r) => setTimeout(r, drainMs))]);
+      }
       await closeLoggers().catch(() => undefined);
       exit(FATAL_EXIT_CODE);
     })();
@@ -58,8 +73,13 @@ export function installCrashPolicy(handle: ServerHandle, opts: CrashPolicyOption
   const onRejection = (err: unknown) => onFatal('unhandled promise rejection', err);
   process.on('uncaughtException', onException);
   process.on('unhandledRejection', onRejection);
-  return () => {
-    process.off('uncaughtException', onException);
-    process.off('unhandledRejection', onRejection);
+  return {
+    attach(h) {
+      handle = h;
+    },
+    uninstall() {
+      process.off('uncaughtException', onException);
+      process.off('unhandledRejection', onRejection);
+    },
   };
 }

@@ -5,7 +5,8 @@
  * An error that escapes every handler: crash-policy.ts (say so, fail the probes, drain, exit 70).
  */
 import cluster from 'node:cluster';
-import { closeLoggers, ConfigError, loadConfig } from '@refund-vision/shared';
+import { closeLoggers, ConfigError, createLogger, loadConfig } from '@refund-vision/shared';
+import { installCrashPolicy } from './crash-policy.ts';
 import { checkExposure } from './http/auth.ts';
 
 async function main() {
@@ -13,10 +14,12 @@ async function main() {
   checkExposure(config);
   // The primary only forks: it never loads the model or the web stack.
   if (config.api.workers > 1 && cluster.isPrimary) return (await import('./cluster.ts')).runPrimary(config);
+  // The crash policy is in place before anything can fail in the background (see crash-policy.ts).
+  const logger = createLogger('api', { dir: config.logs.dir, level: config.logs.level, console: config.logs.console });
+  const policy = installCrashPolicy({ logger, announceMs: config.api.fatalAnnounceMs });
   const { startServer } = await import('./server.ts');
-  const handle = await startServer({ config });
-  const { installCrashPolicy } = await import('./crash-policy.ts');
-  installCrashPolicy(handle, { logger: handle.logger, announceMs: config.api.fatalAnnounceMs });
+  const handle = await startServer({ config, logger });
+  policy.attach(handle);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

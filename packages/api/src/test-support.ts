@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import {
   createLogger,
   encodePixels,
@@ -18,7 +18,7 @@ import {
   type ConfigOverrides,
   type ModelCard,
 } from '@refund-vision/shared';
-import { loadClassifier, loadFashionMnist, tensorCount, type Classifier, type FashionMnist } from '@refund-vision/model';
+import { buildPng, loadClassifier, loadFashionMnist, tensorCount, type Classifier, type FashionMnist } from '@refund-vision/model';
 import { startServer, type ServerHandle } from './server.ts';
 
 let classifier: Promise<Classifier> | undefined;
@@ -202,4 +202,32 @@ export function rawRequest(port: number, chunks: (string | Buffer)[], deadlineMs
     socket.on('close', () => finish(true));
     for (const c of chunks) socket.write(c);
   });
+}
+
+/** A 1,080-byte BMP declaring width×height, RLE8, whose only pixel data is an end-of-bitmap marker. */
+export function rle8Bomb(width = 10_000, height = 10_000): Buffer {
+  const b = Buffer.alloc(14 + 40 + 1024 + 2);
+  b.write('BM', 0, 'latin1');
+  b.writeUInt32LE(b.length, 2);
+  b.writeUInt32LE(14 + 40 + 1024, 10);
+  b.writeUInt32LE(40, 14);
+  b.writeInt32LE(width, 18);
+  b.writeInt32LE(height, 22);
+  b.writeUInt16LE(1, 26);
+  b.writeUInt16LE(8, 28);
+  b.writeUInt32LE(1, 30); // BI_RLE8
+  b.writeUInt32LE(2, 34);
+  b.writeUInt32LE(256, 46);
+  b.writeUInt16LE(0x0100, 14 + 40 + 1024); // 00 01: end of bitmap
+  return b;
+}
+
+/** A valid gray PNG of side×side, all one value (compresses ~1000:1), or a diagonal gradient. */
+export function flatPng(side: number, value = 0, gradient = false): Buffer {
+  const raw = Buffer.alloc((side + 1) * side, value);
+  for (let y = 0; y < side; y++) {
+    raw[y * (side + 1)] = 0;
+    if (gradient) for (let x = 0; x < side; x++) raw[y * (side + 1) + 1 + x] = (x + y) & 255;
+  }
+  return buildPng({ width: side, height: side, depth: 8, colorType: 0 }, deflateSync(raw, { level: 9 }));
 }

@@ -90,6 +90,60 @@ describe('preprocess pool', function () {
     expect((err as ImageError).reason).to.equal('too-large');
   });
 
+  it('refuses a decompression bomb from its header: the 1,080-byte RLE8 BMP declaring 10000×10000', async () => {
+    // BITMAPFILEHEADER + BITMAPINFOHEADER (10000×10000, 8 bpp, BI_RLE8), a zero palette, then only
+    // the end-of-bitmap marker: jimp would allocate 400 MB for it (20 of them took a client to 2.9 GB).
+    const bomb = Buffer.alloc(1080);
+    bomb.write('424d38040000000000003604000028000000102700001027000001000800010000000200000000000000000000000001000000000000', 'hex');
+    bomb.write('0001', 1078, 'hex');
+    pool = createPreprocessPool({ size: 1 });
+    const rss0 = process.memoryUsage().rss;
+    const errors = await Promise.all(Array.from({ length: 20 }, () => pool!.runBuffer(bomb).catch((e: unknown) => e as ImageError)));
+    for (const e of errors) {
+      expect(e).to.be.instanceOf(ImageError);
+      expect((e as ImageError).reason).to.equal('too-large');
+      expect((e as ImageError).message).to.match(/10000×10000 in only 1080 bytes .* decompression bomb/);
+    }
+    expect(process.memoryUsage().rss - rss0).to.be.below(100 * 2 ** 20);
+  });
+
+  it('a task past taskTimeoutMs fails as too-large; its worker is replaced and the other task it held runs again', async () => {
+    // A stand-in worker that spins forever on a path containing "hang" (as a decoder stuck on a file would).
+    const entry = join(dir, 'hanging-worker.mjs');
+    writeFileSync(
+      entry,
+      `import { parentPort } from 'node:worker_threads';\nparentPort.on('message', (req) => {\n  if (req.path.includes('hang')) for (;;);\n  parentPort.postMessage({ id: req.id, ok: true, result: { pixels: new Uint8Array(784), kind: 'photo', width: 1, height: 1, format: 'png', decoder: 'jimp' } });\n});\n`,
+    );
+    pool = startPool(pathToFileURL(entry), { size: 1, perWorker: 2, taskTimeoutMs: 400 });
+    const t0 = performance.now();
+    const [hung, other] = await Promise.allSettled([pool.run('hang.png'), pool.run('other.png')]);
+    expect(hung.status).to.equal('rejected');
+    expect((hung as PromiseRejectedResult).reason).to.be.instanceOf(ImageError);
+    expect(((hung as PromiseRejectedResult).reason as ImageError).reason).to.equal('too-large');
+    expect(((hung as PromiseRejectedResult).reason as ImageError).message).to.equal('the image took more than 400 ms to decode');
+    expect(other.status).to.equal('fulfilled');
+    expect(performance.now() - t0).to.be.below(5000);
+    expect((await pool.run('next.png')).pixels).to.have.length(784);
+  });
+
+  it('perWorker: 1 gives each worker one task at a time', async () => {
+    // A stand-in worker that answers after 30 ms and reports, as width, how many tasks it held then.
+    const entry = join(dir, 'counting-worker.mjs');
+    writeFileSync(
+      entry,
+      `import { parentPort } from 'node:worker_threads';\nlet held = 0;\nparentPort.on('message', (req) => {\n  held++;\n  const width = held;\n  setTimeout(() => { held--; parentPort.postMessage({ id: req.id, ok: true, result: { pixels: new Uint8Array(784), kind: 'photo', width, height: 1, format: 'png', decoder: 'jimp' } }); }, 30);\n});\n`,
+    );
+    const held = async (perWorker?: number) => {
+      pool = startPool(pathToFileURL(entry), { size: 1, ...(perWorker ? { perWorker } : {}) });
+      const r = await Promise.all(Array.from({ length: 6 }, (_, i) => pool!.run(`p${i}.png`)));
+      await pool.close();
+      pool = undefined;
+      return Math.max(...r.map((x) => x.width));
+    };
+    expect(await held(1)).to.equal(1);
+    expect(await held()).to.equal(2);
+  });
+
   it('refuses work after close()', async () => {
     pool = createPreprocessPool({ size: 1 });
     await pool.close();

@@ -58,7 +58,7 @@ export const ConfigSchema = z.object({
      */
     maxImagePixels: z.coerce.number().int().min(1).default(20_000_000),
     /** Declared pixels of all the images in one upload request together; files past it are refused. */
-    uploadMaxTotalPixels: z.coerce.number().int().min(1).default(200_000_000),
+    uploadMaxTotalPixels: z.coerce.number().int().min(1).default(120_000_000),
     /** Worker threads that decode uploads (never the request thread); each decodes one image at a time. */
     decodeWorkers: z.coerce
       .number()
@@ -67,8 +67,12 @@ export const ConfigSchema = z.object({
       .default(Math.max(1, Math.min(2, cpus().length))),
     /** One image's decode taking longer than this is abandoned (its worker is replaced). */
     decodeTimeoutMs: z.coerce.number().int().min(1).default(15_000),
-    /** Work requests in flight past this get 503 + Retry-After at once (probes are never shed). */
-    maxInFlight: z.coerce.number().int().min(1).default(32),
+    /**
+     * Work requests in flight past this get 503 + Retry-After at once (probes are never shed). Each
+     * admitted request does a few ms of main-thread work between awaits (JSON, SQLite, the answer);
+     * a probe waits behind all of them, so this bounds its latency. 8 keeps both cores busy.
+     */
+    maxInFlight: z.coerce.number().int().min(1).default(8),
     /** Seconds a shed request is told to wait (Retry-After). */
     retryAfterSeconds: z.coerce.number().int().min(1).default(2),
     /** A request must arrive complete within this (Node answers 408 and closes otherwise). */

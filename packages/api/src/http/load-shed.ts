@@ -9,9 +9,6 @@
 import type { RequestHandler } from 'express';
 import type { ServerState } from '../deps.ts';
 
-/** A refused request's body up to this size is read and discarded rather than the connection cut. */
-const DRAIN_UP_TO_BYTES = 1024 * 1024;
-
 export interface LoadShedder {
   middleware: RequestHandler;
   /** Requests admitted and not yet answered (or abandoned). */
@@ -20,20 +17,18 @@ export interface LoadShedder {
 
 export function createLoadShedder(opts: { maxInFlight: number; retryAfterSeconds: number; state: ServerState }): LoadShedder {
   let inFlight = 0;
-  const refuse = (req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1], code: string, message: string) => {
+  const refuse = (res: Parameters<RequestHandler>[1], code: string, message: string) => {
     res.set('Retry-After', String(opts.retryAfterSeconds));
-    // The body is not parsed. Node reads and discards a small one after the answer (closing with
-    // it unread would reset the connection under a client still sending it); a large one is not
-    // worth receiving, so that connection closes.
-    if (Number(req.get('content-length') ?? 0) > DRAIN_UP_TO_BYTES) res.set('Connection', 'close');
+    // The body is not parsed; Node reads and discards it after the answer (bounded by the request
+    // timeout). Closing with it unread would reset the connection under a client still sending it,
+    // which then sees a network error instead of this 503 and its Retry-After.
     res.status(503).json({ error: { code, message } });
   };
-  const middleware: RequestHandler = (req, res, next) => {
+  const middleware: RequestHandler = (_req, res, next) => {
     const { state } = opts;
-    if (state.failed || state.draining) return refuse(req, res, 'shutting-down', 'the server is shutting down; retry on another instance');
+    if (state.failed || state.draining) return refuse(res, 'shutting-down', 'the server is shutting down; retry on another instance');
     if (inFlight >= opts.maxInFlight)
       return refuse(
-        req,
         res,
         'overloaded',
         `${inFlight} requests in flight (limit ${opts.maxInFlight}); retry after ${opts.retryAfterSeconds} s`,
