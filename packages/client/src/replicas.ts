@@ -17,6 +17,8 @@ export interface Replica {
   probeAt: number;
   /** Requests it answered successfully, for the run's report. */
   served: number;
+  /** Order in which replicas went down (ties of probeAt within one millisecond). */
+  downSeq: number;
 }
 
 export interface ReplicaOptions {
@@ -33,6 +35,7 @@ export const trimUrl = (url: string): string => url.replace(/\/+$/, '');
 export class ReplicaSet {
   readonly replicas: Replica[];
   private next = 0;
+  private downs = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -41,7 +44,7 @@ export class ReplicaSet {
     private readonly opts: ReplicaOptions,
   ) {
     if (!urls.length) throw new Error('no API URL given');
-    this.replicas = [...new Set(urls.map(trimUrl))].map((url) => ({ url, up: true, failures: 0, probeAt: 0, served: 0 }));
+    this.replicas = [...new Set(urls.map(trimUrl))].map((url) => ({ url, up: true, failures: 0, probeAt: 0, served: 0, downSeq: 0 }));
   }
 
   get size(): number {
@@ -64,7 +67,7 @@ export class ReplicaSet {
       }
     }
     // All down: the one that has been down longest (its probe is due first) gets the attempt.
-    return [...this.replicas].sort((a, b) => a.probeAt - b.probeAt)[0]!;
+    return [...this.replicas].sort((a, b) => a.probeAt - b.probeAt || a.downSeq - b.downSeq)[0]!;
   }
 
   /** A healthy replica other than `url` exists: a retry can go there at once, without backoff. */
@@ -91,6 +94,7 @@ export class ReplicaSet {
     r.probeAt = Date.now() + this.delay(r.failures);
     if (r.up) {
       r.up = false;
+      r.downSeq = ++this.downs;
       this.opts.logger?.warn(`API replica down, failing over: ${r.url} (${reason})`, {
         replica: r.url,
         healthy: this.healthy().length,
