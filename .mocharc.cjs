@@ -10,5 +10,6 @@ module.exports = {
     : { spec: ['packages/*/src/**/*.test.ts', 'e2e/**/*.test.ts', 'bench/**/*.test.ts', 'scripts/**/*.test.ts', 'deploy/**/*.test.ts'] }),
   reporter: path.join(__dirname, 'scripts', 'mocha-reporter.cjs'),
   timeout: 60000,
-  exit: true,
+  // No `exit: true`: a test that leaves a server, socket, timer or worker open keeps the process
+  // alive, and the reporter names what leaked and fails the run.
 };

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ImageError, preprocessImage, probeImage, type ImageErrorReason } from './index.ts';
 import { deflateSync } from 'node:zlib';
 import { buildPng, datasetPng, item, photoImage } from './test-images.ts';
@@ -22,6 +23,23 @@ async function reasonOf(p: Promise<unknown>): Promise<ImageErrorReason | string>
     expect(e).to.be.instanceOf(ImageError);
     return (e as ImageError).reason;
   }
+}
+
+/** preprocessImage's outcome for each path, in a child process running as nobody (uid 65534). */
+function reasonsAsNobody(paths: string[]): string[] {
+  const index = fileURLToPath(new URL('./index.ts', import.meta.url));
+  const script = `
+    const { preprocessImage } = await import(${JSON.stringify(pathToFileURL(index).href)});
+    const out = [];
+    for (const p of ${JSON.stringify(paths)}) out.push(await preprocessImage(p).then(() => 'no error', (e) => e.reason ?? e.message));
+    console.log(JSON.stringify(out));`;
+  const stdout = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    uid: 65534,
+    gid: 65534,
+    cwd: dirname(index), // where tsx resolves from
+    encoding: 'utf8',
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as string[];
 }
 
 const DECODERS = ['auto', 'sharp', 'jimp'] as const;
@@ -141,12 +159,17 @@ describe('preprocess: bad input gets its reason', function () {
     expect(await reasonOf(preprocessImage(fifo))).to.equal('unreadable');
   });
 
-  it('a file without read permission is unreadable', async function () {
-    if (process.getuid?.() === 0) this.skip(); // root reads anything: nothing to test
-    const { chmodSync } = await import('node:fs');
-    const p = file('secret.png', png);
-    chmodSync(p, 0o000);
-    expect(await reasonOf(preprocessImage(p))).to.equal('unreadable');
+  it('a file without read permission is unreadable (beside a readable one, as a user without rights)', async () => {
+    const secret = file('secret.png', png);
+    const open = file('open.png', png);
+    chmodSync(secret, 0o000);
+    chmodSync(dir, 0o755); // only the file's own mode may stand in the way
+    // Root reads anything, so as root the check runs in a child process as the nobody user.
+    const asRoot = process.getuid?.() === 0;
+    const reasons = asRoot
+      ? reasonsAsNobody([secret, open])
+      : [await reasonOf(preprocessImage(secret)), await reasonOf(preprocessImage(open))];
+    expect(reasons).to.deep.equal(['unreadable', 'no error']);
   });
 
   it('names with spaces, quotes, non-ASCII and HTML are just names', async () => {
