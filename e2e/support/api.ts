@@ -26,18 +26,25 @@ export interface TestApi extends ServerHandle {
   stop(): Promise<void>;
 }
 
-/**
- * Starts the API (`overrides` on top of the test defaults, e.g. an API key). Its folder is removed when the test process exits, not at stop(): a winston file
- * transport whose folder vanishes under it crashes the process on its next write.
- */
 /** The committed model, loaded once per test process. */
 export function sharedModel(): Promise<Classifier> {
   return (model ??= loadClassifier({ dir: modelDir() }));
 }
 
+/** API folders, removed when the test process exits (one exit listener for all of them). */
+const folders = new Set<string>();
+process.once('exit', () => {
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * Starts the API (`overrides` on top of the test defaults, e.g. an API key). Its folder is removed
+ * when the test process exits, not at stop(): a winston file transport whose folder vanishes under
+ * it crashes the process on its next write.
+ */
 export async function startApi(overrides: ConfigOverrides = {}, opts: { card?: Partial<ModelCard> } = {}): Promise<TestApi> {
   const dir = mkdtempSync(join(tmpdir(), 'rv-e2e-api-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  folders.add(dir);
   const config = loadConfig({
     env: {},
     overrides: {
