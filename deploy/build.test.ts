@@ -82,7 +82,7 @@ describe('pnpm build (dist/app)', function () {
   it('classifies uploaded real images', async () => {
     const dir = join(tmp, 'upload');
     const files = await sampleImages(dir, 20);
-    const answers = await uploadImages(api.url, dir, files);
+    const { files: answers } = await uploadImages(api.url, dir, files);
     expect(answers).to.have.length(20);
     expect(answers.every((a) => a.ok)).to.equal(true);
     // The committed model is ~93 % right on the test set; 20 images, at least 16 right.

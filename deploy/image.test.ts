@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { APP_UID, buildImage, IMAGE_CONFIG, imageRef, imageToolsProblem, rootfsCommand, unpackImage, type ImageResult } from './image.ts';
+import { openStore } from '@refund-vision/api';
+import { startPostgres } from '@refund-vision/api/testing/postgres';
 import { accuracy, childPid, getJson, sampleImages, startApi, uploadImages, type Started } from './smoke.ts';
 
 describe('pnpm image (OCI image without a daemon)', function () {
@@ -72,7 +74,7 @@ describe('pnpm image (OCI image without a daemon)', function () {
     const files = await sampleImages(dir, 20);
     const anonymous = await fetch(`${api.url}/v1/predict/image`, { method: 'POST', body: new FormData() });
     expect(anonymous.status).to.equal(401);
-    const answers = await uploadImages(api.url, dir, files, apiKey);
+    const { files: answers } = await uploadImages(api.url, dir, files, apiKey);
     expect(answers.every((a) => a.ok)).to.equal(true);
     expect(accuracy(files, answers)).to.be.at.least(0.8);
   });
@@ -91,5 +93,33 @@ describe('pnpm image (OCI image without a daemon)', function () {
     const c = rootfsCommand(bundle, { args: ['/usr/local/bin/node', 'bin/migrate.mjs'] });
     const out = execFileSync(c.cmd, c.args, { encoding: 'utf8' });
     expect(out).to.match(/migrate: sqlite \/app\/data\/refund-vision\.db is up to date/);
+  });
+
+  it('as in Kubernetes: the migration Job, then the API on PostgreSQL (DATABASE_URL); predictions land in PostgreSQL', async () => {
+    const cluster = await startPostgres();
+    let replica: Started | undefined;
+    try {
+      const url = await cluster.createDatabase();
+      const job = rootfsCommand(bundle, { env: { DATABASE_URL: url }, args: ['/usr/local/bin/node', 'bin/migrate.mjs'] });
+      expect(execFileSync(job.cmd, job.args, { encoding: 'utf8' })).to.match(/migrate: postgres .* is up to date/);
+      const c = rootfsCommand(bundle, { env: { HOST: '127.0.0.1', PORT: '0', API_KEY: apiKey, DATABASE_URL: url } });
+      replica = await startApi(c.cmd, c.args, { env: { PATH: process.env.PATH }, signalChild: true, timeoutMs: 90_000 });
+      expect((await getJson(`${replica.url}/v2/health/ready`)).status).to.equal(200);
+      const dir = join(tmp, 'upload-pg');
+      const files = await sampleImages(dir, 5);
+      const { runKey } = await uploadImages(replica.url, dir, files, apiKey);
+      // Read back from PostgreSQL itself, not through the API.
+      const store = await openStore({ url, readOnly: true });
+      try {
+        const run = await store.runs.getRun(runKey);
+        expect(run, runKey).to.not.equal(undefined);
+        expect((await store.runs.runPredictions(run!.id, {})).items).to.have.length(5);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      if (replica) expect(await replica.stop()).to.equal(0);
+      cluster.stop();
+    }
   });
 });

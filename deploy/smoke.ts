@@ -88,8 +88,14 @@ export interface UploadAnswer {
   confidence?: number;
 }
 
-/** POST /v1/predict/image with the files; returns the per-file results. */
-export async function uploadImages(url: string, dir: string, files: SampleFile[], apiKey?: string): Promise<UploadAnswer[]> {
+/** The upload's run (one per request) and its per-file results. */
+export interface UploadReply {
+  runKey: string;
+  files: UploadAnswer[];
+}
+
+/** POST /v1/predict/image with the files; returns the run key and the per-file results. */
+export async function uploadImages(url: string, dir: string, files: SampleFile[], apiKey?: string): Promise<UploadReply> {
   const form = new FormData();
   for (const f of files) form.append('images', new Blob([readFileSync(join(dir, f.file))], { type: 'image/png' }), f.file);
   const res = await fetch(`${url}/v1/predict/image`, {
@@ -98,9 +104,9 @@ export async function uploadImages(url: string, dir: string, files: SampleFile[]
     headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
     signal: AbortSignal.timeout(30_000),
   });
-  const body = (await res.json()) as { files?: UploadAnswer[]; error?: unknown };
-  if (res.status !== 200 || !body.files) throw new Error(`upload: HTTP ${res.status} ${JSON.stringify(body)}`);
-  return body.files;
+  const body = (await res.json()) as Partial<UploadReply> & { error?: unknown };
+  if (res.status !== 200 || !body.files || !body.runKey) throw new Error(`upload: HTTP ${res.status} ${JSON.stringify(body)}`);
+  return { runKey: body.runKey, files: body.files };
 }
 
 /** Share of answers whose class is the file's true label. */
