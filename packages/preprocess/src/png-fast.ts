@@ -8,7 +8,7 @@
  */
 import { inflateSync } from 'node:zlib';
 import { ImageError } from './errors.ts';
-import { ColorThumbBuilder, grayRun, type Gray } from './raster.ts';
+import { ColorThumbBuilder, grayRun, once, type Gray } from './raster.ts';
 
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
@@ -93,10 +93,9 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
   const sameAsAbove = new Uint8Array(height);
   const bpp = packed ? 1 : channels;
   const unpacked = packed ? new Uint8Array(width) : undefined;
-  // The colour thumbnail the photo segmentation uses, as sharp and jimp give it: from RGB(A)
-  // rows, or palette rows looked up (8-bit palettes; packed ones are rare and stay gray).
-  const thumb = channels >= 3 || (paletteRgba && !packed) ? new ColorThumbBuilder(width, height) : undefined;
-  const paletteRow = paletteRgba && !packed ? new Uint8Array(width * 4) : undefined;
+  // Where each row's unfiltered samples are (a repeated row points at the row it repeats), for the
+  // colour thumbnail the photo segmentation may ask for later.
+  const rowAt = new Int32Array(height);
   // `q` is where the previous row's unfiltered samples are: a repeated row is not copied, the
   // pointer just stays on the last distinct row (identical content).
   let q = -1;
@@ -106,7 +105,7 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
     if (filter === 2 && q >= 0 && raw.subarray(p, p + stride).equals(zero)) {
       out.copyWithin(y * width, (y - 1) * width, y * width);
       sameAsAbove[y] = 1;
-      thumb?.repeat(y);
+      rowAt[y] = q;
       continue;
     }
     unfilter(raw, p, q, stride, bpp, filter, q < 0);
@@ -114,21 +113,35 @@ export function decodePngFast(input: Uint8Array): Gray | undefined {
       // Repeated with another filter (e.g. None): same outcome, found after unfiltering.
       out.copyWithin(y * width, (y - 1) * width, y * width);
       sameAsAbove[y] = 1;
-      thumb?.repeat(y);
+      rowAt[y] = q;
       continue;
     }
     q = p;
-    if (paletteRow) {
-      for (let x = 0; x < width; x++) paletteRow.set(paletteRgba!.subarray(raw[p + x]! * 4, raw[p + x]! * 4 + 4), x * 4);
-      thumb!.row(y, paletteRow, 0, 4);
-    } else if (thumb) thumb.row(y, raw, p, channels as 3 | 4);
+    rowAt[y] = p;
     if (unpacked) {
       unpack(raw, p, depth, unpacked);
       for (let x = 0; x < width; x++) out[y * width + x] = lut![unpacked[x]!]!;
     } else if (lut) for (let x = 0; x < width; x++) out[y * width + x] = lut[raw[p + x]!]!;
     else grayRun(raw, p, out, y * width, width, channels);
   }
-  return { data: out, width, height, sameAsAbove, color: thumb?.finish() };
+  // Colour from RGB(A) rows, or palette rows looked up (8-bit palettes; packed ones are rare and stay gray).
+  const hasColour = channels >= 3 || (paletteRgba && !packed);
+  const color = hasColour
+    ? once(() => {
+        const thumb = new ColorThumbBuilder(width, height);
+        const paletteRow = paletteRgba ? new Uint8Array(width * 4) : undefined;
+        for (let y = 0; y < height; y++) {
+          const p = rowAt[y]!;
+          if (y > 0 && p === rowAt[y - 1]) thumb.repeat(y);
+          else if (paletteRow) {
+            for (let x = 0; x < width; x++) paletteRow.set(paletteRgba!.subarray(raw[p + x]! * 4, raw[p + x]! * 4 + 4), x * 4);
+            thumb.row(y, paletteRow, 0, 4);
+          } else thumb.row(y, raw, p, channels as 3 | 4);
+        }
+        return thumb.finish();
+      })
+    : undefined;
+  return { data: out, width, height, sameAsAbove, color };
 }
 
 /** Sub-byte samples, most significant bits first. */

@@ -6,9 +6,10 @@ export interface Gray {
   /** Optional hint from the decoder: sameAsAbove[y] = 1 when row y equals row y − 1 (upscaled
    *  images repeat most rows), so per-row work can be reused. */
   sameAsAbove?: Uint8Array;
-  /** Optional from decoders that had colour: a small copy (longest side ≤ THUMB_SIDE) for the
-   *  segmentation of photos, which separates an item from a bed or floor of similar gray. */
-  color?: ColorThumb;
+  /** From decoders that had colour: a small copy (longest side ≤ THUMB_SIDE) for the segmentation
+   *  of photos, which separates an item from a bed or floor of similar gray. Computed on first
+   *  call only: dataset images and studio shots never need it. */
+  color?: () => ColorThumb;
 }
 
 /** Block-averaged RGB planes: pixel (x, y) averages source block [x·f, x·f + f) × [y·f, y·f + f). */
@@ -37,6 +38,9 @@ export class ColorThumbBuilder {
   private readonly sum: Uint32Array;
   private readonly rowSum: Uint32Array;
   private readonly col: Int32Array;
+  /** The last row's sums wait in rowSum until the next distinct row: repeats only count. */
+  private pendingRow = 0;
+  private pendingTimes = 0;
 
   constructor(
     readonly width: number,
@@ -53,6 +57,7 @@ export class ColorThumbBuilder {
   }
 
   row(y: number, src: Uint8Array, from: number, channels: 3 | 4): void {
+    this.flush();
     const rs = this.rowSum;
     rs.fill(0);
     const col = this.col;
@@ -71,16 +76,32 @@ export class ColorThumbBuilder {
       rs[t + 1] = rs[t + 1]! + g;
       rs[t + 2] = rs[t + 2]! + b;
     }
-    this.repeat(y);
+    this.pendingRow = (y / this.f) | 0;
+    this.pendingTimes = 1;
   }
 
   repeat(y: number): void {
-    const base = ((y / this.f) | 0) * this.tw * 3;
-    const { sum, rowSum } = this;
-    for (let i = 0; i < rowSum.length; i++) sum[base + i] = sum[base + i]! + rowSum[i]!;
+    const tr = (y / this.f) | 0;
+    if (tr === this.pendingRow) {
+      this.pendingTimes++;
+      return;
+    }
+    this.flush();
+    this.pendingRow = tr;
+    this.pendingTimes = 1;
+  }
+
+  /** Adds the last row, times the rows that repeated it, to its thumbnail row. */
+  private flush(): void {
+    if (this.pendingTimes === 0) return;
+    const base = this.pendingRow * this.tw * 3;
+    const { sum, rowSum, pendingTimes: n } = this;
+    for (let i = 0; i < rowSum.length; i++) sum[base + i] = sum[base + i]! + rowSum[i]! * n;
+    this.pendingTimes = 0;
   }
 
   finish(): ColorThumb {
+    this.flush();
     const { f, tw, th, width, height, sum } = this;
     const r = new Uint8Array(tw * th);
     const g = new Uint8Array(tw * th);
@@ -140,26 +161,39 @@ export function grayRun(src: Uint8Array, from: number, out: Uint8Array, at: numb
 export function toGray(src: Uint8Array, width: number, height: number, channels: number): Gray {
   const out = new Uint8Array(width * height);
   grayRun(src, 0, out, 0, width * height, channels);
-  return { data: out, width, height, color: channels >= 3 ? colorThumb(src, width, height, channels as 3 | 4) : undefined };
+  return { data: out, width, height, color: channels >= 3 ? once(() => colorThumb(src, width, height, channels as 3 | 4)) : undefined };
+}
+
+/** fn, called at most once. */
+export function once<T>(fn: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) [value, done] = [fn(), true];
+    return value;
+  };
 }
 
 /** Applies an EXIF orientation (1–8) so the raster is as the camera's viewer would show it. */
 export function orient(img: Gray, orientation: number): Gray {
   if (orientation <= 1 || orientation > 8) return img;
   const out = orientPlane(img, orientation);
-  const c = img.color;
-  if (!c) return out;
+  const thumb = img.color;
+  if (!thumb) return out;
   // The thumbnail's blocks are anchored at the stored image's origin; after a flip they are anchored
   // at the other edge, off by the partial block at most (under one thumbnail pixel).
-  const planes = [c.r, c.g, c.b].map((data) => orientPlane({ data, width: c.width, height: c.height }, orientation));
-  out.color = {
-    r: planes[0]!.data,
-    g: planes[1]!.data,
-    b: planes[2]!.data,
-    width: planes[0]!.width,
-    height: planes[0]!.height,
-    factor: c.factor,
-  };
+  out.color = once(() => {
+    const c = thumb();
+    const planes = [c.r, c.g, c.b].map((data) => orientPlane({ data, width: c.width, height: c.height }, orientation));
+    return {
+      r: planes[0]!.data,
+      g: planes[1]!.data,
+      b: planes[2]!.data,
+      width: planes[0]!.width,
+      height: planes[0]!.height,
+      factor: c.factor,
+    };
+  });
   return out;
 }
 

@@ -6,9 +6,12 @@
 import { expect } from 'chai';
 import { preprocessImage } from './index.ts';
 import { clothingPhotosDir, pickPhotos, readPhotoRows } from './photo-sample.ts';
+import { decodeWithSharp } from './decode-sharp.ts';
+import { decodePngFast } from './png-fast.ts';
+import { inspectImage } from './probe.ts';
 import { colorThumb, orient, toGray } from './raster.ts';
 import { segmentPhoto } from './segment.ts';
-import { correlation, fashionMnist, item, requireSharp, rng } from './test-images.ts';
+import { correlation, datasetPng, fashionMnist, item, requireSharp, rng } from './test-images.ts';
 import type { FashionMnist } from '@refund-vision/model';
 
 type Rgb = [number, number, number];
@@ -254,10 +257,38 @@ describe('preprocess: colour thumbnail', () => {
     expect([t.r[66 * 100 + 99], t.g[66 * 100 + 99]]).to.deep.equal([0, 0]); // partial block, opaque black
     const g = toGray(rgba, w, h, 4);
     const turned = orient(g, 6); // 90° clockwise: the red left half becomes the top
-    expect([turned.color!.width, turned.color!.height]).to.deep.equal([67, 100]);
-    expect(turned.color!.r[5]).to.equal(200);
-    expect(turned.color!.r[99 * 67 + 60]).to.equal(255); // from the transparent top right
-    expect(turned.color!.r[99 * 67 + 5]).to.equal(0); // from the opaque bottom right
+    expect([turned.color!().width, turned.color!().height]).to.deep.equal([67, 100]);
+    expect(turned.color!().r[5]).to.equal(200);
+    expect(turned.color!().r[99 * 67 + 60]).to.equal(255); // from the transparent top right
+    expect(turned.color!().r[99 * 67 + 5]).to.equal(0); // from the opaque bottom right
+  });
+
+  it('png-fast builds the same thumbnail as sharp, repeated rows and palettes included', async function () {
+    const sharp = await requireSharp();
+    const rand = rng(11);
+    const w = 397;
+    const h = 263;
+    const rgba = Buffer.alloc(w * h * 4);
+    for (let i = 0; i < w * h; i++) rgba.set([rand() * 255, rand() * 255, rand() * 255, i % 7 ? 255 : rand() * 255], i * 4);
+    const x = new Uint8Array(784).map(() => rand() * 255);
+    const pngs = [
+      await sharp(rgba, { raw: { width: w, height: h, channels: 4 } })
+        .png()
+        .toBuffer(),
+      await sharp(rgba, { raw: { width: w, height: h, channels: 4 } })
+        .removeAlpha()
+        .png()
+        .toBuffer(),
+      await sharp(rgba, { raw: { width: w, height: h, channels: 4 } })
+        .png({ palette: true, colours: 200 }) // 8-bit; packed (≤ 16 colours) palettes stay gray
+        .toBuffer(),
+      await datasetPng(x), // 761×761, most rows repeated
+    ];
+    for (const [i, png] of pngs.entries()) {
+      const fast = decodePngFast(png)!;
+      const ref = await decodeWithSharp(sharp, png, inspectImage(png), 1e8);
+      expect(fast.color!(), `png ${i}`).to.deep.equal(ref.color!());
+    }
   });
 
   it('segmentation of a too-small image declines instead of guessing', () => {

@@ -43,12 +43,12 @@ function thumbnail(img: Gray): Thumb {
   const k = thumbFactor(w, h);
   const tw = Math.ceil(w / k);
   const th = Math.ceil(h / k);
-  const sum = new Float64Array(tw * th);
+  const sum = new Uint32Array(tw * th);
   const col = new Int32Array(w);
   for (let x = 0; x < w; x++) col[x] = (x / k) | 0;
   for (let y = 0; y < h; y++) {
-    const trow = ((y / k) | 0) * tw;
-    for (let x = 0, i = y * w; x < w; x++, i++) sum[trow + col[x]!] = sum[trow + col[x]!]! + data[i]!;
+    const row = sum.subarray(((y / k) | 0) * tw, ((y / k) | 0) * tw + tw);
+    for (let x = 0, i = y * w; x < w; x++, i++) row[col[x]!] = row[col[x]!]! + data[i]!;
   }
   const L = new Float32Array(tw * th);
   const luma = new Uint8Array(tw * th);
@@ -58,7 +58,7 @@ function thumbnail(img: Gray): Thumb {
       const cnt = (Math.min(h, (ty + 1) * k) - ty * k) * (Math.min(w, (tx + 1) * k) - tx * k);
       luma[t] = Math.round((L[t] = sum[t]! / cnt));
     }
-  const c = img.color;
+  const c = img.color?.();
   if (!c || c.width !== tw || c.height !== th) return { f: [L], luma, width: tw, height: th, factor: k };
   const A = new Float32Array(tw * th);
   const B = new Float32Array(tw * th);
@@ -112,7 +112,10 @@ function backgroundClusters(f: Float32Array[], idx: number[]): Cluster[] {
       for (let k = 0; k < centres.length; k++) {
         let s = 0;
         for (let c = 0; c < d; c++) s += (f[c]![i]! - centres[k]![c]!) ** 2;
-        if (s < bestD) [best, bestD] = [k, s];
+        if (s < bestD) {
+          best = k;
+          bestD = s;
+        }
       }
       assign[n] = best;
       const acc = sums[best]!;
@@ -253,15 +256,18 @@ function itemMask(
   scales: number,
 ): Uint8Array | undefined {
   const n = w * h;
+  const d = f.length;
+  const bg = clusters.filter((_, k) => background[k]);
+  const centres = Float64Array.from(bg.flatMap((c) => c.centre));
+  const unit = Float64Array.from(bg, (c) => Math.max(minDistance / scales, c.scale));
   let mask: Uint8Array = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     let near = Infinity;
-    clusters.forEach((c, k) => {
-      if (!background[k]) return;
+    for (let k = 0; k < bg.length; k++) {
       let s = 0;
-      for (let j = 0; j < f.length; j++) s += (f[j]![i]! - c.centre[j]!) ** 2;
-      near = Math.min(near, Math.sqrt(s) / Math.max(minDistance / scales, c.scale));
-    });
+      for (let j = 0; j < d; j++) s += (f[j]![i]! - centres[k * d + j]!) ** 2;
+      near = Math.min(near, Math.sqrt(s) / unit[k]!);
+    }
     mask[i] = near > scales ? 1 : 0;
   }
   mask = dilate(erode(mask, w, h), w, h);
@@ -292,15 +298,21 @@ export function segmentPhoto(img: Gray): Segmentation | undefined {
   // Each pixel's nearest cluster, and how far it is in that cluster's scales.
   const nearest = new Int8Array(n);
   const far = new Float32Array(n);
+  const d = f.length;
+  const centres = Float64Array.from(clusters.flatMap((c) => c.centre));
+  const unit = Float64Array.from(clusters, (c) => Math.max(MIN_DISTANCE / SCALES, c.scale));
   for (let i = 0; i < n; i++) {
     let best = -1;
     let bestD = Infinity;
-    clusters.forEach((c, k) => {
+    for (let k = 0; k < clusters.length; k++) {
       let s = 0;
-      for (let j = 0; j < f.length; j++) s += (f[j]![i]! - c.centre[j]!) ** 2;
-      const d = Math.sqrt(s) / Math.max(MIN_DISTANCE / SCALES, c.scale);
-      if (d < bestD) [best, bestD] = [k, d];
-    });
+      for (let j = 0; j < d; j++) s += (f[j]![i]! - centres[k * d + j]!) ** 2;
+      const dist = Math.sqrt(s) / unit[k]!;
+      if (dist < bestD) {
+        best = k;
+        bestD = dist;
+      }
+    }
     nearest[i] = best;
     far[i] = bestD;
   }
