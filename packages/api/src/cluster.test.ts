@@ -1,20 +1,10 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { predictBody, send, testBatch } from './test-support.ts';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+import { predictBody, send, spawnApi, testBatch } from './test-support.ts';
 
 interface Cluster {
   url: string;
@@ -28,51 +18,24 @@ interface Cluster {
 /** `pnpm api` with API_WORKERS=2 in a child process on a free port, once /readyz answers 200. */
 async function startCluster(): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'rv-cluster-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./main.ts', import.meta.url))], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      API_WORKERS: '2',
-      DB_PATH: join(dir, 'rv.db'),
-      LOG_DIR: join(dir, 'logs'),
-      LOG_CONSOLE: 'false',
-      API_KEY: '',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const cluster: Cluster = {
+  let api;
+  try {
+    api = await spawnApi({ API_WORKERS: '2', DB_PATH: join(dir, 'rv.db'), LOG_DIR: join(dir, 'logs') });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const { url, child, output } = api;
+  return {
     url,
     dir,
     child,
-    output: () => output,
+    output,
     dispose() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  const deadline = Date.now() + 80_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      cluster.dispose();
-      throw new Error(`api exited early: ${output}`);
-    }
-    const ok = await fetch(`${url}/readyz`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ok) return cluster;
-    if (Date.now() > deadline) {
-      cluster.dispose();
-      throw new Error(`api not ready: ${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 // Each test stands on its own (the fixture is built in `before`, and the test that stops the

@@ -3,7 +3,7 @@
  * port with its SQLite file and logs in a temp dir, Fashion-MNIST test images, and request helpers.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync, gzipSync } from 'node:zlib';
@@ -230,4 +230,49 @@ export function flatPng(side: number, value = 0, gradient = false): Buffer {
     if (gradient) for (let x = 0; x < side; x++) raw[y * (side + 1) + 1 + x] = (x + y) & 255;
   }
   return buildPng({ width: side, height: side, depth: 8, colorType: 0 }, deflateSync(raw, { level: 9 }));
+}
+
+export interface ApiProcess {
+  url: string;
+  child: import('node:child_process').ChildProcess;
+  /** Everything the process wrote so far (stdout + stderr). */
+  output(): string;
+}
+
+/**
+ * The API as its own process (`main.ts`, as `pnpm api` runs it) on a free loopback port, waited for
+ * until /readyz answers 200. `env` adds to the environment (e.g. API_WORKERS, DB_PATH, MODEL_REGISTRY).
+ */
+export async function spawnApi(env: Record<string, string>, readyWithinMs = 80_000): Promise<ApiProcess> {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const port = await new Promise<number>((resolve) => {
+    const s = createNetServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./main.ts', import.meta.url))], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_CONSOLE: 'false', API_KEY: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const deadline = Date.now() + readyWithinMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`api exited early: ${output}`);
+    const ok = await fetch(`${url}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`api not ready within ${readyWithinMs} ms: ${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, child, output: () => output };
 }
