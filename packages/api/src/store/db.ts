@@ -85,6 +85,29 @@ class StoreSqliteDialect extends SqliteDialect {
   }
 }
 
+/**
+ * better-sqlite3 compiles a statement on every prepare(), and Kysely prepares every query it runs;
+ * the store runs the same few statements over and over (a full batch's INSERT is one long text), so
+ * compiled statements are kept by their SQL text. Kysely holds the one connection under a mutex, so a
+ * cached statement is never in use twice at once.
+ */
+function cachingPrepare(db: Database.Database, size = 256): Database.Database {
+  const cache = new Map<string, Database.Statement>();
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((source: string) => {
+    let stmt = cache.get(source);
+    if (stmt) {
+      cache.delete(source); // re-insert: Map order is the LRU order
+    } else {
+      stmt = prepare(source);
+      if (cache.size >= size) cache.delete(cache.keys().next().value!);
+    }
+    cache.set(source, stmt);
+    return stmt;
+  }) as Database.Database['prepare'];
+  return db;
+}
+
 function openSqliteFile(path: string, readOnly: boolean): Database.Database {
   const memory = path === ':memory:';
   if (!memory) {
@@ -180,7 +203,7 @@ export async function openDatabase(opts: OpenStoreOptions): Promise<StoreDatabas
   } else {
     if (!opts.path) throw new StoreError('store-missing', 'no store configured: set DB_PATH or DATABASE_URL');
     location = opts.path;
-    const file = openSqliteFile(opts.path, readOnly);
+    const file = cachingPrepare(openSqliteFile(opts.path, readOnly));
     db = new Kysely<Tables>({ dialect: new StoreSqliteDialect({ database: file }) });
   }
 

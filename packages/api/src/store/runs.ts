@@ -253,12 +253,15 @@ export class RunsRepository {
         .execute();
       for (const r of inserted) ids[r.position] = r.id;
     }
-    // Ascending class order: concurrent batches of one run take these row locks in the same order.
-    for (let c = 0; c < NUM_CLASSES; c++) {
-      if (count[c] === 0) continue;
+    // One statement for every class the batch touched, in ascending class order, so concurrent
+    // batches of one run take these row locks in the same order.
+    const classRows = [];
+    for (let c = 0; c < NUM_CLASSES; c++)
+      if (count[c]! > 0) classRows.push({ run_id: run.id, class_index: c, count: count[c]!, confidence_sum: confSum[c]! });
+    if (classRows.length)
       await trx
         .insertInto('run_class_stats')
-        .values({ run_id: run.id, class_index: c, count: count[c]!, confidence_sum: confSum[c]! })
+        .values(classRows)
         .onConflict((oc) =>
           oc.columns(['run_id', 'class_index']).doUpdateSet((eb) => ({
             count: eb('run_class_stats.count', '+', eb.ref('excluded.count')),
@@ -266,7 +269,6 @@ export class RunsRepository {
           })),
         )
         .execute();
-    }
     const px = input.pixelStats;
     await trx
       .updateTable('runs')

@@ -78,8 +78,6 @@ export const initial: StoreMigration = {
       .addColumn('created_at', iso, (c) => c.notNull())
       .execute();
     await db.schema.createIndex('predictions_run').on('predictions').columns(['run_id', 'id']).execute();
-    // Postgres does not index foreign keys by itself; feedback joins predictions by batch too.
-    await db.schema.createIndex('predictions_batch').on('predictions').column('batch_id').execute();
 
     await db.schema
       .createTable('run_class_stats')
