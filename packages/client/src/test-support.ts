@@ -4,9 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventFiles } from './events.ts';
 
+const leftForExit: string[] = [];
+let exitHook = false;
+
+/**
+ * A temp folder. `cleanup` removes it when the test process exits, not at once: loggers stay open
+ * and a winston file transport that opens or writes its file after the folder vanished crashes the
+ * process with an uncaught ENOENT (a race with every test that logs into its temp folder).
+ */
 export function tempDir(prefix = 'rv-client-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  if (!exitHook) process.once('exit', () => leftForExit.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  exitHook = true;
+  return { dir, cleanup: () => void leftForExit.push(dir) };
 }
 
 /**
