@@ -4,9 +4,10 @@
  * one fresh database per caller, removed when the process exits. The binaries come from Debian's
  * `postgresql` package (/usr/lib/postgresql/<version>/bin) or PG_BIN. When the cluster cannot
  * start, the promise rejects with the reason: a test that needs Postgres fails, it never skips.
+ * A cluster whose test process was killed before its exit handler ran is stopped by the next start.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,10 +77,55 @@ function run(cmd: string[], what: string, log?: string): void {
   }
 }
 
+const DIR_PREFIX = 'rv-pg-';
+const OWNER_FILE = 'owner.pid';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Stops the clusters of test processes that died without their exit handler running (killed by a
+ * timeout or a signal): pg_ctl daemonises the server, so nothing else would ever stop it.
+ */
+function reapOrphans(bin: string, prefix: string[]): void {
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
+    const dir = join(tmpdir(), name);
+    let owner: number;
+    try {
+      owner = Number(readFileSync(join(dir, OWNER_FILE), 'utf8'));
+    } catch {
+      continue; // not ours to judge: no owner recorded
+    }
+    if (!Number.isInteger(owner) || owner <= 0 || alive(owner)) continue;
+    try {
+      execFileSync(
+        prefix[0] ?? join(bin, 'pg_ctl'),
+        [...prefix.slice(1), ...(prefix.length ? [join(bin, 'pg_ctl')] : []), '-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop'],
+        {
+          stdio: 'ignore',
+          timeout: 30_000,
+        },
+      );
+    } catch {
+      // not running any more
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function startPostgres(): Promise<PostgresCluster> {
   const bin = binDir();
   const as = runAs();
-  const dir = mkdtempSync(join(tmpdir(), 'rv-pg-'));
+  reapOrphans(bin, as.prefix);
+  const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
+  writeFileSync(join(dir, OWNER_FILE), String(process.pid));
   if (as.uid !== undefined) chownSync(dir, as.uid, as.gid!);
   const data = join(dir, 'data');
   const log = join(dir, 'server.log');
