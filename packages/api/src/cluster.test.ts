@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -100,6 +100,31 @@ describe('pnpm api with two worker processes: SIGTERM', function () {
       expect(db.pragma('integrity_check', { simple: true })).to.equal('ok');
     } finally {
       db.close();
+    }
+  });
+
+  it('exits 0 on a SIGTERM that arrives while the workers are still loading their model', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rv-cluster-early-'));
+    try {
+      const api = await spawnApi({ API_WORKERS: '2', DB_PATH: join(dir, 'rv.db'), LOG_DIR: join(dir, 'logs') }, 0, false);
+      const exited = new Promise<number | null>((resolve) => api.child.once('exit', (code) => resolve(code)));
+      // The primary migrates the database, then forks; the workers need seconds to load: stop them mid-start.
+      while (!existsSync(join(dir, 'rv.db'))) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(
+        await fetch(`${api.url}/readyz`).then(
+          (r) => r.status,
+          () => 'no answer',
+        ),
+      ).to.not.equal(200);
+      api.child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([exited, new Promise((r) => (timer = setTimeout(() => r('still running after 30 s'), 30_000)))]);
+      clearTimeout(timer);
+      if (code !== 0) api.child.kill('SIGKILL');
+      expect(code, api.output()).to.equal(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

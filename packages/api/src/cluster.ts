@@ -54,7 +54,10 @@ export async function runPrimary(config: Config): Promise<void> {
           new Promise<void>((resolve) => {
             if (w.isDead()) return resolve();
             w.once('exit', () => resolve());
-            w.send('shutdown');
+            // A signal, not an IPC message: a worker still loading its model has no message
+            // listener yet and would lose the message; an early SIGTERM ends it (nothing to drain),
+            // a later one drains it. A second SIGTERM from the process group is harmless.
+            w.process.kill('SIGTERM');
           }),
       ),
     );

@@ -17,11 +17,24 @@ async function main() {
   // The crash policy is in place before anything can fail in the background (see crash-policy.ts).
   const logger = createLogger('api', { dir: config.logs.dir, level: config.logs.level, console: config.logs.console });
   const policy = installCrashPolicy({ logger, announceMs: config.api.fatalAnnounceMs });
+  // Listen for the stop request before the (slow) start: a cluster primary stopping while this
+  // worker still loads its model sends 'shutdown' once, and a message nobody listens to is lost —
+  // the worker would then start and serve forever while the primary waits for it to exit.
+  let stop: ((signal: string) => Promise<void>) | undefined;
+  let requested: string | undefined;
+  const request = (signal: string) => {
+    if (stop) void stop(signal);
+    else requested ??= signal;
+  };
+  process.on('SIGTERM', () => request('SIGTERM'));
+  process.on('SIGINT', () => request('SIGINT'));
+  // A worker's primary asks for shutdown by message: signals to the group would arrive twice.
+  process.on('message', (m) => m === 'shutdown' && request('shutdown'));
   const { startServer } = await import('./server.ts');
   const handle = await startServer({ config, logger });
   policy.attach(handle);
   let stopping = false;
-  const stop = async (signal: string) => {
+  stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`api: ${signal}, draining\n`);
@@ -29,10 +42,7 @@ async function main() {
     await closeLoggers();
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-  // A worker's primary asks for shutdown by message: signals to the group would arrive twice.
-  process.on('message', (m) => m === 'shutdown' && void stop('shutdown'));
+  if (requested) await stop(requested);
 }
 
 main().catch(async (e) => {

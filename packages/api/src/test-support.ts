@@ -241,9 +241,10 @@ export interface ApiProcess {
 
 /**
  * The API as its own process (`main.ts`, as `pnpm api` runs it) on a free loopback port, waited for
- * until /readyz answers 200. `env` adds to the environment (e.g. API_WORKERS, DB_PATH, MODEL_REGISTRY).
+ * until /readyz answers 200 (unless `waitReady` is false). `env` adds to the environment (e.g.
+ * API_WORKERS, DB_PATH, MODEL_REGISTRY).
  */
-export async function spawnApi(env: Record<string, string>, readyWithinMs = 80_000): Promise<ApiProcess> {
+export async function spawnApi(env: Record<string, string>, readyWithinMs = 80_000, waitReady = true): Promise<ApiProcess> {
   const { spawn } = await import('node:child_process');
   const { fileURLToPath } = await import('node:url');
   const port = await new Promise<number>((resolve) => {
@@ -261,7 +262,7 @@ export async function spawnApi(env: Record<string, string>, readyWithinMs = 80_0
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const deadline = Date.now() + readyWithinMs;
-  for (;;) {
+  while (waitReady) {
     if (child.exitCode !== null) throw new Error(`api exited early: ${output}`);
     const ok = await fetch(`${url}/readyz`).then(
       (r) => r.status === 200,
