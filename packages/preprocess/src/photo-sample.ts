@@ -4,9 +4,10 @@
  * preprocessing makes of real photos. Used by the photo CLIs and the segmentation tests; never
  * copies the photos anywhere.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { classIndexOf, parseCsv, projectRoot, seededRandom } from '@refund-vision/shared';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { seededRandom } from '@refund-vision/shared';
+import { PHOTO_LABELS, photoCandidateDirs, readClothingPhotos } from '@refund-vision/model';
 
 export interface PhotoRow {
   id: string;
@@ -15,45 +16,19 @@ export interface PhotoRow {
   path: string;
 }
 
-/** CLOTHING_PHOTOS_DIR, else the shared data folder beside the checkout; undefined when absent. */
+/** The model package's folders (CLOTHING_PHOTOS_DIR, the shared data folder, data/): the first holding a copy; never downloads. */
 export function clothingPhotosDir(): string | undefined {
-  const candidates = [process.env.CLOTHING_PHOTOS_DIR, resolve(projectRoot(), '..', 'shared', 'data', 'clothing-photos')];
-  return candidates.find((d): d is string => !!d && existsSync(join(d, 'labels.csv')));
+  return photoCandidateDirs().find((d) => existsSync(join(d, 'labels.csv')));
 }
 
+/** The photos with a usable label (the model package's loader; checksums are not verified here: this only samples). */
 export function readPhotoRows(dir: string): PhotoRow[] {
-  const [header, ...rows] = parseCsv(readFileSync(join(dir, 'labels.csv'), 'utf8'));
-  const col = (name: string) => {
-    const i = header!.indexOf(name);
-    if (i < 0) throw new Error(`${join(dir, 'labels.csv')}: no column ${name}`);
-    return i;
-  };
-  const [image, label, sender] = [col('image'), col('label'), col('sender_id')];
-  return rows
-    .filter((r) => r.length > sender)
-    .map((r) => ({ id: r[image]!, label: r[label]!, sender: r[sender]!, path: join(dir, 'images', `${r[image]}.jpg`) }));
+  return readClothingPhotos(dir, { verify: false }).photos.map((p) => ({ id: p.id, label: p.label, sender: p.senderId, path: p.file }));
 }
 
-/**
- * The Fashion-MNIST classes each label can honestly be (the dataset README's table); labels with
- * no class (Shorts, Skirt, Hat, Body, Other, Not sure, Skip) are absent.
- */
+/** In-scope labels → the Fashion-MNIST classes each can honestly be (the model package's table). */
 export const LABEL_CLASSES: Readonly<Record<string, readonly number[]>> = Object.fromEntries(
-  Object.entries({
-    'T-Shirt': ['T-shirt/top'],
-    Top: ['T-shirt/top'],
-    Undershirt: ['T-shirt/top'],
-    Polo: ['T-shirt/top', 'Shirt'],
-    Longsleeve: ['T-shirt/top', 'Pullover', 'Shirt'],
-    Hoodie: ['Pullover'],
-    Shirt: ['Shirt'],
-    Blouse: ['Shirt', 'T-shirt/top'],
-    Outwear: ['Coat'],
-    Blazer: ['Coat'],
-    Pants: ['Trouser'],
-    Dress: ['Dress'],
-    Shoes: ['Sandal', 'Sneaker', 'Ankle boot'],
-  }).map(([label, names]) => [label, names.map((n) => classIndexOf(n)!)]),
+  Object.entries(PHOTO_LABELS).flatMap(([label, t]) => (t.kind === 'classes' ? [[label, t.classes]] : [])),
 );
 
 /**
