@@ -76,6 +76,23 @@ describe('review reasons from the API in the client results CSV', function () {
     const run = (await api.store.runs.getRunByKey(report.runKey))!;
     expect(run.reviews).to.include({ mismatch: 1, 'out-of-scope': 1 });
     expect(run.photos).to.equal(2);
+    // The review queue: mismatch first, then out-of-scope; the flagged photos' thumbnails arrived
+    // in the client's second request (WebP, ≤ 160 px), the rest sent none.
+    const queue = (await (await fetch(`${api.url}/v1/reviews`)).json()) as {
+      items: { id: number; imageId: string; reason: string; hasThumbnail: boolean }[];
+    };
+    const order = ['mismatch', 'out-of-scope', 'low-confidence'];
+    const ranks = queue.items.map((i) => order.indexOf(i.reason));
+    expect(ranks).to.deep.equal([...ranks].sort((a, b) => a - b));
+    expect(queue.items[0]).to.include({ imageId: 'G/item-1.png', reason: 'mismatch', hasThumbnail: true });
+    const hatItem = queue.items.find((i) => i.imageId === 'G/hat.jpg')!;
+    expect(hatItem).to.include({ reason: 'out-of-scope', hasThumbnail: true });
+    const detail = (await (await fetch(`${api.url}/v1/reviews/${hatItem.id}`)).json()) as { thumbnail: { type: string; data: string } };
+    expect(detail.thumbnail.type).to.equal('image/webp');
+    const thumb = Buffer.from(detail.thumbnail.data, 'base64');
+    expect(thumb.subarray(8, 12).toString()).to.equal('WEBP');
+    expect(thumb.length).to.be.below(16 * 1024);
+
     const log = await eventsText(cfg.logs.dir);
     expect(log).to.match(/run finished: run \S+: 6 classified.*to review: 1 mismatch, 1 out-of-scope/);
   });

@@ -18,6 +18,7 @@ import { modelsRouter } from './routes/models.ts';
 import { predictV1Router } from './routes/predict-v1.ts';
 import { probesRouter } from './routes/probes.ts';
 import { prometheusRouter } from './routes/prometheus.ts';
+import { reviewRouter } from './review/router.ts';
 import { runsRouter } from './routes/runs.ts';
 import { uploadRouter } from './routes/upload.ts';
 import type { UploadDecoder } from './upload-decoder.ts';
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps, uploads: UploadDecoder): Express {
   app.use(legacyRouter(deps));
   app.use(runsRouter(deps));
   app.use(modelsRouter(deps));
+  app.use(reviewRouter(deps));
   app.use(v2Router(deps));
   app.use(createHistoryRouter({ store: deps.store, config, logger, classifier: deps.classifier }));
   app.use(v2ErrorHandler);

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AppError, PIXELS_PER_IMAGE, topK, type RunSource, type RunSummary } from '@refund-vision/shared';
-import { reviewPolicyOf, reviewReasonAt } from './review/reasons.ts';
+import { reviewPolicyOf, reviewPriority, reviewReasonAt } from './review/reasons.ts';
 import type { AppDeps } from './deps.ts';
 import { assessRun, describeProblems } from './health.ts';
 import type { BatchImage, BatchPrediction, CompleteRunInput } from './store/index.ts';
@@ -46,6 +46,7 @@ export async function classify(
     const classIndex = top3[0]!.classIndex;
     const review = reviewReasonAt(probs, i, classIndex, expected[i], policy);
     predictions[i] = { classIndex, confidence: top3[0]!.confidence, top3, review };
+    if (review) predictions[i]!.priority = round6(reviewPriority(probs, i, review, expected[i]));
   }
   return { probs, modelVersion: model.version, engine: model.engine, predictions, inferenceMs };
 }
@@ -80,6 +81,7 @@ export async function recordOneShotRun(
     engine: input.classified.engine,
     images: input.images,
     predictions: input.classified.predictions,
+    pixels: input.pixels,
     pixelStats: pixelStats(input.pixels),
     inferenceMs: input.classified.inferenceMs,
     totalMs,

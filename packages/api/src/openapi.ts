@@ -1,7 +1,17 @@
 /** The OpenAPI 3 document served at /openapi.json; message schemas come from the shared zod contract. */
 import { z } from 'zod';
-import { CompleteRunRequest, ErrorBody, PredictRequest, PredictResponse, RunSummary } from '@refund-vision/shared';
+import {
+  CompleteRunRequest,
+  ErrorBody,
+  PredictRequest,
+  PredictResponse,
+  ReviewClaimRequest,
+  ReviewDecisionRequest,
+  RunSummary,
+  ThumbnailsRequest,
+} from '@refund-vision/shared';
 import { historyOpenApiPaths } from './history/openapi.ts';
+import { reviewOpenApiPaths } from './review/openapi.ts';
 
 const schema = (s: z.ZodType) =>
   z.toJSONSchema(s, { io: 'input', unrepresentable: 'any', target: 'openapi-3.0' }) as Record<string, unknown>;
@@ -49,6 +59,9 @@ export function openApiDocument(version: string) {
         CompleteRunRequest: schema(CompleteRunRequest),
         RunSummary: schema(RunSummary),
         ErrorBody: schema(ErrorBody),
+        ReviewClaimRequest: schema(ReviewClaimRequest),
+        ReviewDecisionRequest: schema(ReviewDecisionRequest),
+        ThumbnailsRequest: schema(ThumbnailsRequest),
       },
     },
     security: [{ bearer: [] }],
@@ -136,6 +149,7 @@ export function openApiDocument(version: string) {
         },
       },
       ...historyOpenApiPaths(),
+      ...reviewOpenApiPaths(),
       '/v2': { get: { summary: 'V2 server metadata', responses: { 200: { description: 'name, version, extensions' } } } },
       '/v2/health/live': { get: { summary: 'V2 liveness', security: [], responses: { 200: { description: 'live' } } } },
       '/v2/health/ready': {

@@ -49,6 +49,11 @@ describe('API server', () => {
         '/metrics',
         '/v1/predictions/{id}/feedback',
         '/v1/summary',
+        '/v1/reviews',
+        '/v1/reviews/claim',
+        '/v1/reviews/{id}/decision',
+        '/v1/reviews/{id}/saliency',
+        '/v1/reviews/thumbnails',
       ]) {
         expect(doc.body.paths, p).to.have.property(p);
       }
@@ -119,8 +124,8 @@ describe('API server', () => {
       for (const p of ['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready'])
         expect((await send(`${srv.url}${p}`)).status, p).to.equal(200);
       // the page shells are public (dashboard/dashboard.test.ts covers that split in full)
-      for (const p of ['/', '/docs', '/openapi.json']) expect((await send(`${srv.url}${p}`)).status, p).to.equal(200);
-      for (const p of ['/metrics', '/v1/runs', '/v2/models/fashion-cnn', '/v1/history']) {
+      for (const p of ['/', '/review', '/docs', '/openapi.json']) expect((await send(`${srv.url}${p}`)).status, p).to.equal(200);
+      for (const p of ['/metrics', '/v1/runs', '/v2/models/fashion-cnn', '/v1/history', '/v1/reviews', '/v1/reviews/decisions']) {
         const res = await send(`${srv.url}${p}`);
         expect(res.status, p).to.equal(401);
         expect(res.headers.get('www-authenticate')).to.match(/^Bearer/);

@@ -14,6 +14,7 @@ import {
   CLASS_NAMES,
   createLogger,
   encodePixels,
+  MAX_THUMBNAIL_BYTES,
   REVIEW_REASON_ORDER,
   type Config,
   type ImageMeta,
@@ -21,6 +22,7 @@ import {
   type PredictRequest,
   type PredictResponse,
   type ReviewReason,
+  type ThumbnailsRequest,
 } from '@refund-vision/shared';
 import { Batcher, type Batch } from './batcher.ts';
 import { Ledger, hashFile } from './ledger.ts';
@@ -187,6 +189,34 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
         ...(img.hash ? { hash: img.hash } : {}),
       }));
 
+    /**
+     * Only the images answered with a review reason get a thumbnail, in a second request, so the
+     * wire stays compact for the rest. Best effort: an item without one is reviewed from its 28×28.
+     */
+    const sendThumbnails = async (entry: OutboxEntry, res: PredictResponse, blog: Logger) => {
+      const flagged = res.predictions.flatMap((p, i) =>
+        p.review && p.predictionId && entry.extras[i]?.path ? [{ p, path: entry.extras[i]!.path }] : [],
+      );
+      if (!flagged.length) return;
+      try {
+        const { makeThumbnail } = await import('@refund-vision/preprocess');
+        const items: ThumbnailsRequest['items'] = [];
+        for (const { p, path } of flagged) {
+          const t = await makeThumbnail(path).catch(() => undefined);
+          // one odd photo that will not shrink must not sink the others' request
+          if (t && t.data.length <= MAX_THUMBNAIL_BYTES)
+            items.push({ predictionId: p.predictionId!, type: t.type, data: t.data.toString('base64') });
+        }
+        if (items.length) await sender.thumbnails({ items }, { run: entry.request.runKey, batch: entry.request.batchIndex });
+        blog.debug('review thumbnails sent', { batch: entry.request.batchIndex, thumbnails: items.length, flagged: flagged.length });
+      } catch (e) {
+        blog.warn('review thumbnails not sent; the items stay reviewable from what the model saw', {
+          batch: entry.request.batchIndex,
+          error: (e as Error).message,
+        });
+      }
+    };
+
     /** Sends one outbox file; true when the API acknowledged it. */
     const deliver = async (name: string, entry: OutboxEntry): Promise<boolean> => {
       const { runKey: key, batchIndex } = entry.request;
@@ -201,6 +231,7 @@ export async function runBatch(opts: RunOptions): Promise<RunReport> {
           ),
         );
         journal(key).append(rowsFromResponse(entry, res));
+        await sendThumbnails(entry, res, blog);
         outbox.remove(name);
         blog.info(res.replayed ? 'batch already recorded; stored answer replayed' : 'batch classified', {
           batch: batchIndex,

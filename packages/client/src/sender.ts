@@ -9,7 +9,14 @@
 import { gzipSync } from 'node:zlib';
 import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig } from 'axios';
 import axiosRetry from 'axios-retry';
-import { PredictResponse, type CompleteRunRequest, type Config, type Logger, type PredictRequest } from '@refund-vision/shared';
+import {
+  PredictResponse,
+  type CompleteRunRequest,
+  type Config,
+  type Logger,
+  type PredictRequest,
+  type ThumbnailsRequest,
+} from '@refund-vision/shared';
 import { ReplicaSet } from './replicas.ts';
 
 export type SendFailure = 'unreachable' | 'rejected' | 'auth' | 'invalid-response';
@@ -184,6 +191,11 @@ export class Sender {
       throw new SendError('invalid-response', `asked for ${req.images.length} predictions, got ${parsed.data.predictions.length}`);
     }
     return { ...parsed.data, servedBy };
+  }
+
+  /** The second request for a batch: small photos of the images the API flagged for review. */
+  async thumbnails(body: ThumbnailsRequest, ctx: Record<string, unknown> = {}): Promise<{ stored: number; missing: number[] }> {
+    return (await this.post<{ stored: number; missing: number[] }>('/v1/reviews/thumbnails', body, {}, ctx)).data;
   }
 
   /** Closes a run so its metrics are final. A run the API never saw (no batch sent) is not an error. */

@@ -4,3 +4,4 @@ export { preprocessImage, type PreprocessOptions, type Preprocessed } from './pr
 export { assertComplete, assertPixels, assertPlausibleSize, DEFAULT_MAX_PIXELS_PER_BYTE, inspectImage, probeImage } from './probe.ts';
 export { sharpAvailable } from './decode-sharp.ts';
 export { createPreprocessPool, type PoolOptions, type PreprocessPool } from './pool.ts';
+export { makeThumbnail, THUMBNAIL_SIDE, type Thumbnail } from './thumbnail.ts';

@@ -213,3 +213,68 @@ export function decodePixels(b64: string): Uint8Array {
   const buf = Buffer.from(b64, 'base64');
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
+
+// ---- the review queue (#10) -------------------------------------------------------------------
+
+/** Who decides: the name the review page asked for (or a script's name). */
+export const ReviewerName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[^\x00-\x1f\x7f]+$/, 'reviewer: no control characters');
+
+/**
+ * POST /v1/reviews/thumbnails — the client's second request, only for images answered with a
+ * review reason: a small photo (≤ ~160 px, WebP or JPEG) per prediction id, so a person can judge
+ * the item itself. Sent after the batch; an item whose thumbnail never arrives is still reviewable.
+ */
+export const MAX_THUMBNAIL_BYTES = 48 * 1024;
+export const ThumbnailsRequest = z
+  .object({
+    items: z
+      .array(
+        z
+          .object({
+            predictionId: z.number().int().min(1),
+            type: z.enum(['image/webp', 'image/jpeg']),
+            data: z
+              .string()
+              .max(Math.ceil(MAX_THUMBNAIL_BYTES / 3) * 4)
+              .refine(isCanonicalBase64, 'data: canonical padded base64'),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(MAX_BATCH_IMAGES),
+  })
+  .strict();
+export type ThumbnailsRequest = z.infer<typeof ThumbnailsRequest>;
+
+/** POST /v1/reviews/claim (the next item) and /v1/reviews/{id}/claim, /release. */
+export const ReviewClaimRequest = z
+  .object({
+    reviewer: ReviewerName,
+    /** Items this reviewer skipped: not offered again by /claim. */
+    exclude: z.array(z.number().int().min(1)).max(1000).optional(),
+  })
+  .strict();
+
+/**
+ * POST /v1/reviews/{id}/decision: a class, "none of these classes", "confirm" (the model's
+ * answer), or "undo" (the item's latest decision stops counting). Every one is a new audit row.
+ */
+export const ReviewDecisionRequest = z
+  .object({
+    decision: z.enum(['class', 'none', 'confirm', 'undo']),
+    classIndex: ClassIndex.optional(),
+    reviewer: ReviewerName,
+    /** Seconds the reviewer spent on the item. */
+    secondsSpent: z.number().min(0).max(86_400).optional(),
+  })
+  .strict()
+  .refine((d) => (d.decision === 'class') === (d.classIndex !== undefined), {
+    message: 'classIndex: required with decision "class", not allowed otherwise',
+    path: ['classIndex'],
+  });
+export type ReviewDecisionRequest = z.infer<typeof ReviewDecisionRequest>;

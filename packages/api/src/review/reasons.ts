@@ -16,6 +16,22 @@ export function reviewPolicyOf(card: Pick<ModelCard, 'review'>, cfg: Config['rev
   );
 }
 
+/**
+ * Queue order within a reason, lower first: a mismatch by the probability the model gives the
+ * ordered class (the surest contradiction first), out-of-scope by the top probability, low
+ * confidence by the margin between the top two.
+ */
+export function reviewPriority(probs: Float32Array, i: number, reason: ReviewReason, expected: number | undefined): number {
+  const row = probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES);
+  if (reason === 'mismatch' && expected !== undefined) return row[expected]!;
+  let a = 0;
+  let b = 0;
+  for (const p of row)
+    if (p > a) [a, b] = [p, a];
+    else if (p > b) b = p;
+  return reason === 'out-of-scope' ? a : a - b;
+}
+
 /** The reason for image `i` of a batch of probabilities (N×10), or null when it can be trusted. */
 export function reviewReasonAt(
   probs: Float32Array,

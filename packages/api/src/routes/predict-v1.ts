@@ -73,6 +73,7 @@ export function predictV1Router(deps: AppDeps): Router {
         engine: classified.engine,
         images: body.images,
         predictions: classified.predictions,
+        pixels,
         pixelStats: pixelStats(pixels),
         inferenceMs: classified.inferenceMs,
         totalMs,

@@ -7,6 +7,7 @@
 import { openDatabase, type OpenStoreOptions, type StoreDatabase } from './db.ts';
 import { FeedbackRepository } from './feedback.ts';
 import { HistoryRepository } from './history.ts';
+import { ReviewsRepository } from './reviews.ts';
 import { RunsRepository } from './runs.ts';
 import { ShadowRepository } from './shadow.ts';
 
@@ -15,6 +16,7 @@ export interface Store extends StoreDatabase {
   readonly feedback: FeedbackRepository;
   readonly history: HistoryRepository;
   readonly shadow: ShadowRepository;
+  readonly reviews: ReviewsRepository;
 }
 
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
@@ -24,6 +26,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     feedback: new FeedbackRepository(base.db),
     history: new HistoryRepository(base.db),
     shadow: new ShadowRepository(base.db),
+    reviews: new ReviewsRepository(base.db, base.kind),
   });
 }
 
@@ -32,6 +35,15 @@ export { StoreError, storeFailure, type StoreErrorCode } from './errors.ts';
 export type { FeedbackResult, PredictionRef } from './feedback.ts';
 export type { RangeTotals, SeriesRunRow } from './history.ts';
 export type { ShadowAnswer, ShadowSummary } from './shadow.ts';
+export type {
+  DecisionInput,
+  DecisionOutcome,
+  ReviewDecisionRow,
+  ReviewItem,
+  ReviewItemDetail,
+  ReviewQuery,
+  ReviewStatus,
+} from './reviews.ts';
 export {
   CursorError,
   type BatchImage,

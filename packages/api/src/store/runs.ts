@@ -34,6 +34,8 @@ export interface BatchPrediction {
   top3: TopK[];
   /** Why a person should look; null (or absent) when the answer can be trusted. */
   review?: ReviewReason | null;
+  /** Queue order within its reason (lower first); set with `review`. */
+  priority?: number;
 }
 
 export interface RecordBatchInput {
@@ -47,6 +49,8 @@ export interface RecordBatchInput {
   engine: string;
   images: BatchImage[];
   predictions: BatchPrediction[];
+  /** N×784: what the model saw. A prediction that needs review keeps its 28×28 for the queue. */
+  pixels?: Uint8Array | undefined;
   pixelStats: PixelStats;
   inferenceMs: number;
   totalMs: number;
@@ -252,6 +256,31 @@ export class RunsRepository {
         .returning(['id', 'position'])
         .execute();
       for (const r of inserted) ids[r.position] = r.id;
+    }
+    const queued = input.predictions.flatMap((p, i) =>
+      p.review && input.pixels
+        ? [
+            {
+              prediction_id: ids[i]!,
+              run_id: run.id,
+              reason: p.review,
+              priority: p.priority ?? 0,
+              pixels: Buffer.from(input.pixels.buffer, input.pixels.byteOffset + i * 784, 784).toString('base64'),
+              thumbnail: null,
+              thumbnail_type: null,
+              claimed_by: null,
+              claim_expires_at: null,
+              saliency_json: null,
+              created_at: now,
+            },
+          ]
+        : [],
+    );
+    for (let start = 0; start < queued.length; start += INSERT_CHUNK) {
+      await trx
+        .insertInto('review_items')
+        .values(queued.slice(start, start + INSERT_CHUNK))
+        .execute();
     }
     // One statement for every class the batch touched, in ascending class order, so concurrent
     // batches of one run take these row locks in the same order.

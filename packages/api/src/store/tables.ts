@@ -105,6 +105,43 @@ export interface ShadowPredictionsTable {
   created_at: string;
 }
 
+/** One per prediction that needs a person. */
+export interface ReviewItemsTable {
+  prediction_id: number;
+  run_id: number;
+  reason: ReviewReason;
+  /** Queue order within a reason, ascending. */
+  priority: number;
+  /** base64 of the 784 bytes the model saw. */
+  pixels: string;
+  /** base64 of the client's small photo (WebP or JPEG), when it arrived. */
+  thumbnail: string | null;
+  thumbnail_type: string | null;
+  claimed_by: string | null;
+  claim_expires_at: string | null;
+  /** 1 while the item's latest decision stands. */
+  decided: Defaulted<number>;
+  /** Occlusion saliency (28×28, JSON), computed on demand. */
+  saliency_json: string | null;
+  created_at: string;
+}
+
+/** Append-only: a correction or an undo is a new row. */
+export interface ReviewDecisionsTable {
+  id: Generated<number>;
+  prediction_id: number;
+  /** A class (`class_index`), "none of these classes", or an undo of the decision `previous_id`. */
+  decision: 'class' | 'none' | 'undo';
+  class_index: number | null;
+  decided_by: string;
+  decided_at: string;
+  seconds_spent: number | null;
+  /** The version of the model that made the reviewed prediction. */
+  model_version: string;
+  /** The item's decision before this one. */
+  previous_id: number | null;
+}
+
 export interface Tables {
   runs: RunsTable;
   batches: BatchesTable;
@@ -112,4 +149,6 @@ export interface Tables {
   run_class_stats: RunClassStatsTable;
   feedback: FeedbackTable;
   shadow_predictions: ShadowPredictionsTable;
+  review_items: ReviewItemsTable;
+  review_decisions: ReviewDecisionsTable;
 }

@@ -5,113 +5,18 @@
 // textContent or attribute setters, never through innerHTML: file names come from users.
 
 /* global Chart */
-const $ = (sel) => document.querySelector(sel);
+import { $, api, downloadCsv, el, initApiKey, KeyNeeded, setStatus } from './page.js';
+
 const CLASS_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 const HEALTH_COLORS = { OK: '#2e9d5b', WARN: '#e0a100', ALERT: '#d03030' };
 const HEALTH_LEVEL = { OK: 1, WARN: 2, ALERT: 3 };
 
 const state = { days: 90, history: null, charts: {}, run: null, classNames: [], baseline: null };
 
-/** Builds an element; children are nodes or plain text (always inserted as text). */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') node.className = v;
-    else if (k === 'dataset') Object.assign(node.dataset, v);
-    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) if (c !== undefined && c !== null) node.append(c instanceof Node ? c : String(c));
-  return node;
-}
-
 const pct = (x, d = 1) => (x === null || x === undefined ? '—' : `${(x * 100).toFixed(d)}%`);
 const ms = (x) => (x === null || x === undefined ? '—' : x < 10 ? x.toFixed(2) : x.toFixed(0));
 const dateTime = (iso) => (iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : '—');
 const badge = (h) => el('span', { class: `badge ${h ?? 'none'}` }, h ?? 'open');
-
-function setStatus(text, isError = false) {
-  const s = $('#status');
-  s.textContent = text;
-  s.classList.toggle('error', isError);
-}
-
-// ---- the API key ---------------------------------------------------------------------------------
-// A server with API_KEY answers every data route with 401 until the request carries the key. The
-// page then asks for it once, keeps it for this tab only, and sends it with every request.
-
-const KEY_STORAGE = 'refund-vision.apiKey';
-const storedKey = () => sessionStorage.getItem(KEY_STORAGE) ?? '';
-
-/** Thrown after a 401: the key form is already showing, callers only stop. */
-class KeyNeeded extends Error {}
-
-function askForKey(message) {
-  const form = $('#key-form');
-  $('#key-message').textContent = message;
-  form.hidden = false;
-  $('#api-key').value = '';
-  $('#api-key').focus();
-  setStatus('Waiting for the API key.', true);
-}
-
-$('#key-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  const key = $('#api-key').value.trim();
-  // Header values must be visible ASCII; fetch would throw on anything else.
-  if (!/^[\x21-\x7e]+$/.test(key)) return askForKey('An API key is one word of visible ASCII characters.');
-  sessionStorage.setItem(KEY_STORAGE, key);
-  $('#key-form').hidden = true;
-  $('#forget-key').hidden = false;
-  load();
-});
-
-$('#forget-key').addEventListener('click', () => {
-  sessionStorage.removeItem(KEY_STORAGE);
-  location.reload();
-});
-
-/** fetch with the stored key; a 401 drops a rejected key and shows the key form. */
-async function request(path, init = {}) {
-  const key = storedKey();
-  const headers = { accept: 'application/json', ...init.headers };
-  if (key) headers.authorization = `Bearer ${key}`;
-  const res = await fetch(path, { ...init, headers });
-  if (res.status === 401) {
-    sessionStorage.removeItem(KEY_STORAGE);
-    $('#forget-key').hidden = true;
-    askForKey(key ? 'That key was not accepted. Enter the API key of this server.' : 'This server needs its API key.');
-    throw new KeyNeeded('API key needed');
-  }
-  return res;
-}
-
-async function api(path, init) {
-  const res = await request(path, init);
-  const body = await res.json().catch(() => null);
-  if (!res.ok) throw new Error(body?.error?.message ?? `${res.status} ${res.statusText}`);
-  return body;
-}
-
-/** A plain link cannot send the key: fetch the CSV and hand it to the browser as a download. */
-async function downloadCsv(e) {
-  e.preventDefault();
-  const link = e.currentTarget;
-  try {
-    const res = await request(link.getAttribute('href'), { headers: { accept: 'text/csv' } });
-    if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
-    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'refund-vision-runs.csv';
-    const url = URL.createObjectURL(await res.blob());
-    const a = el('a', { href: url, download: name, hidden: true });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
-  } catch (err) {
-    if (!(err instanceof KeyNeeded)) setStatus(`Could not download the CSV: ${err.message}`, true);
-  }
-}
 
 // ---- charts ------------------------------------------------------------------------------------
 
@@ -500,6 +405,6 @@ $('#days').addEventListener('change', (e) => {
 $('#refresh').addEventListener('click', () => load());
 $('#more').addEventListener('click', () => state.run && openRun(state.run.id, true));
 $('#csv').addEventListener('click', downloadCsv);
-$('#forget-key').hidden = !storedKey();
+initApiKey(load);
 state.days = Number($('#days').value);
 load();

@@ -9,8 +9,9 @@ import { initial } from './0001-initial.ts';
 import { imagesSeen } from './0002-images-seen.ts';
 import { reviewReasons } from './0003-review-reasons.ts';
 import { modelLifecycle } from './0004-model-lifecycle.ts';
+import { reviewQueue } from './0005-review-queue.ts';
 
-export const MIGRATIONS: readonly StoreMigration[] = [initial, imagesSeen, reviewReasons, modelLifecycle];
+export const MIGRATIONS: readonly StoreMigration[] = [initial, imagesSeen, reviewReasons, modelLifecycle, reviewQueue];
 
 /** The names a fully migrated store has recorded, in order. */
 export const MIGRATION_NAMES: readonly string[] = MIGRATIONS.map((m) => m.name);
