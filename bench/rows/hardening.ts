@@ -14,6 +14,7 @@ import { unavailable, type Ctx } from '../lib/context.ts';
 import { BodyFactory, loadAutocannon, runLoad } from '../lib/load.ts';
 import { startApi, treeRss, type RunningApi } from '../lib/proc.ts';
 import type { Row } from '../lib/table.ts';
+import { ConfigSchema } from '../../packages/shared/src/config.ts';
 import { apiEnv } from './serving.ts';
 
 const ITEM = 12;
@@ -188,7 +189,8 @@ async function loadWithProbes(ctx: Ctx, api: RunningApi, seconds: number): Promi
 
 export async function measureHardening(ctx: Ctx): Promise<Row[]> {
   const seconds = ctx.quick ? 5 : 12;
-  const api = await startApi(apiEnv(ctx));
+  // The API's own admission limit (api.maxInFlight), not the throughput rows' raised one.
+  const api = await startApi(apiEnv(ctx, { API_MAX_IN_FLIGHT: String(ConfigSchema.shape.api.parse({}).maxInFlight) }));
   try {
     // Let the decode pool start (it is started after /readyz says 200).
     await new Promise((r) => setTimeout(r, 1000));

@@ -20,6 +20,10 @@ export function apiEnv(ctx: Ctx, extra: Record<string, string> = {}): Record<str
     LOG_CONSOLE: 'false',
     LOG_LEVEL: 'warn',
     MODEL_DIR: ctx.modelDir,
+    // The throughput, memory and hot-swap rows measure the engine and the HTTP path at up to 64
+    // connections, not admission control (default api.maxInFlight 8 would answer some with 503);
+    // row 12 (hardening.ts) measures the default.
+    API_MAX_IN_FLIGHT: '1000',
     ...extra,
   };
 }

@@ -8,8 +8,8 @@
  * - before anything is queued, the header of every file is checked on the request thread (cheap):
  *   the per-image pixel limit, completeness, the bomb check (declared pixels far beyond the file's bytes) and
  *   the request's total pixel budget, so a 17 KB form cannot queue gigapixels of work.
- * The image stack (sharp, jimp) and the workers are started after the server is ready (preload)
- * or on the first upload, never on the start-up path.
+ * The image modules are loaded after the server is ready (preload), never on the start-up path;
+ * the worker threads start with the first upload.
  */
 import type { Config, Logger } from '@refund-vision/shared';
 import type { Preprocessed, PreprocessPool } from '@refund-vision/preprocess';
@@ -81,7 +81,8 @@ export function createUploadDecoder(api: Config['api'], logger: Logger): UploadD
       return (await getPool()).runBuffer(buf);
     },
     async preload() {
-      await getPool();
+      // The modules only: the worker threads (tens of MB each) start with the first upload.
+      await load();
     },
     async close() {
       closed = true;

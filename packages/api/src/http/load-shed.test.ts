@@ -3,19 +3,30 @@
  * `api.maxInFlight` work requests a new one gets 503 + Retry-After at once; probes are never shed.
  */
 import { expect } from 'chai';
+import type { Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { predictBody, send, testBatch, useTestServer } from '../test-support.ts';
 
 /** A request whose head has arrived and whose body never will: it stays in flight until destroyed. */
-function holdRequest(port: number, path: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1', () => {
-      const type = path.endsWith('/image') ? 'multipart/form-data; boundary=X' : 'application/json';
-      s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: 100000\r\n\r\n--X\r\n`);
-      // The head is parsed and admitted on the server's next turn.
-      setTimeout(() => resolve(s), 150);
-    });
-    s.on('error', reject);
+function holdRequest(port: number, path: string): Socket {
+  const s = connect(port, '127.0.0.1', () => {
+    const type = path.endsWith('/image') ? 'multipart/form-data; boundary=X' : 'application/json';
+    s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: 100000\r\n\r\n--X\r\n`);
+  });
+  s.on('error', () => undefined);
+  return s;
+}
+
+/** Resolves once the server has seen `n` more requests ('request' runs the app, so they are admitted). */
+function requestsSeen(server: Server, n: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const on = () => {
+      if (++seen < n) return;
+      server.off('request', on);
+      resolve();
+    };
+    server.on('request', on);
   });
 }
 
@@ -30,7 +41,9 @@ describe('load shedding (#12 item 5)', function () {
   const srv = useTestServer({ api: { maxInFlight: 2, retryAfterSeconds: 3 } });
 
   it('past the in-flight limit: 503 overloaded with Retry-After at once; the probes still answer 200', async () => {
-    const held = [await holdRequest(srv.port, '/v1/predict'), await holdRequest(srv.port, '/v1/predict/image')];
+    const admitted = requestsSeen(srv.server, 2);
+    const held = [holdRequest(srv.port, '/v1/predict'), holdRequest(srv.port, '/v1/predict/image')];
+    await admitted;
     try {
       const { pixels } = await testBatch(2);
       const shed = await timed(() => send(`${srv.url}/v1/predict`, { json: predictBody(pixels, { runKey: 'shed' }) }));

@@ -34,8 +34,15 @@ export function createLoadShedder(opts: { maxInFlight: number; retryAfterSeconds
         `${inFlight} requests in flight (limit ${opts.maxInFlight}); retry after ${opts.retryAfterSeconds} s`,
       );
     inFlight++;
-    // 'close' fires once per response, whether it finished or the client went away.
-    res.once('close', () => inFlight--);
+    // Counted out at the first of 'finish' (the answer is written) and 'close' (also when the client
+    // went away): a client that sends its next request as soon as it has the answer finds the place free.
+    let counted = true;
+    const release = () => {
+      if (counted) inFlight--;
+      counted = false;
+    };
+    res.once('finish', release);
+    res.once('close', release);
     next();
   };
   return {
