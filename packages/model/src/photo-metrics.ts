@@ -41,13 +41,18 @@ export function auroc(pos: number[], neg: number[]): number {
 }
 
 /** ECE (15 equal-width bins of top-1 probability) of in-scope photos, correct = top-1 in the label's set. */
-export function photoEce(probs: Float32Array, photos: readonly LabelledPhoto[], bins = 15): number {
+export function photoEce(
+  probs: Float32Array,
+  photos: readonly LabelledPhoto[],
+  bins = 15,
+  include: (p: LabelledPhoto) => boolean = () => true,
+): number {
   const cnt = new Array<number>(bins).fill(0);
   const conf = new Array<number>(bins).fill(0);
   const hit = new Array<number>(bins).fill(0);
   let n = 0;
   photos.forEach((p, i) => {
-    if (p.outOfScope) return;
+    if (p.outOfScope || !include(p)) return;
     const { value } = argmaxRow(probs, i);
     const b = Math.min(bins - 1, Math.floor(value * bins));
     cnt[b]!++;
@@ -149,6 +154,12 @@ export interface PhotoEvaluation {
   outOfScopeAuroc: { entropy: number; maxProb: number };
   /** ECE of in-scope photos (top-1 probability vs top-1 in the set). */
   ece: number;
+  /**
+   * ECE of the strict-label photos only. Labels that allow several classes (Longsleeve: T-shirt,
+   * Pullover or Shirt) are right more often than the top-1 probability says, since the probability
+   * is shared inside the set; one temperature cannot fix both groups.
+   */
+  eceStrict: number;
   setNll: number;
   /** Mean top-1 probability over all photos, and over in-scope / out-of-scope ones. */
   meanConfidence: number;
@@ -234,6 +245,7 @@ export function evaluatePhotos(probs: Float32Array, photos: readonly LabelledPho
       .map(([className, v]) => ({ className, photos: v.n, accuracy: round(v.hit / v.n) })),
     outOfScopeAuroc: { entropy: round(auroc(entOut, entIn)), maxProb: round(auroc(mpOut, mpIn)) },
     ece: round(photoEce(probs, photos)),
+    eceStrict: round(photoEce(probs, photos, 15, (p) => STRICT_LABELS.has(p.label))),
     setNll: round(setNll(probs, photos)),
     meanConfidence: round(confAll / Math.max(photos.length, 1)),
     meanConfidenceInScope: round(confIn / Math.max(inN, 1)),

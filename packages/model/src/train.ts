@@ -542,6 +542,8 @@ function photoCardSections(
       temperature,
       photoEceBefore: before.ece,
       photoEceAfter: pe.ece,
+      photoEceStrictBefore: before.eceStrict,
+      photoEceStrictAfter: pe.eceStrict,
       photoSetNllBefore: before.setNll,
       photoSetNllAfter: pe.setNll,
     },

@@ -60,7 +60,7 @@ try {
       lines.push(
         '',
         `real photos, ${p.split}: ${p.photos} photos (${p.inScope} in scope, ${p.outOfScope} out of scope${p.notPreprocessed ? `, ${p.notPreprocessed} not preprocessed` : ''})`,
-        `strict accuracy ${pct(p.strictAccuracy)} (${p.strictPhotos} photos)  set-valued ${pct(p.setAccuracy)}  ECE ${p.ece.toFixed(4)}  mean confidence ${p.meanConfidence.toFixed(4)}`,
+        `strict accuracy ${pct(p.strictAccuracy)} (${p.strictPhotos} photos)  set-valued ${pct(p.setAccuracy)}  ECE ${p.ece.toFixed(4)} (strict labels ${p.eceStrict.toFixed(4)})  mean confidence ${p.meanConfidence.toFixed(4)}`,
         `out-of-scope AUROC ${p.outOfScopeAuroc.entropy.toFixed(4)} (entropy), ${p.outOfScopeAuroc.maxProb.toFixed(4)} (max probability)`,
         ...(p.review
           ? [

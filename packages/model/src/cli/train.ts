@@ -137,7 +137,7 @@ try {
   const pe = (card as Record<string, any>).photoEvaluation;
   if (pe)
     process.stderr.write(
-      `photo validation: strict ${pe.strictAccuracy} set ${pe.setAccuracy} ECE ${pe.ece} OOS AUROC ${pe.outOfScopeAuroc.entropy}; ` +
+      `photo validation: strict ${pe.strictAccuracy} set ${pe.setAccuracy} ECE ${pe.ece} (strict labels ${pe.eceStrict}) OOS AUROC ${pe.outOfScopeAuroc.entropy}; ` +
         `auto-accepted ${pe.review.inScopeAutoAccepted} at ${pe.review.autoAcceptedAccuracy} correct, OOS flagged ${pe.review.outOfScopeFlagged}` +
         `${pe.reviewTargetsMet ? '' : ' (review targets NOT all met)'}\n`,
     );
