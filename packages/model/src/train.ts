@@ -194,7 +194,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     // only these get gradients: with frozen convolutions backpropagation stops at the dense layers
     const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const photoData = ph ? await preparePhotos(ph, progress, log) : undefined;
+    const photoData = ph ? await preparePhotos(ph, opts.epochs > 0, progress, log) : undefined;
     log?.info('training', {
       arch: arch.name,
       backend,
@@ -406,20 +406,36 @@ interface PhotoData {
   trainOutOfScope: number;
 }
 
-async function preparePhotos(ph: PhotoTrainOptions, progress: (line: string, done: boolean) => void, log?: Logger): Promise<PhotoData> {
+async function preparePhotos(
+  ph: PhotoTrainOptions,
+  /** false (--epochs 0): only the validation photos are needed */
+  training: boolean,
+  progress: (line: string, done: boolean) => void,
+  log?: Logger,
+): Promise<PhotoData> {
   const data = await loadClothingPhotos({ dir: ph.dir, logger: log });
   const split = splitBySender(data.photos, ph.validationShare);
   const trainPhotos = ph.limit ? split.train.slice(0, ph.limit) : split.train;
   const valAll = ph.limit ? split.validation.slice(0, ph.limit) : split.validation;
   const note = (what: string) => (done: number, total: number) => progress(`preprocessing ${what} photos ${done}/${total}`, done === total);
-  const tr = await photoArrays(trainPhotos, { variants: 1 + ph.variants, cacheDir: ph.cacheDir, logger: log, progress: note('training') });
+  const tr = training
+    ? await photoArrays(trainPhotos, { variants: 1 + ph.variants, cacheDir: ph.cacheDir, logger: log, progress: note('training') })
+    : {
+        pixels: new Uint8Array(0),
+        variants: 1,
+        ok: new Uint8Array(trainPhotos.length),
+        failures: [],
+        key: 'not built (no training)',
+        cached: true,
+      };
   const va = await photoArrays(valAll, { variants: 1, cacheDir: ph.cacheDir, logger: log, progress: note('validation') });
   const rows: number[][] = [];
   const photos: Photo[] = [];
   trainPhotos.forEach((p, i) => {
     const r = [];
     for (let v = 0; v < tr.variants; v++) if (tr.ok[i * tr.variants + v]) r.push(i * tr.variants + v);
-    if (r.length) {
+    // without training the split is still reported: every training photo, none drawn
+    if (r.length || !training) {
       photos.push(p);
       rows.push(r);
     }
