@@ -322,13 +322,19 @@ export function chooseReviewPolicy(
       let acc = 0;
       let accHit = 0;
       let oosFlagged = 0;
+      let oosAsOos = 0;
+      let inAsOos = 0;
       for (let i = 0; i < n; i++) {
         const flagged = oosFlag[i] || score[i]! < lowConfidence.threshold;
         if (photos[i]!.outOfScope) {
           if (flagged) oosFlagged++;
-        } else if (!flagged) {
-          acc++;
-          accHit += ok[i]!;
+          oosAsOos += oosFlag[i]!;
+        } else {
+          inAsOos += oosFlag[i]!;
+          if (!flagged) {
+            acc++;
+            accHit += ok[i]!;
+          }
         }
       }
       const accuracy = acc ? accHit / acc : 0;
@@ -337,8 +343,17 @@ export function chooseReviewPolicy(
       const accOk = accuracy >= targets.autoAcceptedAccuracy;
       const oosOk = oosShare >= targets.outOfScopeFlagged;
       const met = accOk && oosOk;
-      // lexicographic: both targets met, then the most auto-accepted; else accuracy first
-      const rank = met ? [2, accepted, oosShare] : accOk ? [1, oosShare, accepted] : [0, accuracy, accepted];
+      // How well the out-of-scope reason names what it flags: out-of-scope photos it catches minus
+      // in-scope photos it wrongly calls out of scope (a known item that is only doubtful should
+      // read "low-confidence").
+      const oosNaming = oosAsOos / Math.max(oosN, 1) - inAsOos / Math.max(inN, 1);
+      // lexicographic: both targets met, then the most auto-accepted (to 0.5 %), then the best
+      // out-of-scope naming; else accuracy first
+      const rank = met
+        ? [2, Math.round(accepted * 200) / 200, oosNaming, oosShare]
+        : accOk
+          ? [1, oosShare, accepted]
+          : [0, accuracy, accepted];
       if (!best || lexGreater(rank, best.rank)) best = { policy: { outOfScope, lowConfidence, target }, met, rank };
     }
   }

@@ -17,7 +17,7 @@ import { initTf, tf, type TfEngine } from './engine.ts';
 import { FILES, loadFashionMnist, type FashionMnist } from './fashion-mnist.ts';
 import { readCard } from './classifier.ts';
 import { loadModel, saveModel } from './io.ts';
-import { classDistribution, evaluate, pixelStats } from './metrics.ts';
+import { argmaxRow, classDistribution, evaluate, pixelStats } from './metrics.ts';
 import { predictTf } from './predict-tf.ts';
 import { fitTemperature, foldTemperature } from './calibration.ts';
 import { loadClothingPhotos, splitBySender, type Photo } from './clothing-photos.ts';
@@ -293,7 +293,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const cal = predictTf(model, photoData.valPixels, photoData.val.length);
       review = chooseReviewPolicy(cal, photoData.val);
       const pe = evaluatePhotos(cal, photoData.val, review.policy);
-      photoCard = photoCardSections(photoData, ph!, pe, before, temperature, review.met);
+      photoCard = photoCardSections(photoData, ph!, pe, before, temperature, review.met, cal);
       log?.info('calibrated on validation photos', { temperature, eceBefore: before.ece, eceAfter: pe.ece, review: pe.review });
     }
 
@@ -376,13 +376,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         perClassMeanConfidence: ev.perClassMeanConfidence,
         classDistribution: classDistribution(trainSet.labels),
         ...stats,
+        // the baselines a run of mostly photos is judged against (api health.ts baselinesFor)
+        ...(review ? { photos: photoCard.monitoring } : {}),
       },
       ...(review
         ? {
             review: review.policy,
             calibration: photoCard.calibration,
             photoEvaluation: photoCard.evaluation,
-            photoMonitoring: photoCard.monitoring,
           }
         : {}),
     });
@@ -523,6 +524,7 @@ function photoCardSections(
   before: PhotoEvaluation,
   temperature: number,
   targetsMet: boolean,
+  cal: Float32Array,
 ) {
   const count = (ps: Photo[]) => ({
     photos: ps.length,
@@ -565,6 +567,9 @@ function photoCardSections(
     },
     evaluation: { split: 'photo validation split (held-out senders)', ...pe, reviewTargetsMet: targetsMet },
     monitoring: {
+      // predicted-class mix and pixel statistics of the validation photos (what a photo run is compared with)
+      classDistribution: predictedMix(cal),
+      ...pixelStats(d.valPixels),
       meanConfidence: pe.meanConfidence,
       meanConfidenceInScope: pe.meanConfidenceInScope,
       meanConfidenceOutOfScope: pe.meanConfidenceOutOfScope,
@@ -573,4 +578,12 @@ function photoCardSections(
       estimatedAccuracyOfAccepted: pe.review?.autoAcceptedAccuracy,
     },
   };
+}
+
+/** Share of photos per predicted class (sums to 1). */
+function predictedMix(probs: Float32Array): number[] {
+  const n = probs.length / NUM_CLASSES;
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) labels[i] = argmaxRow(probs, i).index;
+  return classDistribution(labels);
 }
