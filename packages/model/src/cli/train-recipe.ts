@@ -4,8 +4,11 @@
  *   1. 8 epochs, lr 1e-3, random horizontal flips, Fashion-MNIST only;
  *   2. 4 epochs from stage 1, lr 3e-4, no flips, Fashion-MNIST only;
  *   3. 4 epochs from stage 2, lr 1.5e-4, no flips, Fashion-MNIST only (the pre-photo model, ~60 min);
- *   4. PHOTO_STAGE from stage 3: Fashion-MNIST + real photos, then calibration and review thresholds
- *      on the photo validation split.
+ *   4. 3 epochs from stage 3 on Fashion-MNIST (20,000 a epoch) + real photos (a third of each batch), lr 3e-4;
+ *   5. 1 epoch from stage 4 (15,000 + a quarter photos), lr 2e-4; each photo stage ends with temperature
+ *      scaling and review thresholds chosen on the photo validation split.
+ * The committed model's stage 4 saw the photos preprocessed by PREPROCESS_VERSION fit-plane-1 (stage 5
+ * by segment-2): re-run today, every stage uses the current preprocessing, so the weights differ.
  * Each stage is `pnpm train` in a child process, so every card records its own command and the
  * final card carries the chain (`training.initFrom`). `--limit`/`--scale` shrink it for a dry run.
  */
@@ -25,24 +28,24 @@ const trainCli = join(dirname(fileURLToPath(import.meta.url)), 'train.ts');
 const work = mkdtempSync(join(tmpdir(), 'rv-recipe-'));
 const common = ['--arch', 'deep', '--batch-size', '64', '--seed', '42', ...(values.limit ? ['--limit', values.limit] : [])];
 
-/** The photo fine-tuning stage (EPOCHS is scaled by --scale). */
-const PHOTO_EPOCHS = 3;
-const PHOTO_STAGE = [
+/** A photo fine-tuning stage: Fashion-MNIST (limit per epoch) + photos, then calibration and thresholds. */
+const photoStage = (n: number, fmLimit: string, lr: string, share: string) => [
   '--epochs',
-  'EPOCHS',
+  epochs(n),
   '--limit',
-  values.limit ?? '20000',
+  values.limit ?? fmLimit,
   ...(values.limit ? ['--photo-limit', values.limit] : []),
   '--lr',
-  '0.0003',
+  lr,
   '--no-flip',
   '--photo-share',
-  '0.333',
+  share,
   '--oos-weight',
   '0.5',
   '--photo-variants',
   '2',
 ];
+const noLimit = common.filter((_, i, a) => a[i] !== '--limit' && a[i - 1] !== '--limit');
 
 const stages: string[][] = [
   [...common, '--epochs', epochs(8), '--lr', '0.001', '--out', join(work, 'stage1'), '--no-onnx', '--no-photos'],
@@ -74,13 +77,8 @@ const stages: string[][] = [
     '--no-onnx',
     '--no-photos',
   ],
-  [
-    ...common.filter((_, i, a) => a[i] !== '--limit' && a[i - 1] !== '--limit'),
-    '--init',
-    join(work, 'stage3'),
-    ...PHOTO_STAGE.map((a) => (a === 'EPOCHS' ? epochs(PHOTO_EPOCHS) : a)),
-    ...(values.out ? ['--out', values.out] : []),
-  ],
+  [...noLimit, '--init', join(work, 'stage3'), ...photoStage(3, '20000', '0.0003', '0.333'), '--out', join(work, 'stage4'), '--no-onnx'],
+  [...noLimit, '--init', join(work, 'stage4'), ...photoStage(1, '15000', '0.0002', '0.25'), ...(values.out ? ['--out', values.out] : [])],
 ];
 
 for (const [i, args] of stages.entries()) {
