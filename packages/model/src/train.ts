@@ -283,7 +283,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
     // Calibrate on the validation photos, fold 1/T into the last layer, then choose the review
     // thresholds on the calibrated probabilities (what serving will see).
-    let photoCard: Record<string, unknown> = {};
+    let photoCard: Record<string, any> = {};
     let review: ReturnType<typeof chooseReviewPolicy> | undefined;
     if (photoData) {
       const raw = predictTf(model, photoData.valPixels, photoData.val.length);
@@ -294,6 +294,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       review = chooseReviewPolicy(cal, photoData.val);
       const pe = evaluatePhotos(cal, photoData.val, review.policy);
       photoCard = photoCardSections(photoData, ph!, pe, before, temperature, review.met, cal);
+      // a fine-tuned or recalibrated model already carries its predecessor's 1/T in its weights
+      const priorCal = (prior as Record<string, any> | undefined)?.calibration as
+        | { cumulativeTemperature?: number; temperature?: number }
+        | undefined;
+      const priorT = priorCal?.cumulativeTemperature ?? priorCal?.temperature;
+      if (priorT)
+        Object.assign(photoCard.calibration, { cumulativeTemperature: Math.round(priorT * temperature * 1e4) / 1e4, previous: priorCal });
       log?.info('calibrated on validation photos', { temperature, eceBefore: before.ece, eceAfter: pe.ece, review: pe.review });
     }
 
