@@ -170,7 +170,8 @@ describe('health: per-run checks on real images and the real model', function ()
     // a minority of photos, or a card without photo baselines: the test-set figures
     for (const checks of [
       assessRun({ ...run, photos: 150 }, photoCard, health, []),
-      assessRun({ ...run, photos: 300 }, clf.card, health, []),
+      // the committed card has photo baselines since the model learnt photos: take them out
+      assessRun({ ...run, photos: 300 }, { ...clf.card, monitoring: { ...m, photos: undefined } }, health, []),
     ]) {
       expect(byName(checks, 'input-mean').status, explain(checks)).to.equal('OK');
       expect(byName(checks, 'input-mean').message).to.match(/in training/);
