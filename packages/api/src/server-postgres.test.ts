@@ -4,28 +4,12 @@
  * records, the other reads. The metrics CLI reads the same database through DATABASE_URL.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { PIXELS_PER_IMAGE, projectRoot, RunSummary } from '@refund-vision/shared';
+import { PIXELS_PER_IMAGE, RunSummary } from '@refund-vision/shared';
 import { freshPostgresUrl } from './testing/postgres.ts';
-import { predictBody, send, startTestServer, testBatch, type TestServer } from './test-support.ts';
+import { predictBody, runCli, send, startTestServer, testBatch, type TestServer } from './test-support.ts';
 
 const METRICS_CLI = fileURLToPath(new URL('./cli/metrics.ts', import.meta.url));
-
-function metricsCli(databaseUrl: string, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', METRICS_CLI, ...args], {
-      cwd: projectRoot(),
-      env: { ...process.env, DATABASE_URL: databaseUrl, NO_COLOR: '1' },
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
 
 describe('the API on PostgreSQL: two replicas, one database', function () {
   this.timeout(120_000);
@@ -114,7 +98,7 @@ describe('the API on PostgreSQL: two replicas, one database', function () {
   });
 
   it('pnpm metrics reads the Postgres store through DATABASE_URL, read-only', async () => {
-    const r = await metricsCli(databaseUrl, '--format', 'json');
+    const r = await runCli(METRICS_CLI, ['--format', 'json'], { DATABASE_URL: databaseUrl });
     expect(r.code, r.err).to.equal(0);
     const { summary, runs } = JSON.parse(r.out);
     expect(summary.images).to.equal(195);

@@ -2,6 +2,7 @@
  * Test fixtures (tests only): one real classifier per mocha process, a real server on an ephemeral
  * port with its SQLite file and logs in a temp dir, Fashion-MNIST test images, and request helpers.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -276,4 +277,26 @@ export async function spawnApi(env: Record<string, string>, readyWithinMs = 80_0
     await new Promise((r) => setTimeout(r, 100));
   }
   return { url, child, output: () => output };
+}
+
+export interface CliRun {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+/** A CLI of this package (`src/cli/*.ts`) as a user runs it: its own process, from the project root. */
+export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+      cwd: projectRoot(),
+      env: { ...process.env, NO_COLOR: '1', ...env },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
 }

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLASS_NAMES, parseCsv, projectRoot, RunSummary } from '@refund-vision/shared';
-import { startTestServer, testBatch, type TestServer } from '../test-support.ts';
+import { CLASS_NAMES, parseCsv, RunSummary } from '@refund-vision/shared';
+import { runCli, startTestServer, testBatch, type CliRun, type TestServer } from '../test-support.ts';
 import { recordRun } from '../dashboard/seed.ts';
 import { RUN_CSV_HEADER } from '../history/csv.ts';
 
@@ -13,27 +12,8 @@ const CLI = fileURLToPath(new URL('./metrics.ts', import.meta.url));
 const percent = (x: number | null) =>
   new Intl.NumberFormat('en-US', { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(x!);
 
-interface Ran {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
 /** `pnpm metrics …` as a user runs it: a separate process reading the SQLite file. */
-function metrics(...args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      cwd: projectRoot(),
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const metrics = (...args: string[]): Promise<CliRun> => runCli(CLI, args);
 
 describe('pnpm metrics (CLI on a SQLite file filled through the real API)', function () {
   let srv: TestServer;
