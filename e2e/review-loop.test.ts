@@ -9,7 +9,7 @@
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type ServerHandle } from '@refund-vision/api';
 import { runBatch } from '@refund-vision/client';
