@@ -375,6 +375,51 @@ async function openRun(id, append = false) {
   }
 }
 
+// ---- models: the served version, the challenger's shadow comparison, the registry's moves ---------
+
+const share = (x) => (x === null || x === undefined ? '—' : `${(x * 100).toFixed(1)} %`);
+
+function drawModels(m) {
+  $('#models-facts').replaceChildren(
+    fact('Serving', `${m.serving.version} (${m.serving.engine})`),
+    fact('Challenger', m.challenger ? m.challenger.version : 'none'),
+    fact('Versions in the registry', String(m.versions.length)),
+    fact('Shadow images skipped (busy)', String(m.shadow.skippedImages)),
+  );
+  const rows = m.shadow.comparisons.map((c) =>
+    el(
+      'tr',
+      {},
+      el('td', {}, c.challengerVersion),
+      el('td', { class: 'num' }, String(c.compared)),
+      el('td', { class: 'num' }, share(c.agreement)),
+      el('td', { class: 'num' }, String(c.withTruth)),
+      el('td', { class: 'num' }, share(c.championAccuracy)),
+      el('td', { class: 'num' }, share(c.challengerAccuracy)),
+      el('td', {}, dateTime(c.lastAt)),
+    ),
+  );
+  $('#shadow-table tbody').replaceChildren(
+    ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '7' }, 'No shadow answers yet: pnpm model challenge VERSION'))]),
+  );
+  $('#moves-table tbody').replaceChildren(
+    ...m.history.map((h) =>
+      el(
+        'tr',
+        {},
+        el('td', {}, dateTime(h.at)),
+        el('td', {}, h.alias),
+        el('td', {}, h.from ?? '—'),
+        el('td', {}, h.to ?? '—'),
+        el('td', {}, h.forced ? `${h.kind} (forced)` : h.kind),
+        el('td', {}, h.by),
+        el('td', {}, h.reason),
+        el('td', {}, h.gatePassed === null ? '—' : h.gatePassed ? 'passed' : 'failed'),
+      ),
+    ),
+  );
+}
+
 // ---- loading -----------------------------------------------------------------------------------
 
 async function load() {
@@ -390,6 +435,7 @@ async function load() {
     drawSummary(summary);
     drawCharts(history);
     drawRunsTable(history);
+    drawModels(await api('/v1/models'));
     const per = history.bucket === 'day' ? ' (one point per day)' : '';
     setStatus(`${history.runs} runs in the last ${days} days${per}. Updated ${new Date().toLocaleTimeString('en-GB')}.`);
     document.body.dataset.loaded = 'true';
