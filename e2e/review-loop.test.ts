@@ -154,7 +154,11 @@ describe('the review loop: run → queue → two reviewers → train --with-revi
     expect(trainingSet.items.length).to.equal(queue.items.length);
 
     // 5. A candidate fine-tuned from the champion on more data and the reviewed items.
-    const b = await cli(TRAIN, [...tiny, '--init', champDir, '--epochs', '2', '--limit', '4000', '--with-reviews', '--out', candDir], env);
+    const b = await cli(
+      TRAIN,
+      [...tiny, '--init', champDir, '--epochs', '2', '--limit', '4000', '--with-reviews', '--review-holdout', '0.5', '--out', candDir],
+      env,
+    );
     expect(b.code, b.out).to.equal(0);
     expect(b.out).to.match(/reviewed items: \d+ \(\d+ to train, \d+ held back for the gate\)/);
     const candidate = (JSON.parse(readFileSync(join(candDir, 'model-card.json'), 'utf8')) as ModelCard).version;
@@ -164,7 +168,7 @@ describe('the review loop: run → queue → two reviewers → train --with-revi
     expect(added.out, added.out).to.contain(`added ${candidate}`);
     const gate = await cli(MODEL, ['gate', candidate, '--limit', '300', '--json'], env);
     const report6 = JSON.parse(gate.out.slice(gate.out.indexOf('{'))) as { passed: boolean; sets: { name: string; n: number }[] };
-    expect(report6.sets.map((s) => s.name)).to.include.members(['fashion-mnist test', 'photo validation']);
+    expect(report6.sets.map((s) => s.name)).to.deep.equal(['fashion-mnist test', 'photo validation', 'held-back reviews']);
     for (const s of report6.sets) expect(s.n, s.name).to.be.greaterThan(0);
 
     // 7. Promote under concurrent load: no failed request, and every answer after the swap is the candidate's.

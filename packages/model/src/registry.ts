@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { readCard, ONNX_FILE } from './classifier.ts';
 import { MODEL_JSON, WEIGHTS_FILE, readArtifacts, weightsVersion } from './model-files.ts';
 import type { GateReport } from './gate.ts';
+import { REVIEW_HOLDOUT_FILE } from './gate-sets.ts';
 
 export const REGISTRY_FILE = 'registry.json';
 export const ALIASES = ['champion', 'challenger'] as const;
@@ -183,7 +184,8 @@ export class ModelRegistry {
       const tmp = `${dest}.tmp-${process.pid}`;
       rmSync(tmp, { recursive: true, force: true });
       mkdirSync(tmp, { recursive: true });
-      for (const f of [MODEL_JSON, WEIGHTS_FILE, 'model-card.json', ONNX_FILE]) {
+      // The held-back reviewed items travel with the model: the gate judges it on them.
+      for (const f of [MODEL_JSON, WEIGHTS_FILE, 'model-card.json', ONNX_FILE, REVIEW_HOLDOUT_FILE]) {
         if (existsSync(join(src, f))) cpSync(join(src, f), join(tmp, f));
       }
       rmSync(dest, { recursive: true, force: true });
