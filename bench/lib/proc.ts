@@ -1,9 +1,9 @@
 /** Child processes for the bench: run with a timeout, start the API, sample RSS of a process tree. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../packages/shared/src/proc.ts';
 
 /** The repository root (bench/ lives directly under it). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -111,17 +111,7 @@ export function killTree(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
+export { freePort };
 
 /** Polls `url` until it answers 200; resolves with the ms from `t0` (performance.now()). */
 export async function waitFor200(

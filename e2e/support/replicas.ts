@@ -8,9 +8,8 @@
  * PostgreSQL is reached over its unix socket, which namespaces do not separate.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { ENV_KEYS, projectRoot } from '@refund-vision/shared';
+import { ENV_KEYS, projectRoot, freePort } from '@refund-vision/shared';
 import { modelDir } from './api.ts';
 
 export interface ApiProcess {
@@ -37,17 +36,6 @@ export interface ReplicaOptions {
   databaseUrl?: string;
   /** Try network namespaces (falls back to loopback where `ip netns` is not permitted). */
   netns?: boolean;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });

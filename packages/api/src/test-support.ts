@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer as createNetServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync, gzipSync } from 'node:zlib';
@@ -18,6 +18,7 @@ import {
   type Config,
   type ConfigOverrides,
   type ModelCard,
+  freePort,
 } from '@refund-vision/shared';
 import { buildPng, loadClassifier, loadFashionMnist, tensorCount, type Classifier, type FashionMnist } from '@refund-vision/model';
 import { startServer, type ServerHandle } from './server.ts';
@@ -248,12 +249,7 @@ export interface ApiProcess {
 export async function spawnApi(env: Record<string, string>, readyWithinMs = 80_000, waitReady = true): Promise<ApiProcess> {
   const { spawn } = await import('node:child_process');
   const { fileURLToPath } = await import('node:url');
-  const port = await new Promise<number>((resolve) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./main.ts', import.meta.url))], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_CONSOLE: 'false', API_KEY: '', ...env },

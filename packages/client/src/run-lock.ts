@@ -14,20 +14,12 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from '@refund-vision/shared';
 
 export class RunLockedError extends Error {
   constructor(readonly pid: number) {
     super(`another client run (pid ${pid}) is using this state folder`);
     this.name = 'RunLockedError';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -83,7 +75,7 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 /** Held by a live process, or by this one. */
 function heldByOther(pid: number | undefined, path: string): pid is number {
   if (pid === undefined || pid <= 0) return false;
-  return pid === process.pid ? held.has(path) : alive(pid);
+  return pid === process.pid ? held.has(path) : processAlive(pid);
 }
 
 /** Removes `lock` if its owner is dead, with the takeover guard held. */

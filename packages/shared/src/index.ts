@@ -7,3 +7,4 @@ export * from './model-card.ts';
 export * from './random.ts';
 export * from './csv.ts';
 export * from './review.ts';
+export * from './proc.ts';

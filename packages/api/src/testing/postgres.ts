@@ -8,10 +8,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort, processAlive } from '@refund-vision/shared';
 
 export interface PostgresCluster {
   port: number;
@@ -35,17 +35,6 @@ function binDir(): string {
     : [];
   if (!versions.length) throw new Error(`PostgreSQL cannot start: no initdb under ${root}/*/bin; ${HINT}`);
   return join(root, versions[0]!, 'bin');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** initdb refuses to run as root: as root, the cluster belongs to the `postgres` user. */
@@ -80,15 +69,6 @@ function run(cmd: string[], what: string, log?: string): void {
 const DIR_PREFIX = 'rv-pg-';
 const OWNER_FILE = 'owner.pid';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Stops the clusters of test processes that died without their exit handler running (killed by a
  * timeout or a signal): pg_ctl daemonises the server, so nothing else would ever stop it.
@@ -103,7 +83,7 @@ function reapOrphans(bin: string, prefix: string[]): void {
     } catch {
       continue; // not ours to judge: no owner recorded
     }
-    if (!Number.isInteger(owner) || owner <= 0 || alive(owner)) continue;
+    if (!Number.isInteger(owner) || owner <= 0 || processAlive(owner)) continue;
     try {
       execFileSync(
         prefix[0] ?? join(bin, 'pg_ctl'),
