@@ -2,7 +2,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -45,4 +45,22 @@ export async function launchChromium(viewport = { width: 1400, height: 1000 }): 
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** For the browser tests: skips the suite, saying why, when Chromium is missing (under CI the reporter counts a skip as a failure). */
+export function skipWithoutChromium(ctx: Mocha.Context): void {
+  const missing = chromiumMissing();
+  if (!missing) return;
+  console.log(`    skipped: ${missing}`);
+  ctx.skip();
+}
+
+/** For the browser tests: page errors, console errors and dialogs (an XSS would open one) end up in `problems`. */
+export function collectProblems(page: Page, problems: string[]): void {
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+  page.on('dialog', (d) => {
+    problems.push(`dialog opened: ${d.message()}`);
+    void d.dismiss();
+  });
 }

@@ -3,29 +3,11 @@ import { expect } from 'chai';
 import type { Page } from 'playwright-core';
 import { RunSummary } from '@refund-vision/shared';
 import { predictBody, send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
-import { chromiumMissing, launchChromium, type Browser } from './browser.ts';
+import { collectProblems, launchChromium, skipWithoutChromium, type Browser } from './browser.ts';
 import { recordRun } from './seed.ts';
 
 const XSS_NAME = '<img src=x onerror=alert(1)>.png';
 const CHARTS = ['confidence', 'accuracy', 'images', 'time', 'health'];
-
-/** Skips the suite, saying why, when Debian's Chromium is not installed. */
-function skipWithoutChromium(ctx: Mocha.Context): void {
-  const missing = chromiumMissing();
-  if (!missing) return;
-  console.log(`    skipped: ${missing}`);
-  ctx.skip();
-}
-
-/** Page errors, console errors and dialogs (an XSS would open one) end up in `problems`. */
-function collectProblems(page: Page, problems: string[]): void {
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
-  page.on('dialog', (d) => {
-    problems.push(`dialog opened: ${d.message()}`);
-    void d.dismiss();
-  });
-}
 
 describe('dashboard in headless Chromium against the real API', function () {
   this.timeout(120_000);

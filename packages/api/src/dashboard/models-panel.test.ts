@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { makeVariant } from '@refund-vision/model/testing/model-variant';
 import { predictBody, send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
-import { chromiumMissing, launchChromium, type Browser } from './browser.ts';
+import { collectProblems, launchChromium, skipWithoutChromium, type Browser } from './browser.ts';
 
 const XSS_REASON = '<img src=x onerror=alert(1)> shadow it';
 
@@ -16,11 +16,7 @@ describe('dashboard Models panel in headless Chromium: the challenger in shadow,
   const problems: string[] = [];
 
   before(async function () {
-    const missing = chromiumMissing();
-    if (missing) {
-      console.log(`    skipped: ${missing}`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
     srv = await startTestServer({ model: { registryPollMs: 0 } });
     challenger = await makeVariant(join(srv.dir, 'challenger'), 60, { from: srv.config.model.dir, withOnnx: true });
     await srv.registry.add(join(srv.dir, 'challenger'), { by: 'ana' });
@@ -32,11 +28,7 @@ describe('dashboard Models panel in headless Chromium: the challenger in shadow,
     await srv.shadow.idle();
     browser = await launchChromium();
     page = await browser.context.newPage();
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('dialog', (d) => {
-      problems.push(`dialog opened: ${d.message()}`);
-      void d.dismiss();
-    });
+    collectProblems(page, problems);
     await page.goto(`${srv.url}/`);
     await page.waitForSelector('body[data-loaded="true"]');
   });

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import type { Page } from 'playwright-core';
 import { CLASS_NAMES, NUM_CLASSES } from '@refund-vision/shared';
 import { predictBody, send, sharedClassifier, startTestServer, testBatch, type TestServer } from '../test-support.ts';
-import { chromiumMissing, launchChromium, type Browser } from './browser.ts';
+import { collectProblems, launchChromium, skipWithoutChromium, type Browser } from './browser.ts';
 
 const XSS_NAME = '<img src=x onerror=alert(1)>.png';
 
@@ -19,13 +19,7 @@ describe('review page in headless Chromium against the real API', function () {
   const problems: string[] = [];
 
   before(async function () {
-    const missing = chromiumMissing();
-    if (missing) {
-      // Under CI a missing browser is a failure, never a skip.
-      if (process.env.CI === 'true') throw new Error(missing);
-      console.log(`    skipped: ${missing}`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
     srv = await startTestServer();
     const { pixels } = await testBatch(6, 120);
     const probs = await (await sharedClassifier()).predict(pixels, 6);
@@ -48,12 +42,7 @@ describe('review page in headless Chromium against the real API', function () {
       return route.abort();
     });
     page = await browser.context.newPage();
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
-    page.on('dialog', (d) => {
-      problems.push(`dialog opened: ${d.message()}`);
-      void d.dismiss();
-    });
+    collectProblems(page, problems);
   });
   after(async () => {
     await browser?.close();
