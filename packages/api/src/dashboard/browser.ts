@@ -64,3 +64,24 @@ export function collectProblems(page: Page, problems: string[]): void {
     void d.dismiss();
   });
 }
+
+/**
+ * For the browser tests: the page must work offline, so requests to any origin but `origin` (and
+ * data: URLs) are aborted and reported to `onForeign`; `onOwn` sees each URL that goes through.
+ */
+export function ownOriginOnly(
+  browser: Browser,
+  origin: string,
+  onForeign: (url: string) => void,
+  onOwn?: (url: URL) => void,
+): Promise<void> {
+  return browser.context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith('data:') || new URL(url).origin === origin) {
+      onOwn?.(new URL(url, origin));
+      return route.continue();
+    }
+    onForeign(url);
+    return route.abort();
+  });
+}

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import type { Page } from 'playwright-core';
 import { RunSummary } from '@refund-vision/shared';
 import { predictBody, send, startTestServer, testBatch, type TestServer } from '../test-support.ts';
-import { collectProblems, launchChromium, skipWithoutChromium, type Browser } from './browser.ts';
+import { collectProblems, launchChromium, ownOriginOnly, skipWithoutChromium, type Browser } from './browser.ts';
 import { recordRun } from './seed.ts';
 
 const XSS_NAME = '<img src=x onerror=alert(1)>.png';
@@ -36,15 +36,12 @@ describe('dashboard in headless Chromium against the real API', function () {
     browser = await launchChromium();
     const origin = new URL(srv.url).origin;
     // Everything must come from our origin: the page has to work offline.
-    await browser.context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith('data:') || new URL(url).origin === origin) {
-        if (new URL(url, origin).pathname === '/v1/history') historyCalls++;
-        return route.continue();
-      }
-      foreign.push(url);
-      return route.abort();
-    });
+    await ownOriginOnly(
+      browser,
+      origin,
+      (url) => foreign.push(url),
+      (url) => url.pathname === '/v1/history' && historyCalls++,
+    );
     page = await browser.context.newPage();
     collectProblems(page, problems);
   });

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import type { Page } from 'playwright-core';
 import { CLASS_NAMES, NUM_CLASSES } from '@refund-vision/shared';
 import { predictBody, send, sharedClassifier, startTestServer, testBatch, type TestServer } from '../test-support.ts';
-import { collectProblems, launchChromium, skipWithoutChromium, type Browser } from './browser.ts';
+import { collectProblems, launchChromium, ownOriginOnly, skipWithoutChromium, type Browser } from './browser.ts';
 
 const XSS_NAME = '<img src=x onerror=alert(1)>.png';
 
@@ -35,12 +35,7 @@ describe('review page in headless Chromium against the real API', function () {
 
     browser = await launchChromium({ width: 1300, height: 1100 });
     const origin = new URL(srv.url).origin;
-    await browser.context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith('data:') || new URL(url).origin === origin) return route.continue();
-      problems.push(`foreign request: ${url}`);
-      return route.abort();
-    });
+    await ownOriginOnly(browser, origin, (url) => problems.push(`foreign request: ${url}`));
     page = await browser.context.newPage();
     collectProblems(page, problems);
   });
