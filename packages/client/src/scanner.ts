@@ -170,14 +170,12 @@ export async function* scanFolders(roots: string[], opts: ScanOptions = {}): Asy
       try {
         dir = await opendir(frame.dir);
       } catch (e) {
-        yield {
-          kind: 'problem',
-          path: frame.dir,
-          id: idOf(frame.rel),
+        yield unreadableFolder(
+          frame.dir,
+          idOf(frame.rel),
           group,
-          reason: 'unreadable',
-          message: `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-        };
+          `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
         continue;
       }
       const subdirs: Frame[] = [];
@@ -254,19 +252,17 @@ export async function* scanFolders(roots: string[], opts: ScanOptions = {}): Asy
           yield sizeProblem(file, maxBytes) ?? file;
         }
       } catch (e) {
-        yield {
-          kind: 'problem',
-          path: frame.dir,
-          id: idOf(frame.rel),
-          group,
-          reason: 'unreadable',
-          message: `folder listing failed: ${(e as Error).message}`,
-        };
+        yield unreadableFolder(frame.dir, idOf(frame.rel), group, `folder listing failed: ${(e as Error).message}`);
       }
       // Reverse so the pop order follows the listing order.
       for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
     }
   }
+}
+
+/** A folder that cannot be opened or listed: one problem for the folder, the rest of the scan goes on. */
+function unreadableFolder(path: string, id: string, group: string, message: string): ScanProblem {
+  return { kind: 'problem', path, id, group, reason: 'unreadable', message };
 }
 
 function sizeProblem(f: ScanFile, maxBytes: number): ScanProblem | undefined {
