@@ -35,14 +35,47 @@ export function argmaxRow(probs: ArrayLike<number>, row: number): { index: numbe
   return { index, value };
 }
 
+/**
+ * Reliability bins for the expected calibration error: top-1 confidences in `bins` equal-width bins;
+ * ECE = Σ_b (n_b / n) · |accuracy_b − mean confidence_b|. One implementation for Fashion-MNIST
+ * (evaluate) and the photos (photoEce).
+ */
+export class CalibrationBins {
+  private readonly count: number[];
+  private readonly conf: number[];
+  private readonly hit: number[];
+  private n = 0;
+
+  constructor(private readonly bins = 15) {
+    this.count = new Array<number>(bins).fill(0);
+    this.conf = new Array<number>(bins).fill(0);
+    this.hit = new Array<number>(bins).fill(0);
+  }
+
+  add(confidence: number, correct: boolean): void {
+    const b = Math.min(this.bins - 1, Math.floor(confidence * this.bins));
+    this.count[b]!++;
+    this.conf[b]! += confidence;
+    this.hit[b]! += correct ? 1 : 0;
+    this.n++;
+  }
+
+  ece(): number {
+    let e = 0;
+    for (let b = 0; b < this.bins; b++) {
+      const c = this.count[b]!;
+      if (c) e += (c / this.n) * Math.abs(this.hit[b]! / c - this.conf[b]! / c);
+    }
+    return e;
+  }
+}
+
 export function evaluate(probs: Float32Array, labels: Uint8Array, n = labels.length, bins = 15): Evaluation {
   if (probs.length < n * K) throw new Error(`evaluate: ${probs.length} probabilities for ${n} images`);
   const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
   const confSum = new Array<number>(K).fill(0);
   const confCount = new Array<number>(K).fill(0);
-  const binCount = new Array<number>(bins).fill(0);
-  const binConf = new Array<number>(bins).fill(0);
-  const binHit = new Array<number>(bins).fill(0);
+  const calibration = new CalibrationBins(bins);
   let correct = 0;
   let total = 0;
   let logLoss = 0;
@@ -55,15 +88,9 @@ export function evaluate(probs: Float32Array, labels: Uint8Array, n = labels.len
     total += value;
     confSum[index]! += value;
     confCount[index]!++;
-    const b = Math.min(bins - 1, Math.floor(value * bins));
-    binCount[b]!++;
-    binConf[b]! += value;
-    binHit[b]! += hit;
+    calibration.add(value, hit === 1);
     logLoss -= Math.log(Math.max(probs[i * K + y]!, 1e-12));
   }
-  let ece = 0;
-  for (let b = 0; b < bins; b++)
-    if (binCount[b]) ece += (binCount[b]! / n) * Math.abs(binHit[b]! / binCount[b]! - binConf[b]! / binCount[b]!);
   const perClassMeanConfidence = confSum.map((s, k) => round(confCount[k] ? s / confCount[k]! : 0));
   const perClass = CLASS_NAMES.map((className, k) => {
     const tp = confusion[k]![k]!;
@@ -81,7 +108,7 @@ export function evaluate(probs: Float32Array, labels: Uint8Array, n = labels.len
     accuracy: round(correct / n),
     perClass,
     confusion,
-    ece: round(ece),
+    ece: round(calibration.ece()),
     meanConfidence: round(total / n),
     perClassMeanConfidence,
     logLoss: round(logLoss / n),

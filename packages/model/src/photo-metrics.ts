@@ -6,7 +6,7 @@
  */
 import { CLASS_NAMES, modelReviewReason, normalisedEntropy, type ReviewPolicy, type ReviewReason } from '@refund-vision/shared';
 import { STRICT_LABELS } from './clothing-photos.ts';
-import { argmaxRow } from './metrics.ts';
+import { argmaxRow, CalibrationBins } from './metrics.ts';
 
 const K = CLASS_NAMES.length;
 const round = (v: number, d = 4) => Math.round(v * 10 ** d) / 10 ** d;
@@ -47,22 +47,11 @@ export function photoEce(
   bins = 15,
   include: (p: LabelledPhoto) => boolean = () => true,
 ): number {
-  const cnt = new Array<number>(bins).fill(0);
-  const conf = new Array<number>(bins).fill(0);
-  const hit = new Array<number>(bins).fill(0);
-  let n = 0;
+  const calibration = new CalibrationBins(bins);
   photos.forEach((p, i) => {
-    if (p.outOfScope || !include(p)) return;
-    const { value } = argmaxRow(probs, i);
-    const b = Math.min(bins - 1, Math.floor(value * bins));
-    cnt[b]!++;
-    conf[b]! += value;
-    hit[b]! += setCorrect(probs, i, p) ? 1 : 0;
-    n++;
+    if (!p.outOfScope && include(p)) calibration.add(argmaxRow(probs, i).value, setCorrect(probs, i, p));
   });
-  let ece = 0;
-  for (let b = 0; b < bins; b++) if (cnt[b]) ece += (cnt[b]! / n) * Math.abs(hit[b]! / cnt[b]! - conf[b]! / cnt[b]!);
-  return ece;
+  return calibration.ece();
 }
 
 /** Mean of −log Σ_{c∈S} p_c over in-scope photos: the set-valued loss the temperature is fitted to. */
