@@ -59,6 +59,7 @@ describe('training (tiny runs on the wasm engine)', function () {
     const photoOpts = { share: 0.25, oosWeight: 0.5, variants: 1, validationShare: 0.2, limit: 80, cacheDir: join(tmp, 'photo-cache') };
     const { card, model } = await train({
       ...quick(out, 7),
+      workers: 1, // the in-thread path (the other runs here use the default: 2 workers on 2 cores)
       photos: { ...photoOpts },
     });
     model.dispose();

@@ -25,6 +25,8 @@ import { photoArrays } from './photo-arrays.ts';
 import { PREPROCESS_VERSION } from '@refund-vision/preprocess';
 import { chooseReviewPolicy, evaluatePhotos, type PhotoEvaluation } from './photo-metrics.ts';
 import { setValuedLoss } from './set-loss.ts';
+import { newBatch, type Batch } from './train-batch.ts';
+import { defaultWorkers, startReplicas, type Replicas } from './replicas.ts';
 
 export interface TrainOptions {
   epochs: number;
@@ -57,6 +59,11 @@ export interface TrainOptions {
   freezeConvs?: boolean;
   /** Train on the real clothing photos too (see PhotoTrainOptions); absent = Fashion-MNIST only. */
   photos?: PhotoTrainOptions;
+  /**
+   * Worker threads training replicas of the model in lock-step (replicas.ts); default 2 on a machine
+   * with ≥ 2 cores, else 1. 1 = every step in this thread (tfjs wasm uses one core per thread).
+   */
+  workers?: number;
 }
 
 export interface PhotoTrainOptions {
@@ -131,21 +138,6 @@ function putImage(src: Uint8Array, off: number, x: Float32Array, dst: number, fl
     }
 }
 
-/** One training batch: pixels, the label-set mask and the weights of the two loss terms. */
-interface Batch {
-  x: Float32Array;
-  mask: Float32Array;
-  setW: Float32Array;
-  uniW: Float32Array;
-}
-
-const newBatch = (bs: number): Batch => ({
-  x: new Float32Array(bs * PIXELS_PER_IMAGE),
-  mask: new Float32Array(bs * NUM_CLASSES),
-  setW: new Float32Array(bs),
-  uniW: new Float32Array(bs),
-});
-
 /** Training photos as the batches draw them: each photo's preprocessed variants that succeeded. */
 interface PhotoPool {
   photos: Photo[];
@@ -176,6 +168,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const rand = seededRandom(opts.seed);
   const realRandom = Math.random;
   Math.random = seededRandom(opts.seed ^ 0x9e3779b9);
+  let replicas: Replicas | undefined;
   try {
     // Held-out validation images: a seeded random subset of the training set.
     const all = shuffled(opts.limit ? Math.min(opts.limit + opts.validation, full.count) : full.count, rand);
@@ -209,7 +202,28 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // photos per batch (at least one when photos are on), the rest Fashion-MNIST
     const perPhoto = photoData ? Math.max(1, Math.round(bs * ph!.share)) : 0;
     const perFm = bs - perPhoto;
-    const batch = newBatch(bs);
+    const workers = opts.epochs > 0 ? Math.max(1, Math.floor(opts.workers ?? defaultWorkers())) : 1;
+    if (workers > 1)
+      replicas = await startReplicas(model, { workers, batchSize: bs, learningRate: opts.learningRate, seed: opts.seed, backend });
+    // with replicas the batch is assembled straight into the memory the workers read
+    const batch = replicas?.batch ?? newBatch(bs);
+    let stepSec = 0;
+    let imagesTrained = 0;
+    /** One optimizer step on the first m rows of the batch, in this thread (--workers 1). */
+    const stepInThread = async (m: number): Promise<number> => {
+      const xs = tf.tensor4d(batch.x.subarray(0, m * PIXELS_PER_IMAGE), [m, 28, 28, 1]);
+      const mask = tf.tensor2d(batch.mask.subarray(0, m * NUM_CLASSES), [m, NUM_CLASSES]);
+      const setW = tf.tensor1d(batch.setW.subarray(0, m));
+      const uniW = tf.tensor1d(batch.uniW.subarray(0, m));
+      const cost = optimizer.minimize(
+        () => setValuedLoss(model.apply(xs, { training: true }) as tf.Tensor2D, mask, setW, uniW),
+        true,
+        trainable,
+      )!;
+      const loss = (await cost.data())[0]!;
+      tf.dispose([xs, mask, setW, uniW, cost]);
+      return loss;
+    };
     const history: Record<string, number>[] = [];
     for (let epoch = 1; epoch <= opts.epochs; epoch++) {
       // cosine decay, per epoch, down to 5% of the initial rate
@@ -232,18 +246,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           batch.uniW[k] = 0;
         }
         if (photoData) for (let k = mFm; k < m; k++) drawPhoto(photoData.pool, batch, k, ph!, rand);
-        const xs = tf.tensor4d(batch.x.subarray(0, m * PIXELS_PER_IMAGE), [m, 28, 28, 1]);
-        const mask = tf.tensor2d(batch.mask.subarray(0, m * NUM_CLASSES), [m, NUM_CLASSES]);
-        const setW = tf.tensor1d(batch.setW.subarray(0, m));
-        const uniW = tf.tensor1d(batch.uniW.subarray(0, m));
-        const cost = optimizer.minimize(
-          () => setValuedLoss(model.apply(xs, { training: true }) as tf.Tensor2D, mask, setW, uniW),
-          true,
-          trainable,
-        )!;
-        const loss = (await cost.data())[0]!;
-        tf.dispose([xs, mask, setW, uniW, cost]);
+        const loss = replicas ? await replicas.step(m, lr) : await stepInThread(m);
         lossSum += loss;
+        imagesTrained += m;
         batches++;
         if (b % 20 === 0 || b === nb - 1) {
           const sec = (Date.now() - t0) / 1000;
@@ -255,6 +260,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           );
         }
       }
+      stepSec += (Date.now() - t0) / 1000;
+      // evaluation runs on this thread's model: bring it the replicas' weights (checked identical)
+      if (replicas) await replicas.copyWeightsInto(model);
       const valProbs = predictTf(model, valSet.pixels, valIdx.length);
       const val = evaluate(valProbs, valSet.labels);
       const pv = photoData ? evaluatePhotos(predictTf(model, photoData.valPixels, photoData.val.length), photoData.val) : undefined;
@@ -279,7 +287,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       );
       log?.info('epoch done', { ...entry });
     }
+    await replicas?.close();
     const durationSec = (Date.now() - start) / 1000;
+    const imagesPerSecond = stepSec > 0 ? Math.round(imagesTrained / stepSec) : undefined;
+    if (imagesPerSecond) log?.info('training speed', { workers, imagesPerSecond });
 
     // Calibrate on the validation photos, fold 1/T into the last layer, then choose the review
     // thresholds on the calibrated probabilities (what serving will see).
@@ -334,6 +345,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         learningRateSchedule: 'cosine per epoch down to 5%',
         seed: opts.seed,
         backend,
+        workers,
+        // optimizer steps only (batch assembly included, evaluation not): what --workers changes
+        ...(imagesPerSecond ? { imagesPerSecond } : {}),
         // with --init, the wall time and epochs include the run it continued
         durationSec: Math.round((durationSec + (prior?.training.durationSec ?? 0)) * 10) / 10,
         ...(prior
@@ -357,7 +371,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         ...(ph ? { photos: photoCard.training } : {}),
         ...(opts.freezeConvs ? { frozen: 'convolution stages (only the dense layers trained)' } : {}),
         command:
-          `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''}${opts.freezeConvs ? ' --freeze-convs' : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''}` +
+          `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''}${opts.freezeConvs ? ' --freeze-convs' : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''} --workers ${workers}` +
           (ph
             ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}${ph.reviewed ? ' --with-reviews' : ''}`
             : ' --no-photos'),
@@ -399,6 +413,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     return { card, dir: saved.dir, model };
   } finally {
     Math.random = realRandom;
+    await replicas?.close();
   }
 }
 

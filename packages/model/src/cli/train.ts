@@ -2,12 +2,14 @@
  * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
  *            [--validation 5000] [--no-flip] [--limit N] [--init DIR] [--out models/fashion-cnn] [--no-onnx]
  *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--photo-limit N]
- *            [--with-reviews [--review-holdout 0.2]]
+ *            [--with-reviews [--review-holdout 0.2]] [--workers N]
  * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh; with
  * --epochs 0 it only recalibrates it on the photo validation split and chooses the review thresholds.
  * Real photos are mixed into every batch unless --no-photos (Fashion-MNIST only).
  * --with-reviews adds the items people reviewed (from the API at API_URL, with API_KEY) to the photos,
  * keeping a share of them (by a hash of their id) out of training in review-holdout.json for the gate.
+ * --workers N trains N replicas in lock-step on worker threads (default 2 on ≥ 2 cores, else 1 =
+ * every step in this thread); see replicas.ts.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +17,7 @@ import { closeLoggers, createLogger, loadConfig, type ReviewedItem } from '@refu
 import { ARCHITECTURES } from '../architectures.ts';
 import { fetchReviewedItems, reviewArrays, splitReviews, writeReviewHoldout } from '../reviews-data.ts';
 import { PHOTO_DEFAULTS, TRAIN_DEFAULTS, train, type PhotoTrainOptions } from '../train.ts';
+import { defaultWorkers } from '../replicas.ts';
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     'with-reviews': { type: 'boolean', default: false },
     'review-holdout': { type: 'string', default: '0.2' },
     limit: { type: 'string' },
+    workers: { type: 'string' },
     init: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -46,7 +50,7 @@ if (values.help) {
     `usage: pnpm train [--arch ${Object.keys(ARCHITECTURES).join('|')}] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n` +
       `                  [--validation N] [--no-flip] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n` +
       `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--photo-limit N]\n` +
-      `                  [--with-reviews [--review-holdout 0.2]]\n`,
+      `                  [--with-reviews [--review-holdout 0.2]] [--workers N (default ${defaultWorkers()})]\n`,
   );
   process.exit(0);
 }
@@ -122,6 +126,7 @@ try {
     init: values.init,
     photos,
     freezeConvs: values['freeze-convs'],
+    workers: int('workers', values.workers, 1),
     logger,
   });
   if (reviews) writeReviewHoldout(dir, reviews.holdout, reviews.share);
