@@ -6,6 +6,7 @@ import type { ApiMetrics } from './routes/prometheus.ts';
 import type { ShadowObserver } from './shadow.ts';
 import type { ModelWatcher } from './model-watcher.ts';
 import type { ModelRegistry } from '@refund-vision/model';
+import type { InferenceQueue } from './inference-queue.ts';
 
 export interface ServerState {
   /** Model loaded and warmed up. */
@@ -22,6 +23,8 @@ export interface AppDeps {
   config: Config;
   /** The served model (hot-swappable): ask it per request, never cache its version. */
   classifier: SwappableClassifier;
+  /** Every model run of this process goes through it: one at a time, each on its own event-loop turn. */
+  inference: InferenceQueue;
   store: Store;
   logger: Logger;
   metrics: ApiMetrics;

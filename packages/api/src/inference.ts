@@ -28,7 +28,7 @@ export const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
  * class): an answer that contradicts it carries the review reason `mismatch`.
  */
 export async function classify(
-  deps: Pick<AppDeps, 'classifier' | 'state' | 'config'>,
+  deps: Pick<AppDeps, 'classifier' | 'inference' | 'state' | 'config'>,
   pixels: Uint8Array,
   n: number,
   expected: readonly (number | undefined)[] = [],
@@ -37,7 +37,7 @@ export async function classify(
   if (pixels.length !== n * PIXELS_PER_IMAGE)
     throw new AppError(400, 'bad-pixels', `expected ${n}×${PIXELS_PER_IMAGE} pixels, got ${pixels.length}`);
   const t0 = performance.now();
-  const { probs, model } = await deps.classifier.predictTagged(pixels, n);
+  const { probs, model } = await deps.inference.run(() => deps.classifier.predictTagged(pixels, n));
   const inferenceMs = performance.now() - t0;
   const policy = reviewPolicyOf(deps.classifier.card, deps.config.review);
   const predictions: BatchPrediction[] = new Array(n);

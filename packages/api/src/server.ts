@@ -13,6 +13,7 @@ import { createApp } from './app.ts';
 import { checkExposure } from './http/auth.ts';
 import type { ServerState } from './deps.ts';
 import { DATABASE_WATCH_DEFAULTS, watchDatabase, type DatabaseWatchOptions } from './database-watch.ts';
+import { createInferenceQueue } from './inference-queue.ts';
 import { startModelWatcher, type ModelWatcher } from './model-watcher.ts';
 import { createShadowObserver, type ShadowObserver } from './shadow.ts';
 import { openStore, storeOptions, type Store } from './store/index.ts';
@@ -84,8 +85,9 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
   const databaseWatch = watchDatabase(store, state, { ...DATABASE_WATCH_DEFAULTS, ...opts.databaseWatch, logger });
   metrics.setModel(classifier.version, classifier.engine);
   const uploads = createUploadDecoder(config.api, logger);
-  const shadow = createShadowObserver({ challenger: modelWatcher.challenger, store, logger });
-  const app = createApp({ config, classifier, store, logger, metrics, state, shadow, registry, modelWatcher }, uploads);
+  const inference = createInferenceQueue();
+  const shadow = createShadowObserver({ challenger: modelWatcher.challenger, inference, store, logger });
+  const app = createApp({ config, classifier, inference, store, logger, metrics, state, shadow, registry, modelWatcher }, uploads);
 
   // Slow, stalled or malformed requests must not hold connections forever: whatever the body,
   // Node answers 408 and closes once the request has not fully arrived in time. The deadlines are

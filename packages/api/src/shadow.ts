@@ -6,6 +6,7 @@
  */
 import type { Logger } from '@refund-vision/shared';
 import { argmaxRow, type Classifier } from '@refund-vision/model';
+import type { InferenceQueue } from './inference-queue.ts';
 import type { Store } from './store/index.ts';
 
 export interface ShadowObserver {
@@ -16,7 +17,13 @@ export interface ShadowObserver {
   readonly skippedImages: number;
 }
 
-export function createShadowObserver(opts: { challenger: () => Classifier | null; store: Store; logger: Logger }): ShadowObserver {
+export function createShadowObserver(opts: {
+  challenger: () => Classifier | null;
+  /** The champion's queue: a shadow run takes its turn like any other run on this thread. */
+  inference: InferenceQueue;
+  store: Store;
+  logger: Logger;
+}): ShadowObserver {
   let running: Promise<void> | null = null;
   let skipped = 0;
   return {
@@ -31,7 +38,7 @@ export function createShadowObserver(opts: { challenger: () => Classifier | null
       const px = pixels.slice();
       running = (async () => {
         try {
-          const probs = await challenger.predict(px, n);
+          const probs = await opts.inference.run(() => challenger.predict(px, n));
           const answers = predictionIds.map((predictionId, i) => {
             const { index, value } = argmaxRow(probs, i);
             return { predictionId, classIndex: index, confidence: Math.round(value * 1e6) / 1e6 };

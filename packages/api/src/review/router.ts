@@ -188,7 +188,11 @@ export function reviewRouter(deps: AppDeps): Router {
     if (cached === undefined) throw notFound('review-not-found', `no review item ${id}`);
     const item = (await store.reviews.get(id))!;
     if (cached) return res.json({ id, classIndex: item.classIndex, values: cached, cached: true });
-    const values = await occlusionSaliency((p, n) => deps.classifier.predict(p, n), decodePixels(item.pixels), item.classIndex);
+    const values = await occlusionSaliency(
+      (p, n) => deps.inference.run(() => deps.classifier.predict(p, n)),
+      decodePixels(item.pixels),
+      item.classIndex,
+    );
     await store.reviews.setSaliency(id, values);
     res.json({ id, classIndex: item.classIndex, values, cached: false });
   });
