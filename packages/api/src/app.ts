@@ -62,8 +62,12 @@ export function createApp(deps: AppDeps, uploads: UploadDecoder): Express {
   app.use(prometheusRouter(metrics));
   // Everything below is work: past the in-flight limit it is refused at once (probes are above).
   app.use(
-    createLoadShedder({ maxInFlight: config.api.maxInFlight, retryAfterSeconds: config.api.retryAfterSeconds, state: deps.state })
-      .middleware,
+    createLoadShedder({
+      maxInFlight: config.api.maxInFlight,
+      retryAfterSeconds: config.api.retryAfterSeconds,
+      holdBodyMs: config.api.shedHoldBodyMs,
+      state: deps.state,
+    }).middleware,
   );
   app.use(predictV1Router(deps));
   app.use(uploadRouter(deps, uploads));

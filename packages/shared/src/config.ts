@@ -68,13 +68,19 @@ export const ConfigSchema = z.object({
     /** One image's decode taking longer than this is abandoned (its worker is replaced). */
     decodeTimeoutMs: z.coerce.number().int().min(1).default(15_000),
     /**
-     * Work requests in flight past this get 503 + Retry-After at once (probes are never shed). Each
-     * admitted request does a few ms of main-thread work between awaits (JSON, SQLite, the answer);
-     * a probe waits behind all of them, so this bounds its latency. 8 keeps both cores busy.
+     * Work requests in flight past this get 503 + Retry-After at once (probes are never shed). Their
+     * model runs take turns (one batch per event-loop turn), so this bounds how long an admitted
+     * request queues, not how long a probe waits. 8 keeps both cores busy.
      */
     maxInFlight: z.coerce.number().int().min(1).default(8),
     /** Seconds a shed request is told to wait (Retry-After). */
     retryAfterSeconds: z.coerce.number().int().min(1).default(2),
+    /**
+     * A request refused as overloaded whose body is still arriving: the rest stays unread this long
+     * before it is discarded, so a sender that ignores Retry-After cannot make refusals a busy loop
+     * (0: read and discard at once). Keep it well under requestTimeoutMs (Node answers 408 past that).
+     */
+    shedHoldBodyMs: z.coerce.number().int().min(0).default(1000),
     /** A request must arrive complete within this (Node answers 408 and closes otherwise). */
     requestTimeoutMs: z.coerce.number().int().min(1).default(60_000),
     /** After a fatal error, probes say 503 (and work is refused) this long before the listener closes. */
@@ -197,6 +203,7 @@ export const ENV_KEYS: Record<string, string> = {
   DECODE_TIMEOUT_MS: 'api.decodeTimeoutMs',
   API_MAX_IN_FLIGHT: 'api.maxInFlight',
   API_RETRY_AFTER_S: 'api.retryAfterSeconds',
+  API_SHED_HOLD_BODY_MS: 'api.shedHoldBodyMs',
   API_REQUEST_TIMEOUT_MS: 'api.requestTimeoutMs',
   API_HEADERS_TIMEOUT_MS: 'api.headersTimeoutMs',
   API_FATAL_ANNOUNCE_MS: 'api.fatalAnnounceMs',

@@ -107,3 +107,57 @@ describe('load shedding (#12 item 5)', function () {
     expect(Math.max(...probes)).to.be.below(5000);
   });
 });
+
+/** Everything the server sends on `s` until `until` matches it. */
+function readUntil(s: Socket, until: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const on = (d: Buffer) => {
+      got += d.toString('latin1');
+      if (!until.test(got)) return;
+      s.off('data', on);
+      resolve(got);
+    };
+    s.on('data', on);
+    s.once('error', reject);
+  });
+}
+
+describe('load shedding: the unread body of a refused request (#12 item 5)', function () {
+  this.timeout(60_000);
+  const HOLD_MS = 600;
+  const srv = useTestServer({ api: { maxInFlight: 2, retryAfterSeconds: 3, shedHoldBodyMs: HOLD_MS } });
+
+  it('stays unread for shedHoldBodyMs after the 503, then is discarded and the connection serves on', async () => {
+    const admitted = requestsSeen(srv.server, 2);
+    const held = [holdRequest(srv.port, '/v1/predict'), holdRequest(srv.port, '/v1/predict')];
+    await admitted;
+    const bodyBytes = 4 * 2 ** 20;
+    const client = connect(srv.port, '127.0.0.1');
+    try {
+      await new Promise<void>((r) => client.once('connect', r));
+      const seen = new Promise<Socket>((r) => srv.server.once('request', (req) => r(req.socket)));
+      // A sender that pushes its whole body, whatever the answer (as a load generator does).
+      client.write(`POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${bodyBytes}\r\n\r\n`);
+      client.write(Buffer.alloc(bodyBytes, 0x20));
+      const answer = await readUntil(client, /\r\n\r\n[^]*\}\}/);
+      const t503 = performance.now();
+      expect(answer).to.match(/^HTTP\/1\.1 503 /);
+      expect(answer).to.match(/\r\nretry-after: 3\r\n/i);
+      expect(answer).to.not.match(/\r\nconnection: close\r\n/i);
+      const serverSide = await seen;
+      // While held, the server reads no more than its stream buffer: the rest waits in the socket.
+      await new Promise((r) => setTimeout(r, HOLD_MS / 2));
+      expect(serverSide.bytesRead, 'bytes read during the hold').to.be.below(bodyBytes / 4);
+      // Then it is read and discarded, and the same connection answers the next request.
+      client.write('GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
+      const next = await readUntil(client, /"status":"ready"/);
+      expect(next).to.match(/^HTTP\/1\.1 200 /);
+      expect(serverSide.bytesRead).to.be.above(bodyBytes);
+      expect(performance.now() - t503).to.be.at.least(HOLD_MS * 0.9);
+    } finally {
+      client.destroy();
+      for (const s of held) s.destroy();
+    }
+  });
+});
