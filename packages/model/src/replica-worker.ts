@@ -49,7 +49,8 @@ async function start() {
   const sum = new Float32Array(params);
   let passes = 0;
 
-  function step(m: number, lr: number): number {
+  function step(m: number, lr: number): Extract<FromWorker, { type: 'done' }> {
+    const t0 = performance.now();
     (optimizer as unknown as { learningRate: number }).learningRate = lr;
     const lo = Math.floor((index * m) / workers);
     const hi = Math.floor(((index + 1) * m) / workers);
@@ -76,7 +77,9 @@ async function start() {
         });
       });
     } else mine.fill(0);
+    const t1 = performance.now();
     barrier(++passes);
+    const waitMs = performance.now() - t1;
     // every worker sums the regions in the same order: the same float result everywhere
     sum.set(grads.subarray(0, params));
     for (let w = 1; w < workers; w++) {
@@ -93,12 +96,12 @@ async function start() {
       // typed as a map of Variables, but any tensors do (Optimizer.minimize passes gradients the same way)
       optimizer.applyGradients(named as Parameters<typeof optimizer.applyGradients>[0]);
     });
-    return loss;
+    return { type: 'done', loss, busyMs: performance.now() - t0 - waitMs, waitMs };
   }
 
   port!.on('message', (msg: ToWorker) => {
     try {
-      if (msg.type === 'step') send({ type: 'done', loss: step(msg.m, msg.lr) });
+      if (msg.type === 'step') send(step(msg.m, msg.lr));
       else if (msg.type === 'weights') {
         // copied by postMessage: on the cpu backend dataSync returns the tensor's own storage
         send({ type: 'weights', data: model.weights.map((w) => w.read().dataSync() as Float32Array) });

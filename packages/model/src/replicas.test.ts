@@ -141,6 +141,8 @@ describe('training replicas on worker threads', function () {
       const t = a.card.training as Record<string, any>;
       expect(t.workers).to.equal(2);
       expect(t.imagesPerSecond).to.be.above(0);
+      expect(t.workerSec.busy).to.have.length(2);
+      expect(t.workerSec.barrierWait.every((x: number) => x >= 0)).to.equal(true);
       expect(t.command).to.contain('--workers 2');
       const history = t.history as { loss: number }[];
       expect(history[1]!.loss).to.be.below(history[0]!.loss);

@@ -45,7 +45,7 @@ export interface ReplicaInit {
 export type ToWorker = { type: 'step'; m: number; lr: number } | { type: 'weights' };
 export type FromWorker =
   | { type: 'ready'; params: number }
-  | { type: 'done'; loss: number }
+  | { type: 'done'; loss: number; busyMs: number; waitMs: number }
   | { type: 'weights'; data: Float32Array[] }
   | { type: 'error'; message: string };
 
@@ -57,6 +57,8 @@ export interface Replicas {
   readonly threads: readonly Worker[];
   /** One optimizer step on the first m rows of `batch` at learning rate lr; resolves to the batch's mean loss. */
   step(m: number, lr: number): Promise<number>;
+  /** Seconds each worker spent stepping (gradient, sum, update) and waiting at the barrier for the others. */
+  timing(): { busySec: number[]; waitSec: number[] };
   /** Copies the replicas' weights into `model` after checking that every replica holds the same weights. */
   copyWeightsInto(model: tf.LayersModel): Promise<void>;
   /** Stops every worker; safe to call twice and after a failure. */
@@ -135,6 +137,8 @@ export async function startReplicas(model: tf.LayersModel, opts: ReplicaOptions)
       waiting[i]!.push({ resolve, reject });
       if (msg) threads[i]!.postMessage(msg);
     });
+  const busy = new Array<number>(n).fill(0);
+  const wait = new Array<number>(n).fill(0);
   const all = (msg?: ToWorker) => Promise.all(threads.map((_, i) => ask(i, msg)));
 
   const close = async () => {
@@ -158,10 +162,15 @@ export async function startReplicas(model: tf.LayersModel, opts: ReplicaOptions)
     threads,
     async step(m, lr) {
       if (m < 1 || m > opts.batchSize) throw new Error(`step: ${m} rows, batch size ${opts.batchSize}`);
-      const replies = await all({ type: 'step', m, lr });
+      const replies = (await all({ type: 'step', m, lr })) as Extract<FromWorker, { type: 'done' }>[];
+      replies.forEach((r, i) => {
+        busy[i]! += r.busyMs / 1000;
+        wait[i]! += r.waitMs / 1000;
+      });
       // each worker's loss is already scaled by its share of the rows: they sum to the batch mean
-      return replies.reduce((s, r) => s + (r as { loss: number }).loss, 0);
+      return replies.reduce((s, r) => s + r.loss, 0);
     },
+    timing: () => ({ busySec: [...busy], waitSec: [...wait] }),
     async copyWeightsInto(target) {
       const replies = (await all({ type: 'weights' })) as Extract<FromWorker, { type: 'weights' }>[];
       const first = replies[0]!.data;

@@ -287,10 +287,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       );
       log?.info('epoch done', { ...entry });
     }
+    // per worker: seconds of work and of waiting for the other (a busy machine shows here)
+    const round1 = (xs: number[]) => xs.map((x) => Math.round(x * 10) / 10);
+    const workerSec = replicas ? { busy: round1(replicas.timing().busySec), barrierWait: round1(replicas.timing().waitSec) } : undefined;
     await replicas?.close();
     const durationSec = (Date.now() - start) / 1000;
     const imagesPerSecond = stepSec > 0 ? Math.round(imagesTrained / stepSec) : undefined;
-    if (imagesPerSecond) log?.info('training speed', { workers, imagesPerSecond });
+    if (imagesPerSecond) log?.info('training speed', { workers, imagesPerSecond, ...workerSec });
 
     // Calibrate on the validation photos, fold 1/T into the last layer, then choose the review
     // thresholds on the calibrated probabilities (what serving will see).
@@ -348,6 +351,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         workers,
         // optimizer steps only (batch assembly included, evaluation not): what --workers changes
         ...(imagesPerSecond ? { imagesPerSecond } : {}),
+        ...(workerSec ? { workerSec } : {}),
         // with --init, the wall time and epochs include the run it continued
         durationSec: Math.round((durationSec + (prior?.training.durationSec ?? 0)) * 10) / 10,
         ...(prior
