@@ -66,7 +66,8 @@ async function start() {
         // this slice's share of the full batch's mean loss
         const share = k / m;
         const { value, grads: g } = tf.variableGrads(
-          () => tf.mul(setValuedLoss(model.apply(xs, { training: true }) as tf.Tensor2D, mask, setW, uniW), share) as tf.Scalar,
+          () =>
+            tf.mul(setValuedLoss(model.apply(xs, { training: true }) as tf.Tensor2D, mask, setW, uniW, init.setLoss), share) as tf.Scalar,
           trainable,
         );
         loss = value.dataSync()[0]!;

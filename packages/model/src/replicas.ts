@@ -15,6 +15,7 @@
  * A worker that fails or exits is a clear error: the pending step rejects, the abort flag wakes the
  * others from the barrier, and every worker is terminated (no hang, no leaked thread).
  */
+import type { SetLossMode } from './set-loss.ts';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { tf } from './engine.ts';
@@ -36,6 +37,8 @@ export interface ReplicaInit {
   trainableLayers: boolean[];
   learningRate: number;
   seed: number;
+  /** How a label's set counts in the loss (set-loss.ts). */
+  setLoss: SetLossMode;
   batch: Batch;
   /** workers × params floats: each worker's gradient of its slice, trainable weights in order. */
   grads: Float32Array;
@@ -71,6 +74,7 @@ export interface ReplicaOptions {
   learningRate: number;
   seed: number;
   backend: string;
+  setLoss?: SetLossMode;
 }
 
 /** 2 when the machine has at least 2 cores (one wasm thread each), else 1 (train in the main thread). */
@@ -96,6 +100,7 @@ export async function startReplicas(model: tf.LayersModel, opts: ReplicaOptions)
     trainableLayers: model.layers.map((l) => l.trainable),
     learningRate: opts.learningRate,
     seed: opts.seed,
+    setLoss: opts.setLoss ?? 'sum',
     batch,
     grads,
     ctl,

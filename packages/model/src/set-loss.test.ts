@@ -24,13 +24,49 @@ describe('set-valued loss', () => {
     loss.dispose();
   });
 
+  it("'max' counts the set's most probable member only, by hand; one-class and out-of-scope rows as 'sum'", () => {
+    const probs = tf.tensor2d([
+      [0.1, 0.05, 0.05, 0.1, 0.1, 0.2, 0.1, 0.15, 0.05, 0.1],
+      [0.7, 0.05, 0.05, 0.05, 0.05, 0.02, 0.02, 0.02, 0.02, 0.02],
+    ]);
+    const mask = tf.tensor2d([
+      [0, 0, 0, 0, 0, 1, 0, 1, 0, 1],
+      [1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    ]);
+    // by hand: −ln 0.2 = 1.609438 (the Sandal), −ln 0.7 = 0.356675
+    const loss = setValuedLoss(probs, mask, tf.tensor1d([1, 1]), tf.tensor1d([0, 0]), 'max');
+    expect(loss.dataSync()[0]).to.be.closeTo((1.609438 + 0.356675) / 2, 1e-5);
+    tf.dispose([probs, mask, loss]);
+  });
+
+  it("'max' has a gradient on wasm that moves the probability onto the set's leading member", () => {
+    const logits = tf.variable(tf.tensor2d([[0, 0, 0, 0, 0, 0.3, 0, 0.2, 0, 0.1]]));
+    const mask = tf.tensor2d([[0, 0, 0, 0, 0, 1, 0, 1, 0, 1]]);
+    const one = tf.tensor1d([1]);
+    const zero = tf.tensor1d([0]);
+    const f = () => setValuedLoss(tf.softmax(logits) as tf.Tensor2D, mask, one, zero, 'max');
+    const before = f().dataSync()[0]!;
+    const p0 = (tf.softmax(logits) as tf.Tensor2D).arraySync()[0]!;
+    const opt = tf.train.sgd(0.5);
+    for (let i = 0; i < 20; i++) opt.minimize(f);
+    const p = (tf.softmax(logits) as tf.Tensor2D).arraySync()[0]!;
+    expect(f().dataSync()[0]).to.be.below(before);
+    // the leader gained and the other members lost ('sum' would have raised them all)
+    expect(p[5]).to.be.above(p0[5]!);
+    expect(p[7]).to.be.below(p0[7]!);
+    expect(p[9]).to.be.below(p0[9]!);
+    tf.dispose([logits, mask, one, zero]);
+  });
+
   it('is lowest when all probability is in the set, whichever member holds it', () => {
     const mask = tf.tensor2d([[0, 0, 0, 0, 0, 1, 0, 1, 0, 1]]);
     const one = tf.tensor1d([1]);
     const zero = tf.tensor1d([0]);
-    const at = (i: number) => setValuedLoss(tf.oneHot([i], 10).toFloat() as tf.Tensor2D, mask, one, zero).dataSync()[0]!;
-    expect(at(5)).to.be.closeTo(0, 1e-6);
-    expect(at(9)).to.be.closeTo(0, 1e-6);
-    expect(at(0)).to.be.above(10); // clipped −ln(1e-7) ≈ 16.1
+    for (const mode of ['sum', 'max'] as const) {
+      const at = (i: number) => setValuedLoss(tf.oneHot([i], 10).toFloat() as tf.Tensor2D, mask, one, zero, mode).dataSync()[0]!;
+      expect(at(5)).to.be.closeTo(0, 1e-6);
+      expect(at(9)).to.be.closeTo(0, 1e-6);
+      expect(at(0)).to.be.above(10); // clipped −ln(1e-7) ≈ 16.1
+    }
   });
 });

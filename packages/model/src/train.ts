@@ -24,7 +24,7 @@ import { loadClothingPhotos, splitBySender, type Photo } from './clothing-photos
 import { photoArrays } from './photo-arrays.ts';
 import { PREPROCESS_VERSION } from '@refund-vision/preprocess';
 import { chooseReviewPolicy, evaluatePhotos, type PhotoEvaluation } from './photo-metrics.ts';
-import { setValuedLoss } from './set-loss.ts';
+import { setValuedLoss, type SetLossMode } from './set-loss.ts';
 import { newBatch, type Batch } from './train-batch.ts';
 import { defaultWorkers, startReplicas, type Replicas } from './replicas.ts';
 
@@ -71,6 +71,8 @@ export interface PhotoTrainOptions {
   share: number;
   /** Weight of the uniform-target loss of out-of-scope photos (in-scope photos weigh 1). */
   oosWeight: number;
+  /** How a label's set of classes counts in the loss (set-loss.ts): 'max' keeps top-1 calibrated; default 'sum'. */
+  setLoss?: SetLossMode;
   /** Augmented copies per training photo made from the original at cache time (crop/JPEG, tone/blur). */
   variants: number;
   /** Share of the photos (by sender) held out for validation. */
@@ -204,7 +206,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const perFm = bs - perPhoto;
     const workers = opts.epochs > 0 ? Math.max(1, Math.floor(opts.workers ?? defaultWorkers())) : 1;
     if (workers > 1)
-      replicas = await startReplicas(model, { workers, batchSize: bs, learningRate: opts.learningRate, seed: opts.seed, backend });
+      replicas = await startReplicas(model, {
+        workers,
+        batchSize: bs,
+        learningRate: opts.learningRate,
+        seed: opts.seed,
+        backend,
+        setLoss: ph?.setLoss ?? 'sum',
+      });
     // with replicas the batch is assembled straight into the memory the workers read
     const batch = replicas?.batch ?? newBatch(bs);
     let stepSec = 0;
@@ -216,7 +225,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const setW = tf.tensor1d(batch.setW.subarray(0, m));
       const uniW = tf.tensor1d(batch.uniW.subarray(0, m));
       const cost = optimizer.minimize(
-        () => setValuedLoss(model.apply(xs, { training: true }) as tf.Tensor2D, mask, setW, uniW),
+        () => setValuedLoss(model.apply(xs, { training: true }) as tf.Tensor2D, mask, setW, uniW, ph?.setLoss ?? 'sum'),
         true,
         trainable,
       )!;
@@ -370,14 +379,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         history,
         ...(prior ? { initFrom: { version: prior.version, training: prior.training, testAccuracy: prior.evaluation.accuracy } } : {}),
         loss: ph
-          ? "set-valued: −log Σ_{c∈S} p_c (S = the label's classes; one class for Fashion-MNIST); out-of-scope photos: cross-entropy to uniform"
+          ? `set-valued: −log ${ph.setLoss === 'max' ? 'max' : 'Σ'}_{c∈S} p_c (S = the label's classes; one class for Fashion-MNIST); out-of-scope photos: cross-entropy to uniform`
           : 'categoricalCrossentropy',
         ...(ph ? { photos: photoCard.training } : {}),
         ...(opts.freezeConvs ? { frozen: 'convolution stages (only the dense layers trained)' } : {}),
         command:
           `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''}${opts.freezeConvs ? ' --freeze-convs' : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''} --workers ${workers}` +
           (ph
-            ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}${ph.reviewed ? ' --with-reviews' : ''}`
+            ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.setLoss === 'max' ? ' --set-loss max' : ''}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}${ph.reviewed ? ' --with-reviews' : ''}`
             : ' --no-photos'),
       },
       data: {

@@ -1,7 +1,7 @@
 /**
  * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
  *            [--validation 5000] [--no-flip] [--limit N] [--init DIR] [--out models/fashion-cnn] [--no-onnx]
- *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--photo-limit N]
+ *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--set-loss sum|max] [--photo-limit N]
  *            [--with-reviews [--review-holdout 0.2]] [--workers N]
  * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh; with
  * --epochs 0 it only recalibrates it on the photo validation split and chooses the review thresholds.
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closeLoggers, createLogger, loadConfig, type ReviewedItem } from '@refund-vision/shared';
 import { ARCHITECTURES } from '../architectures.ts';
+import type { SetLossMode } from '../set-loss.ts';
 import { fetchReviewedItems, reviewArrays, splitReviews, writeReviewHoldout } from '../reviews-data.ts';
 import { PHOTO_DEFAULTS, TRAIN_DEFAULTS, train, type PhotoTrainOptions } from '../train.ts';
 import { defaultWorkers } from '../replicas.ts';
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     'photo-share': { type: 'string', default: String(PHOTO_DEFAULTS.share) },
     'oos-weight': { type: 'string', default: String(PHOTO_DEFAULTS.oosWeight) },
     'photo-variants': { type: 'string', default: String(PHOTO_DEFAULTS.variants) },
+    'set-loss': { type: 'string', default: 'sum' },
     'photo-limit': { type: 'string' },
     'with-reviews': { type: 'boolean', default: false },
     'review-holdout': { type: 'string', default: '0.2' },
@@ -49,7 +51,7 @@ if (values.help) {
   process.stdout.write(
     `usage: pnpm train [--arch ${Object.keys(ARCHITECTURES).join('|')}] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n` +
       `                  [--validation N] [--no-flip] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n` +
-      `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--photo-limit N]\n` +
+      `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--set-loss sum|max] [--photo-limit N]\n` +
       `                  [--with-reviews [--review-holdout 0.2]] [--workers N (default ${defaultWorkers()})]\n`,
   );
   process.exit(0);
@@ -81,6 +83,11 @@ function num(name: string, v: string | undefined, min: number, max: number): num
   }
   return n;
 }
+function setLossMode(v: string | undefined): SetLossMode {
+  if (v === 'sum' || v === 'max') return v;
+  process.stderr.write(`--set-loss: expected sum or max, got '${v}'\n`);
+  process.exit(2);
+}
 const photos: PhotoTrainOptions | undefined = values['no-photos']
   ? undefined
   : {
@@ -89,6 +96,7 @@ const photos: PhotoTrainOptions | undefined = values['no-photos']
       oosWeight: num('oos-weight', values['oos-weight'], 0, 10),
       variants: int('photo-variants', values['photo-variants'], 0)!,
       limit: int('photo-limit', values['photo-limit'], 1),
+      setLoss: setLossMode(values['set-loss']),
     };
 // Reviewed items: fetched from the API (it owns the decisions, on SQLite or a shared Postgres).
 let reviews: { train: ReviewedItem[]; holdout: ReviewedItem[]; share: number } | undefined;
