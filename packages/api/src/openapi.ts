@@ -7,6 +7,7 @@ import {
   PredictResponse,
   ReviewClaimRequest,
   ReviewDecisionRequest,
+  RunDetailResponse,
   RunSummary,
   ThumbnailsRequest,
 } from '@refund-vision/shared';
@@ -58,6 +59,7 @@ export function openApiDocument(version: string) {
         PredictResponse: schema(PredictResponse),
         CompleteRunRequest: schema(CompleteRunRequest),
         RunSummary: schema(RunSummary),
+        RunDetailResponse: schema(RunDetailResponse),
         ErrorBody: schema(ErrorBody),
         ReviewClaimRequest: schema(ReviewClaimRequest),
         ReviewDecisionRequest: schema(ReviewDecisionRequest),
@@ -137,7 +139,13 @@ export function openApiDocument(version: string) {
             { name: 'limit', in: 'query', schema: { type: 'integer' } },
             { name: 'cursor', in: 'query', schema: { type: 'string' } },
           ],
-          responses: { 200: { description: '{ run: RunSummary, predictions, nextCursor }' }, ...errors(400, 401, 404) },
+          responses: {
+            200: {
+              description: 'the run and a page of its predictions, each with its feedback (feedbackNone: a reviewer said no class fits)',
+              content: json(ref('RunDetailResponse')),
+            },
+            ...errors(400, 401, 404),
+          },
         },
       },
       '/v1/runs/{runKey}/complete': {

@@ -162,6 +162,34 @@ export const RunSummary = z.object({
 });
 export type RunSummary = z.infer<typeof RunSummary>;
 
+/** One stored prediction in GET /v1/runs/:id, with a person's feedback on it. */
+export const RunPrediction = z.object({
+  predictionId: z.number().int(),
+  batchIndex: z.number().int(),
+  position: z.number().int(),
+  id: z.string(),
+  group: z.string().nullable(),
+  hash: z.string().nullable(),
+  classIndex: ClassIndex,
+  className: z.string(),
+  confidence: z.number(),
+  top3: z.array(TopK),
+  label: ClassIndex.nullable(),
+  review: ReviewReason.nullable(),
+  /** The class a person says is right; null without feedback and when they said none fits. */
+  feedbackClass: ClassIndex.nullable(),
+  /** A reviewer said none of the classes is right: the answer counts as wrong in measured accuracy. */
+  feedbackNone: z.boolean(),
+  /** The model version that made this prediction. */
+  modelVersion: z.string(),
+  createdAt: z.string(),
+});
+export type RunPrediction = z.infer<typeof RunPrediction>;
+
+/** GET /v1/runs/:id — the run and a page of its predictions. */
+export const RunDetailResponse = z.object({ run: RunSummary, predictions: z.array(RunPrediction), nextCursor: z.string().nullable() });
+export type RunDetailResponse = z.infer<typeof RunDetailResponse>;
+
 /** The JSON error body every 4xx/5xx carries. */
 export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
 export type ErrorBody = z.infer<typeof ErrorBody>;

@@ -4,7 +4,7 @@
  * CSV export, saliency, thumbnails and the training-set contract `pnpm train --with-reviews` reads.
  */
 import { expect } from 'chai';
-import { NUM_CLASSES, PIXELS_PER_IMAGE, parseCsv, TrainingSetResponse } from '@refund-vision/shared';
+import { NUM_CLASSES, PIXELS_PER_IMAGE, parseCsv, RunDetailResponse, TrainingSetResponse } from '@refund-vision/shared';
 import { predictBody, send, sharedClassifier, testBatch, useTestServer } from '../test-support.ts';
 
 const XSS = '<img src=x onerror=alert(1)>.png';
@@ -77,13 +77,23 @@ describe('review queue API', function () {
     expect((await decide(ids[3]!, { decision: 'class' })).status).to.equal(400);
     expect((await decide(ids[3]!, { decision: 'none', classIndex: 2 })).status).to.equal(400);
 
-    const trail = (await send(`${srv.url}/v1/reviews/decisions`)).body.decisions as { decision: string; imageId: string }[];
-    expect(trail.map((d) => d.decision)).to.deep.equal(['undo', 'none', 'class', 'class']);
-    expect(trail[2]!.imageId).to.equal(XSS);
+    expect((await decide(ids[3]!, { decision: 'none' })).status).to.equal(200);
 
-    const run = (await send(`${srv.url}/v1/runs/queue-run`)).body.run;
-    // the latest decisions: one confirmed (right), one corrected to class 4 (wrong unless it said 4)
-    expect(run.feedbackAccuracy).to.equal(predicted[1] === 4 ? 1 : 0.5);
+    const trail = (await send(`${srv.url}/v1/reviews/decisions`)).body.decisions as { decision: string; imageId: string }[];
+    expect(trail.map((d) => d.decision)).to.deep.equal(['none', 'undo', 'none', 'class', 'class']);
+    expect(trail[3]!.imageId).to.equal(XSS);
+
+    const detail = RunDetailResponse.parse((await send(`${srv.url}/v1/runs/queue-run`)).body);
+    // the latest decisions: one confirmed (right), one corrected to class 4 (wrong unless it said 4),
+    // one "none of these" (wrong); the undone "none" is no feedback
+    expect(detail.run.feedbackAccuracy).to.be.closeTo(predicted[1] === 4 ? 2 / 3 : 1 / 3, 1e-12);
+    expect(detail.predictions.slice(0, 5).map((p) => [p.feedbackClass, p.feedbackNone])).to.deep.equal([
+      [predicted[0], false],
+      [4, false],
+      [null, false],
+      [null, true],
+      [null, false],
+    ]);
 
     const csv = await send(`${srv.url}/v1/reviews?status=all&format=csv`);
     expect(csv.headers.get('content-type')).to.match(/^text\/csv/);
@@ -95,6 +105,7 @@ describe('review queue API', function () {
     expect(training.items.map((t) => [t.id, t.classIndex])).to.deep.equal([
       [String(ids[0]), predicted[0]],
       [String(ids[1]), 4],
+      [String(ids[3]), null],
     ]);
     expect(Buffer.from(training.items[0]!.pixels, 'base64')).to.have.length(PIXELS_PER_IMAGE);
     expect(training.items[0]!.modelVersion).to.equal(srv.classifier.version);

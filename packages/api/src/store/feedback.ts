@@ -1,5 +1,8 @@
-/** Feedback on predictions: the correct class as a person says it; the latest word wins. */
-import type { Kysely } from 'kysely';
+/**
+ * Feedback on predictions: the correct class as a person says it; the latest word wins. A NULL
+ * class means "none of these classes" (a reviewer's decision): the prediction was wrong.
+ */
+import { sql, type Kysely } from 'kysely';
 import { CLASS_NAMES } from '@refund-vision/shared';
 import type { Tables } from './tables.ts';
 
@@ -17,6 +20,13 @@ export interface FeedbackResult {
   runFeedbackAccuracy: number;
   runFeedbackCount: number;
 }
+
+/**
+ * Of the feedback rows joined as `f` to their predictions `p`, how many confirm the prediction.
+ * Every accuracy from feedback is this over `count(*)`: a NULL class ("none of these") compares as
+ * unknown, so it is in the count and never in the right ones, a miss.
+ */
+export const feedbackRight = sql<number>`sum(case when f.correct_class = p.class_index then 1 else 0 end)`;
 
 export interface PredictionRef {
   id: number;
@@ -39,8 +49,8 @@ export class FeedbackRepository {
     return row && { id: row.id, runId: row.run_id, classIndex: row.class_index, imageId: row.image_id, runKey: row.run_key };
   }
 
-  /** The correct class stored for a prediction, or undefined when nobody gave feedback. */
-  async correctClassOf(predictionId: number): Promise<number | undefined> {
+  /** The correct class stored for a prediction: null for "none of these", undefined when nobody gave feedback. */
+  async correctClassOf(predictionId: number): Promise<number | null | undefined> {
     const row = await this.db.selectFrom('feedback').select('correct_class').where('prediction_id', '=', predictionId).executeTakeFirst();
     return row?.correct_class;
   }
@@ -63,10 +73,7 @@ export class FeedbackRepository {
       const fb = await trx
         .selectFrom('feedback as f')
         .innerJoin('predictions as p', 'p.id', 'f.prediction_id')
-        .select((eb) => [
-          eb.fn.countAll<number>().as('n'),
-          eb.fn.sum<number>(eb.case().when('f.correct_class', '=', eb.ref('p.class_index')).then(1).else(0).end()).as('right'),
-        ])
+        .select((eb) => [eb.fn.countAll<number>().as('n'), feedbackRight.as('right')])
         .where('p.run_id', '=', p.runId)
         .executeTakeFirstOrThrow();
       const n = Number(fb.n);

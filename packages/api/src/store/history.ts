@@ -5,6 +5,7 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { HealthStatus } from '@refund-vision/shared';
 import type { TimeRange } from '../history/range.ts';
+import { feedbackRight } from './feedback.ts';
 import type { Tables } from './tables.ts';
 
 export interface RangeTotals {
@@ -77,16 +78,13 @@ export class HistoryRepository {
     return out;
   }
 
-  /** Feedback given on predictions of the range's runs: how many, how many said "right". */
+  /** Feedback given on predictions of the range's runs: how many, how many said "right" ("none of these" is a miss). */
   async feedbackTotals(range: TimeRange): Promise<{ n: number; right: number }> {
     const row = await this.db
       .selectFrom('feedback as f')
       .innerJoin('predictions as p', 'p.id', 'f.prediction_id')
       .innerJoin('runs as r', 'r.id', 'p.run_id')
-      .select((eb) => [
-        eb.fn.countAll<number>().as('n'),
-        eb.fn.sum<number>(eb.case().when('f.correct_class', '=', eb.ref('p.class_index')).then(1).else(0).end()).as('right'),
-      ])
+      .select((eb) => [eb.fn.countAll<number>().as('n'), feedbackRight.as('right')])
       .where((eb) => inRange(eb, 'r', range))
       .executeTakeFirstOrThrow();
     return { n: Number(row.n ?? 0), right: Number(row.right ?? 0) };
@@ -154,11 +152,7 @@ export class HistoryRepository {
       .selectFrom('feedback as f')
       .innerJoin('predictions as p', 'p.id', 'f.prediction_id')
       .innerJoin('runs as r', 'r.id', 'p.run_id')
-      .select((eb) => [
-        'p.run_id',
-        eb.fn.countAll<number>().as('n'),
-        eb.fn.sum<number>(eb.case().when('f.correct_class', '=', eb.ref('p.class_index')).then(1).else(0).end()).as('right'),
-      ])
+      .select((eb) => ['p.run_id', eb.fn.countAll<number>().as('n'), feedbackRight.as('right')])
       .where((eb) => inRange(eb, 'r', range))
       .groupBy('p.run_id')
       .execute();

@@ -122,5 +122,65 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       ]);
       expect((await store.reviews.list({ status: 'decided' })).total).to.equal(2);
     });
+
+    it('"none of these classes" is feedback that the answer was wrong: in every accuracy, and undone by undo', async () => {
+      // Every answer here is class 1; ids[2] and ids[5] were ordered as class 3.
+      const run = (await store.runs.getRun('run-a'))!;
+      await store.reviews.decide(ids[1]!, { decision: 'class', classIndex: 1, by: 'ann' });
+      await store.reviews.decide(ids[3]!, { decision: 'class', classIndex: 1, by: 'ann' });
+      await store.reviews.decide(ids[4]!, { decision: 'class', classIndex: 6, by: 'ann' });
+      await store.reviews.decide(ids[5]!, { decision: 'none', by: 'ann' });
+      const stored = await store.db.selectFrom('feedback').select(['prediction_id', 'correct_class']).orderBy('prediction_id').execute();
+      expect(stored.map((f) => [f.prediction_id, f.correct_class])).to.deep.equal([
+        [ids[1], 1],
+        [ids[3], 1],
+        [ids[4], 6],
+        [ids[5], null],
+      ]);
+      expect(await store.feedback.correctClassOf(ids[5]!)).to.equal(null);
+      expect(await store.feedback.correctClassOf(ids[2]!)).to.equal(undefined);
+      // two right of four judged, not two of three
+      expect((await store.runs.getRun('run-a'))!.feedbackAccuracy).to.equal(0.5);
+      expect(await store.history.feedbackTotals({})).to.deep.equal({ n: 4, right: 2 });
+      expect(await store.history.seriesFeedback({})).to.deep.equal([{ run_id: run.id, n: 4, right: 2 }]);
+      const preds = (await store.runs.runPredictions(run.id)).items;
+      expect(preds.map((p) => [p.feedbackClass, p.feedbackNone])).to.deep.equal([
+        [null, false],
+        [1, false],
+        [null, false],
+        [1, false],
+        [6, false],
+        [null, true],
+      ]);
+      // The shadow summary: "none" is a known truth no answer matches, even where a label says 3.
+      await store.shadow.record('chal', [
+        { predictionId: ids[1]!, classIndex: 1, confidence: 0.9 }, // feedback 1: both right
+        { predictionId: ids[2]!, classIndex: 3, confidence: 0.9 }, // label 3: challenger right
+        { predictionId: ids[4]!, classIndex: 6, confidence: 0.9 }, // feedback 6: challenger right
+        { predictionId: ids[5]!, classIndex: 3, confidence: 0.9 }, // none (label 3): both wrong
+      ]);
+      expect((await store.shadow.summary())[0]).to.include({
+        compared: 4,
+        withTruth: 4,
+        championAccuracy: 1 / 4,
+        challengerAccuracy: 3 / 4,
+      });
+
+      // Undo of the "none": no feedback on that prediction again, two right of three; the shadow
+      // summary falls back to its label.
+      expect((await store.reviews.decide(ids[5]!, { decision: 'undo', by: 'ann' })).outcome).to.equal('decided');
+      expect(await store.feedback.correctClassOf(ids[5]!)).to.equal(undefined);
+      expect((await store.runs.getRun('run-a'))!.feedbackAccuracy).to.be.closeTo(2 / 3, 1e-12);
+      expect(await store.history.feedbackTotals({})).to.deep.equal({ n: 3, right: 2 });
+      expect((await store.shadow.summary())[0]).to.include({ withTruth: 4, championAccuracy: 1 / 4, challengerAccuracy: 1 });
+
+      // "none" again, then a confirmation through the feedback API: its run accuracy counts the miss.
+      await store.reviews.decide(ids[5]!, { decision: 'none', by: 'bob' });
+      const fb = (await store.feedback.recordFeedback(ids[0]!, 'predicted'))!;
+      expect(fb).to.deep.include({ runFeedbackCount: 5, runFeedbackAccuracy: 3 / 5 });
+      // and a class decision after "none" replaces it
+      await store.reviews.decide(ids[5]!, { decision: 'class', classIndex: 1, by: 'cy' });
+      expect((await store.runs.getRun('run-a'))!.feedbackAccuracy).to.equal(4 / 5);
+    });
   });
 }

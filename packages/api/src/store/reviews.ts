@@ -9,7 +9,7 @@
  *
  * Decisions are append-only rows (a correction or an undo is a new row naming the one before).
  * The item's `decided` flag and the prediction's feedback follow the latest decision, so measured
- * accuracy (feedback) always uses it.
+ * accuracy (feedback) always uses it; "none of these" is feedback without a class, a miss.
  */
 import type { Kysely, Selectable } from 'kysely';
 import { CLASS_NAMES, type ReviewReason, type TopK } from '@refund-vision/shared';
@@ -281,20 +281,21 @@ export class ReviewsRepository {
         .set({ decided: input.decision === 'undo' ? 0 : 1, claimed_by: null, claim_expires_at: null })
         .where('prediction_id', '=', id)
         .execute();
-      // Measured accuracy follows the latest decision: a class is the prediction's feedback;
-      // "none of these" (no class can be right) and an undo leave it without one.
-      if (input.decision === 'class') {
+      // Measured accuracy follows the latest decision: a class is the prediction's feedback, and
+      // "none of these" is feedback with no class (NULL): no class can be right, so the model's
+      // answer was wrong and must count as a miss. An undo leaves the prediction without feedback.
+      if (input.decision === 'undo') {
+        await trx.deleteFrom('feedback').where('prediction_id', '=', id).execute();
+      } else {
         await trx
           .insertInto('feedback')
-          .values({ prediction_id: id, correct_class: input.classIndex, created_at: at })
+          .values({ prediction_id: id, correct_class: input.decision === 'class' ? input.classIndex : null, created_at: at })
           .onConflict((oc) =>
             oc
               .column('prediction_id')
               .doUpdateSet((eb) => ({ correct_class: eb.ref('excluded.correct_class'), created_at: eb.ref('excluded.created_at') })),
           )
           .execute();
-      } else {
-        await trx.deleteFrom('feedback').where('prediction_id', '=', id).execute();
       }
       return inserted.id;
     });

@@ -12,12 +12,14 @@ import {
   type HealthCheck,
   type HealthStatus,
   type ReviewReason,
+  type RunPrediction,
   type RunSource,
   type RunSummary,
   type TopK,
 } from '@refund-vision/shared';
 import type { PixelStats } from '../pixel-stats.ts';
 import { overallStatus, type RunHealthInput } from '../health.ts';
+import { feedbackRight } from './feedback.ts';
 import type { RunsTable, Tables } from './tables.ts';
 
 export interface BatchImage {
@@ -96,24 +98,8 @@ export interface ListRunsQuery {
   cursor?: string | undefined;
 }
 
-export interface StoredPrediction {
-  predictionId: number;
-  batchIndex: number;
-  position: number;
-  id: string;
-  group: string | null;
-  hash: string | null;
-  classIndex: number;
-  className: string;
-  confidence: number;
-  top3: TopK[];
-  label: number | null;
-  review: ReviewReason | null;
-  feedbackClass: number | null;
-  /** The model version that made this prediction. */
-  modelVersion: string;
-  createdAt: string;
-}
+/** The wire contract's RunPrediction: what GET /v1/runs/:id lists. */
+export type StoredPrediction = RunPrediction;
 
 export interface Page<T> {
   items: T[];
@@ -491,7 +477,7 @@ export class RunsRepository {
       .innerJoin('runs as r', 'r.id', 'p.run_id')
       .leftJoin('feedback as f', 'f.prediction_id', 'p.id')
       .selectAll('p')
-      .select(['b.batch_index', 'f.correct_class', 'b.model_version', 'r.model_version as run_model_version'])
+      .select(['b.batch_index', 'f.id as feedback_id', 'f.correct_class', 'b.model_version', 'r.model_version as run_model_version'])
       .where('p.run_id', '=', runId)
       .where('p.id', '>', after)
       .orderBy('p.id')
@@ -512,6 +498,7 @@ export class RunsRepository {
       label: r.label,
       review: r.review ?? null,
       feedbackClass: r.correct_class ?? null,
+      feedbackNone: r.feedback_id !== null && r.correct_class === null,
       // Batches stored before migration 0004 were all answered by the run's model.
       modelVersion: r.model_version ?? r.run_model_version,
       createdAt: r.created_at,
@@ -545,11 +532,7 @@ export class RunsRepository {
     const feedback = await this.db
       .selectFrom('feedback as f')
       .innerJoin('predictions as p', 'p.id', 'f.prediction_id')
-      .select((eb) => [
-        'p.run_id',
-        eb.fn.countAll<number>().as('n'),
-        eb.fn.sum<number>(eb.case().when('f.correct_class', '=', eb.ref('p.class_index')).then(1).else(0).end()).as('right'),
-      ])
+      .select((eb) => ['p.run_id', eb.fn.countAll<number>().as('n'), feedbackRight.as('right')])
       .where('p.run_id', 'in', ids)
       .groupBy('p.run_id')
       .execute();

@@ -17,7 +17,7 @@ export interface ShadowSummary {
   /** Champion answers the challenger also gave. */
   compared: number;
   agreement: number | null;
-  /** Of those, items whose true class is known (label or feedback). */
+  /** Of those, items whose truth is known: a label, or feedback (a class, or none of them). */
   withTruth: number;
   championAccuracy: number | null;
   challengerAccuracy: number | null;
@@ -50,7 +50,11 @@ export class ShadowRepository {
   }
 
   async summary(): Promise<ShadowSummary[]> {
-    const truth = sql<number | null>`coalesce(f.correct_class, p.label)`;
+    // A person's feedback outranks the order's label. Feedback with no class ("none of these")
+    // is a known truth that no answer matches: both models were wrong, so it must not fall back
+    // to the label.
+    const known = sql`(f.id is not null or p.label is not null)`;
+    const truth = sql<number | null>`(case when f.id is not null then f.correct_class else p.label end)`;
     const rows = await this.db
       .selectFrom('shadow_predictions as s')
       .innerJoin('predictions as p', 'p.id', 's.prediction_id')
@@ -59,7 +63,7 @@ export class ShadowRepository {
         's.model_version',
         sql<number>`count(*)`.as('compared'),
         sql<number>`sum(case when s.class_index = p.class_index then 1 else 0 end)`.as('agree'),
-        sql<number>`sum(case when ${truth} is not null then 1 else 0 end)`.as('with_truth'),
+        sql<number>`sum(case when ${known} then 1 else 0 end)`.as('with_truth'),
         sql<number>`sum(case when ${truth} = p.class_index then 1 else 0 end)`.as('champion_right'),
         sql<number>`sum(case when ${truth} = s.class_index then 1 else 0 end)`.as('challenger_right'),
         sql<string>`min(s.created_at)`.as('first_at'),

@@ -91,7 +91,8 @@ export interface FeedbackTable {
   id: Generated<number>;
   /** The latest word on a prediction wins (unique). */
   prediction_id: number;
-  correct_class: number;
+  /** Null: a person said none of the classes is right (the prediction counts as wrong). */
+  correct_class: number | null;
   created_at: string;
 }
 

@@ -294,6 +294,7 @@ function reviewsText(reviews) {
 }
 
 function feedbackText(p) {
+  if (p.feedbackNone) return '✗ none of the classes';
   if (p.feedbackClass === null || p.feedbackClass === undefined) return '';
   return p.feedbackClass === p.classIndex ? `✓ confirmed ${p.className}` : `✗ actually ${state.classNames[p.feedbackClass]}`;
 }
@@ -316,6 +317,7 @@ function predictionRow(p) {
         body: JSON.stringify(body),
       });
       p.feedbackClass = r.correctClass;
+      p.feedbackNone = false;
       shown.textContent = feedbackText(p);
       row.classList.toggle('wrong', !r.correct);
       row.classList.toggle('right', r.correct);
@@ -339,7 +341,13 @@ function predictionRow(p) {
     'tr',
     {
       dataset: { predictionId: String(p.predictionId) },
-      class: p.feedbackClass === null || p.feedbackClass === undefined ? '' : p.feedbackClass === p.classIndex ? 'right' : 'wrong',
+      class: p.feedbackNone
+        ? 'wrong'
+        : p.feedbackClass === null || p.feedbackClass === undefined
+          ? ''
+          : p.feedbackClass === p.classIndex
+            ? 'right'
+            : 'wrong',
     },
     el('td', { class: 'file', title: p.group ? `group ${p.group}` : undefined }, p.id),
     el('td', {}, p.className),

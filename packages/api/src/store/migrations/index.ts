@@ -10,8 +10,9 @@ import { imagesSeen } from './0002-images-seen.ts';
 import { reviewReasons } from './0003-review-reasons.ts';
 import { modelLifecycle } from './0004-model-lifecycle.ts';
 import { reviewQueue } from './0005-review-queue.ts';
+import { feedbackNone } from './0006-feedback-none.ts';
 
-export const MIGRATIONS: readonly StoreMigration[] = [initial, imagesSeen, reviewReasons, modelLifecycle, reviewQueue];
+export const MIGRATIONS: readonly StoreMigration[] = [initial, imagesSeen, reviewReasons, modelLifecycle, reviewQueue, feedbackNone];
 
 /** The names a fully migrated store has recorded, in order. */
 export const MIGRATION_NAMES: readonly string[] = MIGRATIONS.map((m) => m.name);
