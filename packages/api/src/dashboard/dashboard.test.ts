@@ -126,6 +126,20 @@ describe('dashboard in headless Chromium against the real API', function () {
     await page.waitForSelector('body[data-loaded="true"]');
     const row = page.locator('#runs-table tbody tr', { hasText: 'dash-xss' });
     expect(await row.textContent()).to.include('50.0% (2)');
+
+    // A reviewer's "none of these classes" is a miss: shown as such, and counted in the accuracy.
+    const queue = (await send(`${srv.url}/v1/reviews?run=dash-xss&reason=mismatch`)).body.items as { id: number }[];
+    const none = queue.find((i) => i.id !== p0.predictionId && i.id !== p1.predictionId)!;
+    const decided = await send(`${srv.url}/v1/reviews/${none.id}/decision`, { json: { decision: 'none', reviewer: 'dee' } });
+    expect(decided.status).to.equal(200);
+    await page.reload();
+    await page.waitForSelector('body[data-loaded="true"]');
+    expect(await row.textContent()).to.include('33.3% (3)');
+    await row.click();
+    const noneRow = page.locator(`#predictions-table tbody tr[data-prediction-id="${none.id}"]`);
+    await noneRow.locator('.fb-state', { hasText: '✗ none of the classes' }).waitFor();
+    expect(await noneRow.getAttribute('class')).to.equal('wrong');
+    expect(await page.textContent('#fact-feedback b')).to.equal('33.3%');
     expect(problems).to.deep.equal([]);
   });
 
