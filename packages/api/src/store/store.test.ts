@@ -298,7 +298,7 @@ describe('store on sqlite: files', () => {
     db.close();
   });
 
-  it('migrates a database made by an older release (user_version schema) without losing its runs', async () => {
+  it('migrates a database made by an older release (user_version schema) without losing its runs or feedback', async () => {
     const path = join(dir, 'old.db');
     const old = new Database(path);
     old.exec(readFileSync(new URL('./fixtures/legacy-v1.sql', import.meta.url), 'utf8'));
@@ -306,6 +306,11 @@ describe('store on sqlite: files', () => {
     old
       .prepare(`INSERT INTO runs (run_key, source, model_version, started_at) VALUES ('old', 'client', 'v0', '2026-01-01T00:00:00.000Z')`)
       .run();
+    // with a prediction that has feedback: the feedback table is rebuilt by 0006 and must keep it
+    old.exec(`INSERT INTO batches VALUES (1, 1, 0, NULL, 'h', 2, 1, 2, '{}', '2026-01-01T00:00:00.000Z');
+      INSERT INTO predictions VALUES (1, 1, 1, 0, 'a.png', NULL, NULL, 2, 0.9, '[]', NULL, '2026-01-01T00:00:00.000Z'),
+                                     (2, 1, 1, 1, 'b.png', NULL, NULL, 5, 0.9, '[]', NULL, '2026-01-01T00:00:00.000Z');
+      INSERT INTO feedback VALUES (4, 1, 2, '2026-01-02T00:00:00.000Z');`);
     old.close();
     // a reader refuses it before the API has migrated it
     const early = await refusal({ path, readOnly: true });
@@ -313,6 +318,11 @@ describe('store on sqlite: files', () => {
     expect(early.message).to.include(path);
     const s = await openStore({ path });
     expect((await s.runs.getRun('old'))?.modelVersion).to.equal('v0');
+    expect(await s.db.selectFrom('feedback').selectAll().execute()).to.deep.equal([
+      { id: 4, prediction_id: 1, correct_class: 2, created_at: '2026-01-02T00:00:00.000Z' },
+    ]);
+    await s.db.insertInto('feedback').values({ prediction_id: 2, correct_class: null, created_at: '2026-01-02T00:00:00.000Z' }).execute();
+    expect((await s.runs.getRun('old'))?.feedbackAccuracy).to.equal(0.5);
     await s.runs.completeRun('old', { imagesSeen: 4 }, []); // images_seen came with user_version 2
     expect((await s.runs.recordBatch(batch('new', 0))).outcome).to.equal('recorded');
     await s.close();
