@@ -154,17 +154,39 @@ async function bombForms(ctx: Ctx, api: RunningApi, seconds: number): Promise<Ro
   ];
 }
 
+/**
+ * The API's own event-loop delay since the previous call, from its Prometheus metrics (prom-client
+ * resets the histogram at each scrape): it tells a slow probe caused by the API's loop from one
+ * that waited elsewhere (the prober or the kernel on a CPU-starved machine).
+ */
+async function apiLoopDelay(url: string): Promise<{ p99: number; max: number } | undefined> {
+  const text = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then(
+    (r) => r.text(),
+    () => '',
+  );
+  const ms = (name: string) =>
+    Number(new RegExp(`^refund_vision_nodejs_eventloop_lag_${name}_seconds(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]) * 1000;
+  const p99 = ms('p99');
+  const max = ms('max');
+  return Number.isFinite(p99) && Number.isFinite(max) ? { p99, max } : undefined;
+}
+
 async function loadWithProbes(ctx: Ctx, api: RunningApi, seconds: number): Promise<Row[]> {
   const ac = loadAutocannon();
   if (!ac) return [unavailable(ITEM, 'load: worst /readyz latency', 'ms', 'autocannon not installed (root devDependency)')];
   const px = new Uint8Array(readFileSync((await ctx.data()).testImages));
+  await apiLoopDelay(api.url); // starts the API's delay histogram afresh for the load
   const probe = pollReadiness(api.url);
   const load = await runLoad(ac, api.url, new BodyFactory(`bench-hardening-${Date.now().toString(36)}`, 256, px, 8), {
     connections: 64,
     seconds,
   });
   const ready = await probe.stop();
-  ctx.log(`  load: ${load.ok} ok, ${load.non2xx} non-2xx, ${load.errors} errors; /readyz worst ${ready.worst.toFixed(0)} ms`);
+  const delay = await apiLoopDelay(api.url);
+  const delayNote = delay
+    ? `; the API's event-loop delay meanwhile (its /metrics): p99 ${delay.p99.toFixed(0)} ms, max ${delay.max.toFixed(0)} ms`
+    : "; the API's event-loop delay: not read from /metrics";
+  ctx.log(`  load: ${load.ok} ok, ${load.non2xx} non-2xx, ${load.errors} errors; /readyz worst ${ready.worst.toFixed(0)} ms${delayNote}`);
   return [
     {
       item: ITEM,
@@ -173,7 +195,7 @@ async function loadWithProbes(ctx: Ctx, api: RunningApi, seconds: number): Promi
       ours: ready.worst,
       peer: null,
       goal: { kind: 'ours<=', value: 1000 },
-      note: `${seconds} s of load; ${load.ok} requests answered 2xx (${load.imagesPerSec.toFixed(0)} img/s, p50/p99 ${load.p50}/${load.p99} ms), ${load.non2xx} shed with 503 + Retry-After, ${load.errors} errors or timeouts; ${ready.probes} probes, ${ready.failures} not 200`,
+      note: `${seconds} s of load; ${load.ok} requests answered 2xx (${load.imagesPerSec.toFixed(0)} img/s, p50/p99 ${load.p50}/${load.p99} ms), ${load.non2xx} shed with 503 + Retry-After, ${load.errors} errors or timeouts; ${ready.probes} probes, ${ready.failures} not 200${delayNote}`,
     },
     {
       item: ITEM,
