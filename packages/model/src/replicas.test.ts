@@ -1,11 +1,12 @@
 import { expect } from 'chai';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import { initTf, tf } from './engine.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
-import { startReplicas, type Replicas } from './replicas.ts';
+import { startReplicas, type Replicas, type ToWorker } from './replicas.ts';
 import { setValuedLoss } from './set-loss.ts';
 import { newBatch, type Batch } from './train-batch.ts';
 import { train } from './train.ts';
@@ -116,6 +117,22 @@ describe('training replicas on worker threads', function () {
       () => expect.fail('a step after a failure must fail'),
       (e: Error) => expect(e.message).to.match(/training worker 1/),
     );
+    model.dispose();
+  });
+
+  it('copyWeightsInto refuses replicas whose weights differ', async () => {
+    const model = tiny(7);
+    replicas = await startReplicas(model, { workers: 2, batchSize: 24, learningRate: 0.01, seed: 1, backend: 'wasm' });
+    await fillBatch(replicas.batch, 19);
+    // Drive the workers past the Replicas API: the same batch at two learning rates makes them differ.
+    const done = replicas.threads.map((t) => once(t, 'message'));
+    replicas.threads.forEach((t, i) => t.postMessage({ type: 'step', m: 19, lr: i === 0 ? 0.01 : 0.02 } satisfies ToWorker));
+    await Promise.all(done);
+    const err = await replicas.copyWeightsInto(model).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).to.match(/training worker 1 holds other weights than worker 0/);
     model.dispose();
   });
 
