@@ -5,10 +5,10 @@
  * the sum, so all replicas keep identical weights.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { NUM_CLASSES, PIXELS_PER_IMAGE, seededRandom } from '@refund-vision/shared';
+import { seededRandom } from '@refund-vision/shared';
 import { initTf, tf, type TfEngine } from './engine.ts';
 import { CTL_ABORT, CTL_ARRIVED, type FromWorker, type ReplicaInit, type ToWorker } from './replicas.ts';
-import { setValuedLoss } from './set-loss.ts';
+import { batchLoss } from './train-batch.ts';
 
 const port = parentPort;
 if (!port) throw new Error('replica-worker.ts must run in a worker thread');
@@ -56,20 +56,9 @@ async function start() {
     const hi = Math.floor(((index + 1) * m) / workers);
     let loss = 0;
     if (hi > lo) {
-      const k = hi - lo;
       tf.tidy(() => {
-        // copies out of shared memory: the main thread rewrites it for the next step
-        const xs = tf.tensor4d(batch.x.slice(lo * PIXELS_PER_IMAGE, hi * PIXELS_PER_IMAGE), [k, 28, 28, 1]);
-        const mask = tf.tensor2d(batch.mask.slice(lo * NUM_CLASSES, hi * NUM_CLASSES), [k, NUM_CLASSES]);
-        const setW = tf.tensor1d(batch.setW.slice(lo, hi));
-        const uniW = tf.tensor1d(batch.uniW.slice(lo, hi));
         // this slice's share of the full batch's mean loss
-        const share = k / m;
-        const { value, grads: g } = tf.variableGrads(
-          () =>
-            tf.mul(setValuedLoss(model.apply(xs, { training: true }) as tf.Tensor2D, mask, setW, uniW, init.setLoss), share) as tf.Scalar,
-          trainable,
-        );
+        const { value, grads: g } = tf.variableGrads(() => batchLoss(model, batch, lo, hi, init.setLoss, (hi - lo) / m), trainable);
         loss = value.dataSync()[0]!;
         let off = 0;
         trainable.forEach((v, j) => {

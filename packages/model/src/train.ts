@@ -24,8 +24,8 @@ import { loadClothingPhotos, splitBySender, type Photo } from './clothing-photos
 import { photoArrays } from './photo-arrays.ts';
 import { PREPROCESS_VERSION } from '@refund-vision/preprocess';
 import { chooseReviewPolicy, evaluatePhotos, type PhotoEvaluation } from './photo-metrics.ts';
-import { setValuedLoss, type SetLossMode } from './set-loss.ts';
-import { newBatch, type Batch } from './train-batch.ts';
+import type { SetLossMode } from './set-loss.ts';
+import { batchLoss, newBatch, type Batch } from './train-batch.ts';
 import { defaultWorkers, startReplicas, type Replicas } from './replicas.ts';
 
 export interface TrainOptions {
@@ -204,6 +204,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // photos per batch (at least one when photos are on), the rest Fashion-MNIST
     const perPhoto = photoData ? Math.max(1, Math.round(bs * ph!.share)) : 0;
     const perFm = bs - perPhoto;
+    const setLoss = ph?.setLoss ?? 'sum';
     const workers = opts.epochs > 0 ? Math.max(1, Math.floor(opts.workers ?? defaultWorkers())) : 1;
     if (workers > 1)
       replicas = await startReplicas(model, {
@@ -212,7 +213,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         learningRate: opts.learningRate,
         seed: opts.seed,
         backend,
-        setLoss: ph?.setLoss ?? 'sum',
+        setLoss,
       });
     // with replicas the batch is assembled straight into the memory the workers read
     const batch = replicas?.batch ?? newBatch(bs);
@@ -220,17 +221,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     let imagesTrained = 0;
     /** One optimizer step on the first m rows of the batch, in this thread (--workers 1). */
     const stepInThread = async (m: number): Promise<number> => {
-      const xs = tf.tensor4d(batch.x.subarray(0, m * PIXELS_PER_IMAGE), [m, 28, 28, 1]);
-      const mask = tf.tensor2d(batch.mask.subarray(0, m * NUM_CLASSES), [m, NUM_CLASSES]);
-      const setW = tf.tensor1d(batch.setW.subarray(0, m));
-      const uniW = tf.tensor1d(batch.uniW.subarray(0, m));
-      const cost = optimizer.minimize(
-        () => setValuedLoss(model.apply(xs, { training: true }) as tf.Tensor2D, mask, setW, uniW, ph?.setLoss ?? 'sum'),
-        true,
-        trainable,
-      )!;
+      const cost = optimizer.minimize(() => batchLoss(model, batch, 0, m, setLoss), true, trainable)!;
       const loss = (await cost.data())[0]!;
-      tf.dispose([xs, mask, setW, uniW, cost]);
+      cost.dispose();
       return loss;
     };
     const history: Record<string, number>[] = [];
@@ -298,7 +291,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     // per worker: seconds of work and of waiting for the other (a busy machine shows here)
     const round1 = (xs: number[]) => xs.map((x) => Math.round(x * 10) / 10);
-    const workerSec = replicas ? { busy: round1(replicas.timing().busySec), barrierWait: round1(replicas.timing().waitSec) } : undefined;
+    const timing = replicas?.timing();
+    const workerSec = timing ? { busy: round1(timing.busySec), barrierWait: round1(timing.waitSec) } : undefined;
     await replicas?.close();
     const durationSec = (Date.now() - start) / 1000;
     const imagesPerSecond = stepSec > 0 ? Math.round(imagesTrained / stepSec) : undefined;

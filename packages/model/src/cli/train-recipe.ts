@@ -52,6 +52,8 @@ const photoStage = (n: number, fmLimit: string, lr: string, share: string, varia
   setLoss,
 ];
 const noLimit = common.filter((_, i, a) => a[i] !== '--limit' && a[i - 1] !== '--limit');
+// stages 6 and 7 ran with seeds 7 and 11 (other data orders than stages 1–5)
+const withSeed = (seed: string) => noLimit.map((a, i, all) => (all[i - 1] === '--seed' ? seed : a));
 
 const stages: string[][] = [
   [...common, '--epochs', epochs(8), '--lr', '0.001', '--out', join(work, 'stage1'), '--no-onnx', '--no-photos'],
@@ -86,8 +88,7 @@ const stages: string[][] = [
   [...noLimit, '--init', join(work, 'stage3'), ...photoStage(3, '20000', '0.0003', '0.333'), '--out', join(work, 'stage4'), '--no-onnx'],
   [...noLimit, '--init', join(work, 'stage4'), ...photoStage(1, '15000', '0.0002', '0.25'), '--out', join(work, 'stage5'), '--no-onnx'],
   [
-    // seeds 7 and 11: the committed stages 6 and 7 ran with them (other data orders than stages 1–5)
-    ...noLimit.map((a, i, all) => (all[i - 1] === '--seed' ? '7' : a)),
+    ...withSeed('7'),
     '--init',
     join(work, 'stage5'),
     ...photoStage(6, '20000', '0.0003', '0.6', '4', 'max'),
@@ -96,7 +97,7 @@ const stages: string[][] = [
     '--no-onnx',
   ],
   [
-    ...noLimit.map((a, i, all) => (all[i - 1] === '--seed' ? '11' : a)),
+    ...withSeed('11'),
     '--init',
     join(work, 'stage6'),
     ...photoStage(2, '55000', '0.0001', '0.3', '4', 'max'),
