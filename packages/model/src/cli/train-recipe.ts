@@ -15,6 +15,8 @@
  * by segment-2): re-run today, every stage uses the current preprocessing, so the weights differ.
  * Each stage is `pnpm train` in a child process, so every card records its own command and the
  * final card carries the chain (`training.initFrom`). `--limit`/`--scale` shrink it for a dry run.
+ * `--seeds A,B,C` (default 42,7,11: stages 1–5, stage 6, stage 7) trains an independent member for an
+ * ensemble (`pnpm model ensemble`): another weight init, data order, augmentation and dropout.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -24,13 +26,24 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { out: { type: 'string' }, limit: { type: 'string' }, scale: { type: 'string', default: '1' } },
+  options: {
+    out: { type: 'string' },
+    limit: { type: 'string' },
+    scale: { type: 'string', default: '1' },
+    seeds: { type: 'string', default: '42,7,11' },
+  },
 });
+const seeds = values.seeds.split(',');
+if (seeds.length !== 3 || seeds.some((s) => !/^\d+$/.test(s))) {
+  console.error(`--seeds takes three integers (stages 1–5, stage 6, stage 7), got '${values.seeds}'`);
+  process.exit(2);
+}
+const [baseSeed, seed6, seed7] = seeds as [string, string, string];
 const scale = Number(values.scale);
 const epochs = (n: number) => String(Math.max(1, Math.round(n * scale)));
 const trainCli = join(dirname(fileURLToPath(import.meta.url)), 'train.ts');
 const work = mkdtempSync(join(tmpdir(), 'rv-recipe-'));
-const common = ['--arch', 'deep', '--batch-size', '64', '--seed', '42', ...(values.limit ? ['--limit', values.limit] : [])];
+const common = ['--arch', 'deep', '--batch-size', '64', '--seed', baseSeed, ...(values.limit ? ['--limit', values.limit] : [])];
 
 /** A photo fine-tuning stage: Fashion-MNIST (limit per epoch) + photos, then calibration and thresholds. */
 const photoStage = (n: number, fmLimit: string, lr: string, share: string, variants = '2', setLoss = 'sum') => [
@@ -52,7 +65,7 @@ const photoStage = (n: number, fmLimit: string, lr: string, share: string, varia
   setLoss,
 ];
 const noLimit = common.filter((_, i, a) => a[i] !== '--limit' && a[i - 1] !== '--limit');
-// stages 6 and 7 ran with seeds 7 and 11 (other data orders than stages 1–5)
+// stages 6 and 7 ran with seeds 7 and 11 by default (other data orders than stages 1–5)
 const withSeed = (seed: string) => noLimit.map((a, i, all) => (all[i - 1] === '--seed' ? seed : a));
 
 const stages: string[][] = [
@@ -88,7 +101,7 @@ const stages: string[][] = [
   [...noLimit, '--init', join(work, 'stage3'), ...photoStage(3, '20000', '0.0003', '0.333'), '--out', join(work, 'stage4'), '--no-onnx'],
   [...noLimit, '--init', join(work, 'stage4'), ...photoStage(1, '15000', '0.0002', '0.25'), '--out', join(work, 'stage5'), '--no-onnx'],
   [
-    ...withSeed('7'),
+    ...withSeed(seed6),
     '--init',
     join(work, 'stage5'),
     ...photoStage(6, '20000', '0.0003', '0.6', '4', 'max'),
@@ -97,7 +110,7 @@ const stages: string[][] = [
     '--no-onnx',
   ],
   [
-    ...withSeed('11'),
+    ...withSeed(seed7),
     '--init',
     join(work, 'stage6'),
     ...photoStage(2, '55000', '0.0001', '0.3', '4', 'max'),
