@@ -3,6 +3,7 @@
  * divides uint8 pixels by 255); the last layer is a softmax over the 10 classes.
  */
 import { tf } from './engine.ts';
+import { combineMembers } from './ensemble.ts';
 
 export interface Architecture {
   name: string;
@@ -37,6 +38,9 @@ function threeStage(widths: [number, number, number], dropout: number, seed: num
     ],
   });
 }
+
+/** Measured on the photo validation split (held-out senders); see models/README.md. */
+const ENSEMBLE_WHY = 'TODO';
 
 export const ARCHITECTURES: Record<string, Architecture> = {
   /** The reference CNN of KNOWLEDGE.md and the PyTorch peer, plus dropout. */
@@ -84,6 +88,18 @@ export const ARCHITECTURES: Record<string, Architecture> = {
       'this net 0.718 strict with photos as a third of each batch and 0.777 with 60 %; two convolutions per stage (2.3x the work) 0.737 at a third; ' +
       'the average of both 0.750. The photo share and the preprocessing moved the figure more than the shape, so this net was kept and retrained with 60 % photos (stages 6-7).',
     build: (seed) => threeStage([32, 64, 128], 0.4, seed),
+  },
+  /**
+   * Two `deep` nets in one (ensemble.ts): what `pnpm train:ensemble` makes of two members trained by
+   * the recipe with other seeds. Built fresh, it is two untrained members side by side.
+   */
+  'deep-ensemble': {
+    name: 'deep-ensemble',
+    description:
+      'two deep nets side by side as one net: conv3×3×64 same, maxpool2, conv3×3×128 same, maxpool2, conv3×3×256 same, maxpool2, flatten, dropout 0.4, ' +
+      'dense256-relu, dropout 0.3, dense10-softmax; every layer after the first holds the two members in block-diagonal weights and the last one averages their logits',
+    why: ENSEMBLE_WHY,
+    build: (seed) => combineMembers([threeStage([32, 64, 128], 0.4, seed), threeStage([32, 64, 128], 0.4, seed + 1000)]),
   },
   /** The three stages of `deep` at half the width: a third of its work, about ref's. */
   slim: {

@@ -12,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLASS_NAMES, ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE, seededRandom, type Logger } from '@refund-vision/shared';
-import { architecture, flopsPerImage, summaryLines } from './architectures.ts';
+import { ARCHITECTURES, architecture, flopsPerImage, summaryLines } from './architectures.ts';
 import { initTf, tf, type TfEngine } from './engine.ts';
 import { FILES, loadFashionMnist, type FashionMnist } from './fashion-mnist.ts';
 import { readCard } from './classifier.ts';
@@ -102,6 +102,12 @@ export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = {
   flip: true,
 };
 
+/** The architecture a card names (its summary's first line is `<name>: <description>`), if known. */
+function architectureOf(card: ModelCard): string | undefined {
+  const name = card.architecture.summary[0]?.split(':')[0];
+  return name && name in ARCHITECTURES ? name : undefined;
+}
+
 function shuffled(n: number, rand: () => number): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
@@ -162,7 +168,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.logger;
   const progress = opts.progress ?? defaultProgress;
   const backend = await initTf(opts.backend ?? 'wasm', log);
-  const arch = architecture(opts.arch);
+  const prior = opts.init ? readCard(opts.init) : undefined;
+  // fine-tuning keeps the architecture of the model it starts from, whatever --arch says
+  const arch = architecture((prior && architectureOf(prior)) ?? opts.arch);
   const full = await loadFashionMnist('train', { logger: log });
   const test = await loadFashionMnist('test', { logger: log });
   const start = Date.now();
@@ -178,7 +186,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const trainIdx = all.slice(opts.validation);
     const valSet = gather(full, valIdx);
 
-    const prior = opts.init ? readCard(opts.init) : undefined;
     const model = opts.init ? await loadModel(opts.init) : arch.build(opts.seed);
     const optimizer = tf.train.adam(opts.learningRate);
     const ph = opts.photos;

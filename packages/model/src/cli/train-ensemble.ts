@@ -1,0 +1,58 @@
+/**
+ * pnpm train:ensemble [--out models/fashion-cnn] [--no-onnx] [--photo-limit N] MEMBER_DIR MEMBER_DIR [...]
+ * Combines trained 'deep' members (e.g. two `pnpm train:recipe --seeds …` runs) into one model, fits
+ * its temperature and review thresholds on the photo validation split, evaluates it and writes its
+ * card and ONNX export (train-ensemble.ts).
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { closeLoggers, createLogger, loadConfig } from '@refund-vision/shared';
+import { trainEnsemble } from '../train-ensemble.ts';
+import { PHOTO_DEFAULTS } from '../train.ts';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    out: { type: 'string' },
+    'no-onnx': { type: 'boolean', default: false },
+    'photo-limit': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help || positionals.length < 2) {
+  process.stdout.write('usage: pnpm train:ensemble [--out DIR] [--no-onnx] [--photo-limit N] MEMBER_DIR MEMBER_DIR [...]\n');
+  process.exit(values.help ? 0 : 2);
+}
+const photoLimit = values['photo-limit'] === undefined ? undefined : Number(values['photo-limit']);
+if (photoLimit !== undefined && !(Number.isInteger(photoLimit) && photoLimit > 0)) {
+  process.stderr.write(`--photo-limit: expected a positive integer, got '${values['photo-limit']}'\n`);
+  process.exit(2);
+}
+
+const cfg = loadConfig();
+const logger = createLogger('train', { dir: cfg.logs.dir, level: cfg.logs.level, console: false });
+try {
+  const { card, dir } = await trainEnsemble({
+    members: positionals,
+    out: values.out ?? cfg.model.dir,
+    photos: { ...PHOTO_DEFAULTS, ...(photoLimit ? { limit: photoLimit } : {}) },
+    logger,
+  });
+  if (!values['no-onnx']) {
+    const { exportOnnx } = await import('../onnx-export.ts');
+    process.stderr.write(`wrote ${await exportOnnx(dir)}\n`);
+  }
+  const pe = (card as Record<string, any>).photoEvaluation;
+  process.stderr.write(
+    `wrote ${join(dir, 'model.json')} version ${card.version} (ensemble of ${positionals.length}): test accuracy ${card.evaluation.accuracy}` +
+      (pe
+        ? `; photo validation strict ${pe.strictAccuracy} set ${pe.setAccuracy} ECE ${pe.ece}, auto-accepted ${pe.review.inScopeAutoAccepted} at ${pe.review.autoAcceptedAccuracy} correct, OOS flagged ${pe.review.outOfScopeFlagged}`
+        : '') +
+      '\n',
+  );
+} catch (e) {
+  process.stderr.write(`train:ensemble failed: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+} finally {
+  await closeLoggers();
+}

@@ -1,0 +1,139 @@
+/**
+ * An ensemble of trained nets of one sequential shape, written as ONE wider net of the same layer
+ * kinds, so every engine (tfjs, the ONNX export, the PyTorch peer of the benchmark) serves it
+ * unchanged. Member m keeps its own block of channels and units: the first convolution reads the
+ * shared image, every later convolution and dense layer has block-diagonal weights (zeros between
+ * members, so the members never see each other's features), and the last dense layer stacks the
+ * members' kernels divided by M and averages their biases. Its logits are therefore exactly the
+ * mean of the members' logits, and its softmax is the ensemble's answer (logit averaging).
+ * Fine-tuning the combined net later may fill the off-diagonal blocks: it is then one wider net,
+ * initialised from the ensemble.
+ */
+import { tf } from './engine.ts';
+
+type Config = Record<string, any>;
+
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** The layer settings that must agree between members (everything but the width). */
+function shapeKey(cls: string, cfg: Config): string {
+  switch (cls) {
+    case 'Conv2D':
+      return JSON.stringify([cls, cfg.kernelSize, cfg.strides, cfg.padding, cfg.activation, cfg.dilationRate, cfg.useBias]);
+    case 'Dense':
+      return JSON.stringify([cls, cfg.activation, cfg.useBias]);
+    case 'MaxPooling2D':
+      return JSON.stringify([cls, cfg.poolSize, cfg.strides, cfg.padding]);
+    case 'Flatten':
+    case 'Dropout':
+      return cls;
+    default:
+      throw new Error(`ensemble: layer kind ${cls} is not supported (Conv2D, MaxPooling2D, Flatten, Dropout, Dense)`);
+  }
+}
+
+/** Builds the wide layer for one position of the members' layer lists. */
+function wideLayer(cls: string, cfg: Config, width: number, first: boolean): tf.layers.Layer {
+  const input = first ? { inputShape: (cfg.batchInputShape as number[]).slice(1) } : {};
+  switch (cls) {
+    case 'Conv2D':
+      return tf.layers.conv2d({
+        ...input,
+        filters: width,
+        kernelSize: cfg.kernelSize,
+        strides: cfg.strides,
+        padding: cfg.padding,
+        activation: cfg.activation,
+        dilationRate: cfg.dilationRate,
+        useBias: cfg.useBias,
+      });
+    case 'Dense':
+      return tf.layers.dense({ ...input, units: width, activation: cfg.activation, useBias: cfg.useBias });
+    case 'MaxPooling2D':
+      return tf.layers.maxPooling2d({ ...input, poolSize: cfg.poolSize, strides: cfg.strides, padding: cfg.padding });
+    case 'Flatten':
+      return tf.layers.flatten(input);
+    default:
+      return tf.layers.dropout({ ...input, rate: cfg.rate });
+  }
+}
+
+/**
+ * The members as one net whose softmax is softmax(mean of the members' logits). The members must
+ * have the same layer kinds and settings in the same order, end in a softmax Dense layer, and take
+ * the same input; their widths may differ.
+ */
+export function combineMembers(members: readonly tf.LayersModel[]): tf.Sequential {
+  if (members.length < 2) throw new Error(`ensemble: needs at least two members, got ${members.length}`);
+  const n = members[0]!.layers.length;
+  members.forEach((m, i) => {
+    if (m.layers.length !== n) throw new Error(`ensemble: member ${i + 1} has ${m.layers.length} layers, member 1 has ${n}`);
+  });
+  const M = members.length;
+  const layers: tf.layers.Layer[] = [];
+  // per member: the output width of the last Conv2D/Dense (its block of the wide layer's channels)
+  let inWidths: number[] | undefined; // undefined while the members still read the shared input
+  let spatial: [number, number] | undefined; // H, W of the feature map a Flatten flattened
+  const weights: tf.Tensor[][] = [];
+  for (let li = 0; li < n; li++) {
+    const cls = members[0]!.layers[li]!.getClassName();
+    const cfgs = members.map((m) => m.layers[li]!.getConfig() as Config);
+    const key = shapeKey(cls, cfgs[0]!);
+    cfgs.forEach((c, i) => {
+      const k = shapeKey(members[i]!.layers[li]!.getClassName(), c);
+      if (k !== key) throw new Error(`ensemble: layer ${li + 1} differs between member 1 (${key}) and member ${i + 1} (${k})`);
+    });
+    const last = li === n - 1;
+    if (last && !(cls === 'Dense' && cfgs[0]!.activation === 'softmax'))
+      throw new Error(`ensemble: the last layer must be a softmax Dense, got ${cls} (${cfgs[0]!.activation ?? '-'})`);
+    if (cls === 'Flatten') {
+      const shape = members[0]!.layers[li - 1]?.outputShape as number[] | undefined;
+      spatial = shape && shape.length === 4 ? [shape[1]!, shape[2]!] : [1, 1];
+    }
+    if (cls !== 'Conv2D' && cls !== 'Dense') {
+      layers.push(wideLayer(cls, cfgs[0]!, 0, li === 0));
+      weights.push([]);
+      continue;
+    }
+    const mw = members.map((m) => m.layers[li]!.getWeights().map((w) => ({ shape: w.shape as number[], data: w.dataSync() as Float32Array })));
+    const outW = mw.map((w) => w[0]!.shape[w[0]!.shape.length - 1]!);
+    const total = last ? outW[0]! : sum(outW);
+    if (last && outW.some((w) => w !== total)) throw new Error('ensemble: the members answer over different numbers of classes');
+    layers.push(wideLayer(cls, cfgs[0]!, total, li === 0));
+    const outOff = outW.map((_, i) => (last ? 0 : sum(outW.slice(0, i))));
+    // rows of a kernel: (ky, kx, channel) for a convolution, (y, x, channel) for a Dense after a
+    // Flatten (H×W positions), (unit) for a Dense after a Dense; members own consecutive channel blocks
+    const [kh, kw] = cls === 'Conv2D' ? (mw[0]![0]!.shape as [number, number]) : [1, 1];
+    const positions = cls === 'Conv2D' ? kh * kw : spatial ? spatial[0] * spatial[1] : 1;
+    const channelsIn = inWidths ?? mw.map((w) => w[0]!.shape[w[0]!.shape.length - 2]! / (cls === 'Conv2D' ? 1 : positions));
+    // members reading the shared input read the same channels
+    const inOff = channelsIn.map((_, i) => (inWidths ? sum(channelsIn.slice(0, i)) : 0));
+    const cin = inWidths ? sum(channelsIn) : channelsIn[0]!;
+    const scale = last ? 1 / M : 1;
+    const k = new Float32Array(positions * cin * total);
+    mw.forEach((w, m) => {
+      const km = w[0]!.data;
+      const cm = channelsIn[m]!;
+      const om = outW[m]!;
+      for (let p = 0; p < positions; p++)
+        for (let a = 0; a < cm; a++)
+          for (let o = 0; o < om; o++) k[(p * cin + inOff[m]! + a) * total + outOff[m]! + o] = km[(p * cm + a) * om + o]! * scale;
+    });
+    const kernel = cls === 'Conv2D' ? tf.tensor4d(k, [kh, kw, cin, total]) : tf.tensor2d(k, [positions * cin, total]);
+    if (cls === 'Dense') spatial = undefined;
+    const layerWeights: tf.Tensor[] = [kernel];
+    if (cfgs[0]!.useBias !== false) {
+      const b = new Float32Array(total);
+      mw.forEach((w, m) => w[1]!.data.forEach((v, o) => (b[outOff[m]! + o]! += v * scale)));
+      layerWeights.push(tf.tensor1d(b));
+    }
+    weights.push(layerWeights);
+    inWidths = last ? undefined : outW;
+  }
+  const wide = tf.sequential({ layers });
+  wide.layers.forEach((l, i) => {
+    if (weights[i]!.length) l.setWeights(weights[i]!);
+  });
+  tf.dispose(weights.flat());
+  return wide;
+}

@@ -1,0 +1,83 @@
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
+import { applyTemperature } from './calibration.ts';
+import { loadClassifier } from './classifier.ts';
+import { loadFashionMnist } from './fashion-mnist.ts';
+import { loadModel } from './io.ts';
+import { predictTf } from './predict-tf.ts';
+import { train } from './train.ts';
+import { trainEnsemble } from './train-ensemble.ts';
+
+describe('train:ensemble (two tiny deep members)', function () {
+  this.timeout(300_000);
+  let tmp: string;
+  before(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'rv-ens-'));
+  });
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  const member = async (name: string, seed: number, arch = 'deep') => {
+    const { model } = await train({
+      arch,
+      epochs: 1,
+      batchSize: 50,
+      seed,
+      learningRate: 0.002,
+      validation: 50,
+      flip: true,
+      limit: 300,
+      testLimit: 100,
+      out: join(tmp, name),
+      workers: 1,
+      progress: () => {},
+    });
+    model.dispose();
+    return join(tmp, name);
+  };
+
+  it('writes one calibrated model whose answers are the members’ mean logits over T, with the members on its card', async () => {
+    const dirs = [await member('a', 1), await member('b', 2)];
+    const out = join(tmp, 'ens');
+    const photos = { share: 0.25, oosWeight: 0.5, variants: 0, validationShare: 0.2, limit: 40, cacheDir: join(tmp, 'photo-cache') };
+    const { card, model } = await trainEnsemble({ members: dirs, out, photos, testLimit: 200, validation: 50, progress: () => {} });
+    model.dispose();
+    const onDisk = ModelCard.parse(JSON.parse(readFileSync(join(out, 'model-card.json'), 'utf8')));
+    expect(onDisk.version).to.equal(card.version);
+    expect(onDisk.architecture.summary[0]).to.match(/^deep-ensemble: two deep nets/);
+    const training = onDisk.training as Record<string, any>;
+    const memberCards = dirs.map((d) => ModelCard.parse(JSON.parse(readFileSync(join(d, 'model-card.json'), 'utf8'))));
+    expect(training.initFrom.training.members.map((m: { version: string }) => m.version)).to.deep.equal(memberCards.map((c) => c.version));
+    expect(training.initFrom.testAccuracy).to.equal(onDisk.evaluation.accuracy);
+    expect(onDisk.evaluation.testImages).to.equal(200);
+    const t = (onDisk as Record<string, any>).calibration.temperature as number;
+    expect(t).to.be.within(0.25, 8);
+    expect(onDisk.review?.lowConfidence).to.be.an('object');
+
+    // the served answers: softmax(mean of the member logits / T)
+    const test = await loadFashionMnist('test');
+    const n = 32;
+    const px = test.images.subarray(0, n * PIXELS_PER_IMAGE);
+    const members = await Promise.all(dirs.map((d) => loadModel(d)));
+    const probs = members.map((m) => predictTf(m, px, n));
+    members.forEach((m) => m.dispose());
+    const mean = new Float32Array(n * NUM_CLASSES);
+    for (let i = 0; i < mean.length; i++) mean[i] = Math.exp((Math.log(probs[0]![i]!) + Math.log(probs[1]![i]!)) / 2);
+    const want = applyTemperature(mean, t); // applyTemperature renormalises the geometric mean first
+    const clf = await loadClassifier({ dir: out, backend: 'wasm' });
+    const got = await clf.predict(px, n);
+    await clf.dispose();
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+    expect(worst).to.be.below(1e-4);
+  });
+
+  it('refuses members that are not deep models, naming what it got', async () => {
+    const dirs = [await member('f1', 3, 'fast'), await member('f2', 4, 'fast')];
+    let err: Error | undefined;
+    await trainEnsemble({ members: dirs, out: join(tmp, 'no') }).catch((e: Error) => (err = e));
+    expect(err?.message).to.match(/members must all be 'deep' models, got fast/);
+  });
+});

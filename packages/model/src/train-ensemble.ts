@@ -1,0 +1,99 @@
+/**
+ * `pnpm train:ensemble`: trained members (same architecture, other seeds) become one model
+ * (ensemble.ts), which then goes through the end of `pnpm train --epochs 0`: temperature fitted on
+ * the photo validation split and folded in, review thresholds chosen, both test sets evaluated and a
+ * card written. The card keeps each member's version, figures and training record.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '@refund-vision/shared';
+import { readCard } from './classifier.ts';
+import { combineMembers } from './ensemble.ts';
+import { initTf } from './engine.ts';
+import { loadModel, saveModel } from './io.ts';
+import { train, type PhotoTrainOptions, type TrainResult } from './train.ts';
+
+export interface EnsembleOptions {
+  /** Folders of the trained members. */
+  members: string[];
+  out: string;
+  photos?: PhotoTrainOptions;
+  /** Evaluate on only the first N Fashion-MNIST test images (tests). */
+  testLimit?: number;
+  /** Fashion-MNIST validation images (as in `pnpm train`; only evaluated here). */
+  validation?: number;
+  logger?: Logger;
+  progress?: (line: string, done: boolean) => void;
+}
+
+export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult> {
+  const backend = await initTf('wasm', opts.logger);
+  const cards = opts.members.map((dir) => readCard(dir));
+  const kinds = new Set(cards.map((c) => c.architecture.summary[0]?.split(':')[0]));
+  if (kinds.size !== 1 || !kinds.has('deep'))
+    throw new Error(`train:ensemble: the members must all be 'deep' models, got ${[...kinds].join(', ')}`);
+  const versions = cards.map((c) => c.version);
+  if (new Set(versions).size !== versions.length) throw new Error(`train:ensemble: a member is given twice (${versions.join(', ')})`);
+  const models = await Promise.all(opts.members.map((dir) => loadModel(dir)));
+  const work = mkdtempSync(join(tmpdir(), 'rv-ensemble-'));
+  try {
+    const wide = combineMembers(models);
+    const saved = await saveModel(wide, work);
+    wide.dispose();
+    const members = cards.map((c) => {
+      const pe = (c as Record<string, any>).photoEvaluation as { strictAccuracy?: number; setAccuracy?: number } | undefined;
+      return {
+        version: c.version,
+        testAccuracy: c.evaluation.accuracy,
+        ...(pe ? { photoStrictAccuracy: pe.strictAccuracy, photoSetAccuracy: pe.setAccuracy } : {}),
+        training: c.training,
+      };
+    });
+    // The card `train --epochs 0 --init` continues: the members' training, and no calibration of its
+    // own (each member's temperature is already in its weights; the ensemble gets a new one).
+    const first = cards[0]!;
+    const sum = (f: (c: (typeof cards)[number]) => number) => cards.reduce((a, c) => a + f(c), 0);
+    const card = {
+      ...first,
+      version: saved.version,
+      createdAt: new Date().toISOString(),
+      architecture: { ...first.architecture, summary: ['deep-ensemble: (members combined by pnpm train:ensemble)'] },
+      training: {
+        ...first.training,
+        epochs: 0,
+        durationSec: Math.round(sum((c) => c.training.durationSec) * 10) / 10,
+        totalEpochs: sum((c) => Number(c.training.totalEpochs ?? c.training.epochs)),
+        command: `pnpm train:ensemble ${versions.map((v) => `<dir of ${v}>`).join(' ')}`,
+        members,
+      },
+    } as Record<string, unknown>;
+    delete card.calibration;
+    writeFileSync(join(work, 'model-card.json'), `${JSON.stringify(card, null, 2)}\n`);
+    const result = await train({
+      arch: 'deep-ensemble',
+      epochs: 0,
+      batchSize: first.training.batchSize,
+      seed: first.training.seed,
+      learningRate: first.training.learningRate,
+      validation: opts.validation ?? first.training.validationImages,
+      flip: false,
+      init: work,
+      out: opts.out,
+      backend,
+      workers: 1,
+      ...(opts.photos ? { photos: opts.photos } : {}),
+      ...(opts.testLimit ? { testLimit: opts.testLimit } : {}),
+      ...(opts.logger ? { logger: opts.logger } : {}),
+      ...(opts.progress ? { progress: opts.progress } : {}),
+    });
+    // what the combined members scored before calibration: the same top-1 answers (T keeps argmax)
+    const initFrom = (result.card.training as Record<string, any>).initFrom as { testAccuracy: number };
+    initFrom.testAccuracy = result.card.evaluation.accuracy;
+    writeFileSync(join(result.dir, 'model-card.json'), `${JSON.stringify(result.card, null, 2)}\n`);
+    return result;
+  } finally {
+    models.forEach((m) => m.dispose());
+    rmSync(work, { recursive: true, force: true });
+  }
+}
