@@ -255,6 +255,21 @@ def load_weights(plan, weights, order):
                 m.running_var.copy_(t(w['moving_variance']))
 
 
+class FlipAverage(nn.Module):
+    """The model card's inference.flipAverage: each image and its mirror image through the net, their
+    log-probabilities (= logits up to a per-row constant) averaged, then the softmax."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        n = x.shape[0]
+        p = self.net(torch.cat([x, torch.flip(x, dims=[-1])]))
+        logp = torch.log(torch.clamp(p, min=1e-30))
+        return torch.softmax((logp[:n] + logp[n:]) / 2, dim=1)
+
+
 def load_model(model_dir, want_weights=True):
     """(model, info) — info says whether our trained weights were loaded or why not."""
     with open(os.path.join(model_dir, 'model.json')) as f:
@@ -269,6 +284,13 @@ def load_model(model_dir, want_weights=True):
             info['weights'] = 'loaded'
         except Exception as e:  # time is what counts; say why accuracy is missing
             info['weightsError'] = f'{type(e).__name__}: {e}'
+    card_path = os.path.join(model_dir, 'model-card.json')
+    # inference only: training (torch_train.py) times the net itself
+    if want_weights and os.path.exists(card_path):
+        with open(card_path) as f:
+            if (json.load(f).get('inference') or {}).get('flipAverage'):
+                model = FlipAverage(model)
+                info['flipAverage'] = True
     return model, info
 
 

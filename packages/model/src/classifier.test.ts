@@ -3,10 +3,12 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelCard, PIXELS_PER_IMAGE, projectRoot } from '@refund-vision/shared';
+import { applyTemperature } from './calibration.ts';
 import { loadClassifier, type Classifier } from './classifier.ts';
 import { EngineUnavailableError, tensorCount, tf } from './engine.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { evaluate } from './metrics.ts';
+import { exportOnnx } from './onnx-export.ts';
 
 const MODEL_DIR = join(projectRoot(), 'models', 'fashion-cnn');
 
@@ -121,6 +123,39 @@ describe('classifier on the committed model', () => {
         err = e;
       }
       expect((err as Error).message).to.contain('stale');
+    });
+
+    it('a card with inference.flipAverage: onnx and tfjs both answer the mean logits of the image and its mirror', async () => {
+      const card = JSON.parse(readFileSync(join(tmp, 'model-card.json'), 'utf8'));
+      card.inference = { flipAverage: true };
+      writeFileSync(join(tmp, 'model-card.json'), JSON.stringify(card));
+      await exportOnnx(tmp);
+      const test = await loadFashionMnist('test');
+      const n = 200;
+      const px = test.images.subarray(0, n * PIXELS_PER_IMAGE);
+      const mirror = px.map((_, i) => px[i - (i % 28) + 27 - (i % 28)]!);
+      const plain = await loadClassifier({ dir: MODEL_DIR, backend: 'wasm' });
+      const [a, b] = [await plain.predict(px, n), await plain.predict(mirror, n)];
+      await plain.dispose();
+      const want = applyTemperature(a.map((v, i) => Math.sqrt(v * b[i]!)), 1);
+      for (const backend of ['onnx', 'wasm'] as const) {
+        const c = await loadClassifier({ dir: tmp, backend });
+        const got = await c.predict(px, n);
+        await c.dispose();
+        let worst = 0;
+        for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+        expect(worst, backend).to.be.below(1e-4);
+      }
+      let moved = 0;
+      for (let i = 0; i < a.length; i++) moved = Math.max(moved, Math.abs(a[i]! - want[i]!));
+      expect(moved, 'mirror images must change some answers').to.be.above(0.05);
+      // the card says one pass again: the export no longer matches it
+      const exported = JSON.parse(readFileSync(join(tmp, 'model-card.json'), 'utf8'));
+      exported.inference = { flipAverage: false };
+      writeFileSync(join(tmp, 'model-card.json'), JSON.stringify(exported));
+      let err: unknown;
+      await loadClassifier({ dir: tmp, backend: 'onnx' }).catch((e: unknown) => (err = e));
+      expect((err as Error).message).to.match(/stale: the card does not average mirror images, the export does/);
     });
 
     it('weights that do not match the card are refused', async () => {

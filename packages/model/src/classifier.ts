@@ -57,11 +57,13 @@ function checkInput(pixels: Uint8Array, n: number): void {
 function onnxProblem(dir: string, card: ModelCard): string | undefined {
   const path = join(dir, ONNX_FILE);
   if (!existsSync(path)) return `${path} does not exist (run pnpm train or the ONNX export)`;
-  const meta = (card as Record<string, any>).onnx as { sha256?: string; weightsVersion?: string } | undefined;
+  const meta = (card as Record<string, any>).onnx as { sha256?: string; weightsVersion?: string; flipAverage?: string } | undefined;
   const sha = shortSha256(readFileSync(path));
   if (!meta?.sha256) return `model-card.json records no ONNX export`;
   if (meta.sha256 !== sha || meta.weightsVersion !== card.version)
     return `${path} is stale: it was not exported from weights ${card.version}`;
+  if (!!meta.flipAverage !== (card.inference?.flipAverage === true))
+    return `${path} is stale: the card ${card.inference?.flipAverage ? 'averages' : 'does not average'} mirror images, the export ${meta.flipAverage ? 'does' : 'does not'}`;
   return undefined;
 }
 
@@ -128,7 +130,7 @@ export async function loadClassifier(opts: LoadClassifierOptions): Promise<Class
   log?.info('model loaded', { engine, version: card.version, dir });
   const run = async (p: Uint8Array, n: number) => {
     await useTfEngine(engine);
-    return predictTf(model, p, n);
+    return predictTf(model, p, n, undefined, card.inference?.flipAverage === true);
   };
   return make(card, engine, run, async () => {
     model.dispose();

@@ -48,7 +48,12 @@ function samePads(inSize: number, k: number, stride: number): [number, number] {
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
 }
 
-export function buildOnnxModel(model: tf.LayersModel, version: string): Uint8Array {
+export interface OnnxBuildOptions {
+  /** The card's inference.flipAverage: the graph runs each image and its mirror image and averages their logits. */
+  flipAverage?: boolean;
+}
+
+export function buildOnnxModel(model: tf.LayersModel, version: string, opts: OnnxBuildOptions = {}): Uint8Array {
   const nodes: Node[] = [];
   const inits: Tensor[] = [];
   let cur = 'scaled';
@@ -59,6 +64,26 @@ export function buildOnnxModel(model: tf.LayersModel, version: string): Uint8Arr
   inits.push(floatTensor('c255', [], new Float32Array([255])), int64Tensor('nchw_shape', [-1, 1, 28, 28]));
   nodes.push(onnx.NodeProto.create({ opType: 'Reshape', input: [ONNX_INPUT, 'nchw_shape'], output: ['img'], name: 'to_nchw' }));
   nodes.push(onnx.NodeProto.create({ opType: 'Div', input: ['img', 'c255'], output: [cur], name: 'scale' }));
+  if (opts.flipAverage) {
+    // [x; mirror(x)] along the batch axis: a Slice with step −1 over the width axis mirrors
+    inits.push(
+      int64Tensor('flip_starts', [-1]),
+      int64Tensor('flip_ends', [-(2 ** 53)]),
+      int64Tensor('flip_axes', [3]),
+      int64Tensor('flip_steps', [-1]),
+      int64Tensor('pair_shape', [2, -1, NUM_CLASSES]),
+    );
+    nodes.push(
+      onnx.NodeProto.create({
+        opType: 'Slice',
+        input: [cur, 'flip_starts', 'flip_ends', 'flip_axes', 'flip_steps'],
+        output: ['mirrored'],
+        name: 'mirror',
+      }),
+      onnx.NodeProto.create({ opType: 'Concat', input: [cur, 'mirrored'], output: ['both'], name: 'pair', attribute: [int('axis', 0)] }),
+    );
+    cur = 'both';
+  }
   let i = 0;
   const next = (tag: string) => `${tag}_${++i}`;
   for (const layer of model.layers) {
@@ -164,6 +189,20 @@ export function buildOnnxModel(model: tf.LayersModel, version: string): Uint8Arr
       nodes.push(onnx.NodeProto.create({ opType: 'Relu', input: [cur], output: [out], name: out }));
       cur = out;
     } else if (activation === 'softmax') {
+      if (opts.flipAverage) {
+        // logits of the two halves → their mean, then the softmax
+        nodes.push(
+          onnx.NodeProto.create({ opType: 'Reshape', input: [cur, 'pair_shape'], output: ['pair_logits'], name: 'split_pair' }),
+          onnx.NodeProto.create({
+            opType: 'ReduceMean',
+            input: ['pair_logits'],
+            output: ['mean_logits'],
+            name: 'mean_pair',
+            attribute: [ints('axes', [0]), int('keepdims', 0)],
+          }),
+        );
+        cur = 'mean_logits';
+      }
       nodes.push(
         onnx.NodeProto.create({ opType: 'Softmax', input: [cur], output: [ONNX_OUTPUT], name: 'softmax', attribute: [int('axis', -1)] }),
       );
@@ -211,7 +250,8 @@ export async function exportOnnx(dir: string): Promise<string> {
   const card = readCard(root);
   if (!tf.engine().backendName) await initTf('auto');
   const model = await loadModel(root);
-  const bytes = buildOnnxModel(model, card.version);
+  const flipAverage = card.inference?.flipAverage === true;
+  const bytes = buildOnnxModel(model, card.version, { flipAverage });
   model.dispose();
   const path = join(root, ONNX_FILE);
   writeFileSync(`${path}.tmp`, bytes);
@@ -227,6 +267,7 @@ export async function exportOnnx(dir: string): Promise<string> {
     layout: 'NCHW',
     input: `${ONNX_INPUT} float32 [N,784] raw 0-255`,
     output: `${ONNX_OUTPUT} float32 [N,10]`,
+    ...(flipAverage ? { flipAverage: 'each image and its mirror image, logits averaged, in the graph' } : {}),
   };
   writeFileSync(cardPath, `${JSON.stringify(json, null, 2)}\n`);
   return path;

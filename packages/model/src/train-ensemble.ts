@@ -21,6 +21,8 @@ export interface EnsembleOptions {
   photos?: PhotoTrainOptions;
   /** Evaluate on only the first N Fashion-MNIST test images (tests). */
   testLimit?: number;
+  /** Answer each image as the mean logits of it and its mirror image (card inference.flipAverage). */
+  flipAverage?: boolean;
   /** Fashion-MNIST validation images (as in `pnpm train`; only evaluated here). */
   validation?: number;
   logger?: Logger;
@@ -64,7 +66,7 @@ export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult>
         epochs: 0,
         durationSec: Math.round(sum((c) => c.training.durationSec) * 10) / 10,
         totalEpochs: sum((c) => Number(c.training.totalEpochs ?? c.training.epochs)),
-        command: `pnpm train:ensemble ${versions.map((v) => `<dir of ${v}>`).join(' ')}`,
+        command: `pnpm train:ensemble${opts.flipAverage ? ' --flip-average' : ''} ${versions.map((v) => `<dir of ${v}>`).join(' ')}`,
         members,
       },
     } as Record<string, unknown>;
@@ -82,6 +84,7 @@ export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult>
       out: opts.out,
       backend,
       workers: 1,
+      flipAverage: opts.flipAverage ?? false,
       ...(opts.photos ? { photos: opts.photos } : {}),
       ...(opts.testLimit ? { testLimit: opts.testLimit } : {}),
       ...(opts.logger ? { logger: opts.logger } : {}),

@@ -60,6 +60,12 @@ export interface TrainOptions {
   /** Train on the real clothing photos too (see PhotoTrainOptions); absent = Fashion-MNIST only. */
   photos?: PhotoTrainOptions;
   /**
+   * Answer each image as the mean logits of it and its mirror image (card `inference.flipAverage`):
+   * calibration, review thresholds and every evaluation use it, as serving will. Default: what the
+   * --init model's card says, else off.
+   */
+  flipAverage?: boolean;
+  /**
    * Worker threads training replicas of the model in lock-step (replicas.ts); default 2 on a machine
    * with ≥ 2 cores, else 1. 1 = every step in this thread (tfjs wasm uses one core per thread).
    */
@@ -171,6 +177,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const prior = opts.init ? readCard(opts.init) : undefined;
   // fine-tuning keeps the architecture of the model it starts from, whatever --arch says
   const arch = architecture((prior && architectureOf(prior)) ?? opts.arch);
+  const flipAverage = opts.flipAverage ?? prior?.inference?.flipAverage === true;
+  /** The model's answers as serving gives them. */
+  const answers = (model: tf.LayersModel, pixels: Uint8Array, n: number) => predictTf(model, pixels, n, undefined, flipAverage);
   const full = await loadFashionMnist('train', { logger: log });
   const test = await loadFashionMnist('test', { logger: log });
   const start = Date.now();
@@ -272,9 +281,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       stepSec += (Date.now() - t0) / 1000;
       // evaluation runs on this thread's model: bring it the replicas' weights (checked identical)
       if (replicas) await replicas.copyWeightsInto(model);
-      const valProbs = predictTf(model, valSet.pixels, valIdx.length);
+      const valProbs = answers(model, valSet.pixels, valIdx.length);
       const val = evaluate(valProbs, valSet.labels);
-      const pv = photoData ? evaluatePhotos(predictTf(model, photoData.valPixels, photoData.val.length), photoData.val) : undefined;
+      const pv = photoData ? evaluatePhotos(answers(model, photoData.valPixels, photoData.val.length), photoData.val) : undefined;
       const sec = (Date.now() - t0) / 1000;
       const entry: Record<string, number> = {
         epoch,
@@ -310,11 +319,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     let photoCard: Record<string, any> = {};
     let review: ReturnType<typeof chooseReviewPolicy> | undefined;
     if (photoData) {
-      const raw = predictTf(model, photoData.valPixels, photoData.val.length);
+      const raw = answers(model, photoData.valPixels, photoData.val.length);
       const before = evaluatePhotos(raw, photoData.val);
       const temperature = fitTemperature(raw, photoData.val);
       foldTemperature(model, temperature);
-      const cal = predictTf(model, photoData.valPixels, photoData.val.length);
+      const cal = answers(model, photoData.valPixels, photoData.val.length);
       review = chooseReviewPolicy(cal, photoData.val);
       const pe = evaluatePhotos(cal, photoData.val, review.policy);
       photoCard = photoCardSections(photoData, ph!, pe, before, temperature, review.met, cal);
@@ -330,7 +339,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
     const saved = await saveModel(model, opts.out);
     const nTest = Math.min(opts.testLimit ?? test.count, test.count);
-    const testProbs = predictTf(model, test.images, nTest);
+    const testProbs = answers(model, test.images, nTest);
     const ev = evaluate(testProbs, test.labels, nTest);
     const trainSet = gather(full, trainIdx);
     const stats = pixelStats(trainSet.pixels);
@@ -385,7 +394,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         ...(ph ? { photos: photoCard.training } : {}),
         ...(opts.freezeConvs ? { frozen: 'convolution stages (only the dense layers trained)' } : {}),
         command:
-          `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''}${opts.freezeConvs ? ' --freeze-convs' : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''} --workers ${workers}` +
+          `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''}${opts.freezeConvs ? ' --freeze-convs' : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''} --workers ${workers}${flipAverage && !prior?.inference?.flipAverage ? ' --flip-average' : ''}` +
           (ph
             ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.setLoss === 'max' ? ' --set-loss max' : ''}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}${ph.reviewed ? ' --with-reviews' : ''}`
             : ' --no-photos'),
@@ -414,6 +423,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         // the baselines a run of mostly photos is judged against (api health.ts baselinesFor)
         ...(review ? { photos: photoCard.monitoring } : {}),
       },
+      ...(flipAverage ? { inference: { flipAverage: true } } : {}),
       ...(review
         ? {
             review: review.policy,

@@ -78,6 +78,12 @@ export const ModelCard = z
      * Absent on cards of models trained before real photos: then only low confidence (config) applies.
      */
     review: ReviewPolicy.optional(),
+    /**
+     * How an image is answered. flipAverage: the image and its mirror image both go through the net
+     * and their logits are averaged (test-time augmentation; every engine does it, the ONNX export in
+     * its graph). Absent = one pass.
+     */
+    inference: z.object({ flipAverage: z.boolean() }).passthrough().optional(),
   })
   .passthrough();
 export type ModelCard = z.infer<typeof ModelCard>;

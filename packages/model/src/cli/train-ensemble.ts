@@ -1,8 +1,9 @@
 /**
- * pnpm train:ensemble [--out models/fashion-cnn] [--no-onnx] [--photo-limit N] MEMBER_DIR MEMBER_DIR [...]
+ * pnpm train:ensemble [--out models/fashion-cnn] [--no-onnx] [--photo-limit N] [--flip-average] MEMBER_DIR MEMBER_DIR [...]
  * Combines trained 'deep' members (e.g. two `pnpm train:recipe --seeds …` runs) into one model, fits
  * its temperature and review thresholds on the photo validation split, evaluates it and writes its
- * card and ONNX export (train-ensemble.ts).
+ * card and ONNX export (train-ensemble.ts). --flip-average: it answers each image as the mean logits of
+ * the image and its mirror image.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,11 +17,12 @@ const { values, positionals } = parseArgs({
     out: { type: 'string' },
     'no-onnx': { type: 'boolean', default: false },
     'photo-limit': { type: 'string' },
+    'flip-average': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help || positionals.length < 2) {
-  process.stdout.write('usage: pnpm train:ensemble [--out DIR] [--no-onnx] [--photo-limit N] MEMBER_DIR MEMBER_DIR [...]\n');
+  process.stdout.write('usage: pnpm train:ensemble [--out DIR] [--no-onnx] [--photo-limit N] [--flip-average] MEMBER_DIR MEMBER_DIR [...]\n');
   process.exit(values.help ? 0 : 2);
 }
 const photoLimit = values['photo-limit'] === undefined ? undefined : Number(values['photo-limit']);
@@ -35,6 +37,7 @@ try {
   const { card, dir } = await trainEnsemble({
     members: positionals,
     out: values.out ?? cfg.model.dir,
+    flipAverage: values['flip-average'],
     photos: { ...PHOTO_DEFAULTS, ...(photoLimit ? { limit: photoLimit } : {}) },
     logger,
   });

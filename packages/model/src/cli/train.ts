@@ -2,7 +2,7 @@
  * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
  *            [--validation 5000] [--no-flip] [--limit N] [--init DIR] [--out models/fashion-cnn] [--no-onnx]
  *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--set-loss sum|max] [--photo-limit N]
- *            [--with-reviews [--review-holdout 0.2]] [--workers N]
+ *            [--with-reviews [--review-holdout 0.2]] [--workers N] [--flip-average]
  * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh; with
  * --epochs 0 it only recalibrates it on the photo validation split and chooses the review thresholds.
  * Real photos are mixed into every batch unless --no-photos (Fashion-MNIST only).
@@ -10,6 +10,8 @@
  * keeping a share of them (by a hash of their id) out of training in review-holdout.json for the gate.
  * --workers N trains N replicas in lock-step on worker threads (default 2 on ≥ 2 cores, else 1 =
  * every step in this thread); see replicas.ts.
+ * --flip-average makes the model answer each image as the mean logits of it and its mirror image
+ * (card inference.flipAverage; a fine-tune keeps what its --init model does).
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     'no-onnx': { type: 'boolean', default: false },
     'no-photos': { type: 'boolean', default: false },
     'freeze-convs': { type: 'boolean', default: false },
+    'flip-average': { type: 'boolean', default: false },
     'photo-share': { type: 'string', default: String(PHOTO_DEFAULTS.share) },
     'oos-weight': { type: 'string', default: String(PHOTO_DEFAULTS.oosWeight) },
     'photo-variants': { type: 'string', default: String(PHOTO_DEFAULTS.variants) },
@@ -52,7 +55,7 @@ if (values.help) {
     `usage: pnpm train [--arch ${Object.keys(ARCHITECTURES).join('|')}] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n` +
       `                  [--validation N] [--no-flip] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n` +
       `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--set-loss sum|max] [--photo-limit N]\n` +
-      `                  [--with-reviews [--review-holdout 0.2]] [--workers N (default ${defaultWorkers()})]\n`,
+      `                  [--with-reviews [--review-holdout 0.2]] [--workers N (default ${defaultWorkers()})] [--flip-average]\n`,
   );
   process.exit(0);
 }
@@ -134,6 +137,7 @@ try {
     init: values.init,
     photos,
     freezeConvs: values['freeze-convs'],
+    ...(values['flip-average'] ? { flipAverage: true } : {}),
     workers: int('workers', values.workers, 1),
     logger,
   });
