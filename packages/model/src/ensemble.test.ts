@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NUM_CLASSES, PIXELS_PER_IMAGE, seededRandom } from '@refund-vision/shared';
+import onnxProto from 'onnx-proto';
 import { ARCHITECTURES } from './architectures.ts';
 import { initTf, tf } from './engine.ts';
 import { combineMembers } from './ensemble.ts';
@@ -80,7 +81,11 @@ describe('combineMembers (an ensemble as one wider net)', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'rv-ensemble-'));
     try {
       const path = join(tmp, 'wide.onnx');
-      writeFileSync(path, buildOnnxModel(wide, 'test'));
+      const bytes = buildOnnxModel(wide, 'test');
+      writeFileSync(path, bytes);
+      // the members' block-diagonal convolutions are exported as grouped convolutions (half the work)
+      const convs = onnxProto.onnx.ModelProto.decode(bytes).graph!.node.filter((nd) => nd.opType === 'Conv');
+      expect(convs.map((nd) => Number(nd.attribute.find((a) => a.name === 'group')!.i))).to.deep.equal([1, 2, 2]);
       const n = 8;
       const px = images(n, 4);
       const runner = await createOnnxRunner(path);

@@ -48,6 +48,41 @@ function samePads(inSize: number, k: number, stride: number): [number, number] {
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
 }
 
+/**
+ * The most groups G (dividing both channel counts) for which every weight between an input block and
+ * another group's output block is exactly zero; 1 when there is no such structure.
+ */
+export function convGroups(oihw: Float32Array, co: number, ci: number, k: number): number {
+  for (let g = Math.min(co, ci); g > 1; g--) {
+    if (co % g || ci % g) continue;
+    const gi = ci / g;
+    const go = co / g;
+    let zero = true;
+    for (let o = 0; o < co && zero; o++)
+      for (let a = 0; a < ci && zero; a++)
+        if (Math.floor(o / go) !== Math.floor(a / gi))
+          for (let t = 0; t < k; t++)
+            if (oihw[(o * ci + a) * k + t] !== 0) {
+              zero = false;
+              break;
+            }
+    if (zero) return g;
+  }
+  return 1;
+}
+
+/** The diagonal blocks of an OIHW kernel as ONNX's grouped layout [co, ci/G, kh, kw]. */
+function groupedKernel(oihw: Float32Array, co: number, ci: number, k: number, g: number): Float32Array {
+  const gi = ci / g;
+  const go = co / g;
+  const out = new Float32Array(co * gi * k);
+  for (let o = 0; o < co; o++) {
+    const first = Math.floor(o / go) * gi;
+    out.set(oihw.subarray((o * ci + first) * k, (o * ci + first + gi) * k), o * gi * k);
+  }
+  return out;
+}
+
 export interface OnnxBuildOptions {
   /** The card's inference.flipAverage: the graph runs each image and its mirror image and averages their logits. */
   flipAverage?: boolean;
@@ -99,6 +134,10 @@ export function buildOnnxModel(model: tf.LayersModel, version: string, opts: Onn
         for (let x = 0; x < kw; x++)
           for (let a = 0; a < ci; a++)
             for (let o = 0; o < co; o++) oihw[((o * ci + a) * kh + y) * kw + x] = kv[((y * kw + x) * ci + a) * co + o]!;
+      // An ensemble (ensemble.ts) holds its members in block-diagonal kernels: a grouped convolution
+      // computes the same without multiplying the zero blocks (M members: M× the work instead of M²).
+      const group = convGroups(oihw, co, ci, kh * kw);
+      const grouped = group > 1 ? groupedKernel(oihw, co, ci, kh * kw, group) : oihw;
       const [sh, sw] = cfg.strides as [number, number];
       const same = cfg.padding === 'same';
       const [pt, pb] = same ? samePads(h, kh, sh) : [0, 0];
@@ -106,7 +145,7 @@ export function buildOnnxModel(model: tf.LayersModel, version: string, opts: Onn
       const wName = next('W');
       const bName = next('B');
       inits.push(
-        floatTensor(wName, [co, ci, kh, kw], oihw),
+        floatTensor(wName, [co, ci / group, kh, kw], grouped),
         floatTensor(bName, [co], bias ? (bias.dataSync() as Float32Array) : new Float32Array(co)),
       );
       const out = next('conv');
@@ -121,7 +160,7 @@ export function buildOnnxModel(model: tf.LayersModel, version: string, opts: Onn
             ints('strides', [sh, sw]),
             ints('pads', [pt, pl, pb, pr]),
             ints('dilations', [1, 1]),
-            int('group', 1),
+            int('group', group),
           ],
         }),
       );
