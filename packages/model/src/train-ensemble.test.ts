@@ -51,6 +51,7 @@ describe('train:ensemble (two tiny deep members)', function () {
     const memberCards = dirs.map((d) => ModelCard.parse(JSON.parse(readFileSync(join(d, 'model-card.json'), 'utf8'))));
     expect(training.initFrom.training.members.map((m: { version: string }) => m.version)).to.deep.equal(memberCards.map((c) => c.version));
     expect(training.initFrom.testAccuracy).to.equal(onDisk.evaluation.accuracy);
+    expect(training.command).to.match(/^pnpm train:ensemble <dir of \w{12}> <dir of \w{12}>$/);
     expect(onDisk.evaluation.testImages).to.equal(200);
     const t = (onDisk as Record<string, any>).calibration.temperature as number;
     expect(t).to.be.within(0.25, 8);

@@ -91,8 +91,11 @@ export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult>
       ...(opts.progress ? { progress: opts.progress } : {}),
     });
     // what the combined members scored before calibration: the same top-1 answers (T keeps argmax)
-    const initFrom = (result.card.training as Record<string, any>).initFrom as { testAccuracy: number };
-    initFrom.testAccuracy = result.card.evaluation.accuracy;
+    const training = result.card.training as Record<string, any>;
+    training.initFrom.testAccuracy = result.card.evaluation.accuracy;
+    // how to make it again; the calibration step it ran is train's command
+    training.calibrationCommand = training.command;
+    training.command = training.initFrom.training.command;
     writeFileSync(join(result.dir, 'model-card.json'), `${JSON.stringify(result.card, null, 2)}\n`);
     return result;
   } finally {
