@@ -140,7 +140,10 @@ describe('classifier on the committed model', () => {
       const plain = await loadClassifier({ dir: tmp, backend: 'wasm' });
       const [a, b] = [await plain.predict(px, n), await plain.predict(mirror, n)];
       await plain.dispose();
-      const want = applyTemperature(a.map((v, i) => Math.sqrt(v * b[i]!)), 1);
+      const want = applyTemperature(
+        a.map((v, i) => Math.sqrt(v * b[i]!)),
+        1,
+      );
       setFlip(true);
       await exportOnnx(tmp);
       for (const backend of ['onnx', 'wasm'] as const) {

@@ -16,7 +16,14 @@ function small(seed: number, w: [number, number, number], firstKernel = 3): tf.S
   const init = (s: number) => tf.initializers.glorotUniform({ seed: s });
   return tf.sequential({
     layers: [
-      tf.layers.conv2d({ inputShape: [28, 28, 1], filters: w[0], kernelSize: firstKernel, padding: 'same', activation: 'relu', kernelInitializer: init(seed) }),
+      tf.layers.conv2d({
+        inputShape: [28, 28, 1],
+        filters: w[0],
+        kernelSize: firstKernel,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: init(seed),
+      }),
       tf.layers.maxPooling2d({ poolSize: 2 }),
       tf.layers.conv2d({ filters: w[1], kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: init(seed + 1) }),
       tf.layers.maxPooling2d({ poolSize: 2 }),
@@ -38,7 +45,10 @@ function images(n: number, seed: number): Uint8Array {
 function logitMean(probs: Float32Array[]): Float32Array {
   const out = new Float32Array(probs[0]!.length);
   for (let r = 0; r < out.length / NUM_CLASSES; r++) {
-    const z = Array.from({ length: NUM_CLASSES }, (_, c) => probs.reduce((s, p) => s + Math.log(p[r * NUM_CLASSES + c]!), 0) / probs.length);
+    const z = Array.from(
+      { length: NUM_CLASSES },
+      (_, c) => probs.reduce((s, p) => s + Math.log(p[r * NUM_CLASSES + c]!), 0) / probs.length,
+    );
     const max = Math.max(...z);
     const e = z.map((v) => Math.exp(v - max));
     const total = e.reduce((a, b) => a + b, 0);

@@ -95,7 +95,9 @@ export function combineMembers(members: readonly tf.LayersModel[]): tf.Sequentia
       weights.push([]);
       continue;
     }
-    const mw = members.map((m) => m.layers[li]!.getWeights().map((w) => ({ shape: w.shape as number[], data: w.dataSync() as Float32Array })));
+    const mw = members.map((m) =>
+      m.layers[li]!.getWeights().map((w) => ({ shape: w.shape as number[], data: w.dataSync() as Float32Array })),
+    );
     const outW = mw.map((w) => w[0]!.shape[w[0]!.shape.length - 1]!);
     const total = last ? outW[0]! : sum(outW);
     if (last && outW.some((w) => w !== total)) throw new Error('ensemble: the members answer over different numbers of classes');

@@ -22,7 +22,9 @@ const { values, positionals } = parseArgs({
   },
 });
 if (values.help || positionals.length < 2) {
-  process.stdout.write('usage: pnpm train:ensemble [--out DIR] [--no-onnx] [--photo-limit N] [--flip-average] MEMBER_DIR MEMBER_DIR [...]\n');
+  process.stdout.write(
+    'usage: pnpm train:ensemble [--out DIR] [--no-onnx] [--photo-limit N] [--flip-average] MEMBER_DIR MEMBER_DIR [...]\n',
+  );
   process.exit(values.help ? 0 : 2);
 }
 const photoLimit = values['photo-limit'] === undefined ? undefined : Number(values['photo-limit']);
