@@ -46,7 +46,7 @@ describe('train:ensemble (two tiny deep members)', function () {
     model.dispose();
     const onDisk = ModelCard.parse(JSON.parse(readFileSync(join(out, 'model-card.json'), 'utf8')));
     expect(onDisk.version).to.equal(card.version);
-    expect(onDisk.architecture.summary[0]).to.match(/^deep-ensemble: two deep nets/);
+    expect(onDisk.architecture.summary[0]).to.match(/^deep-ensemble: M deep nets side by side/);
     const training = onDisk.training as Record<string, any>;
     const memberCards = dirs.map((d) => ModelCard.parse(JSON.parse(readFileSync(join(d, 'model-card.json'), 'utf8'))));
     expect(training.initFrom.training.members.map((m: { version: string }) => m.version)).to.deep.equal(memberCards.map((c) => c.version));
