@@ -141,6 +141,12 @@ export function architecture(name: string): Architecture {
   return a;
 }
 
+/** The architecture a model card names (its summary's first line is `<name>: <description>`), if known. */
+export function architectureOf(card: { architecture: { summary: string[] } }): string | undefined {
+  const name = card.architecture.summary[0]?.split(':')[0];
+  return name && name in ARCHITECTURES ? name : undefined;
+}
+
 /** Multiply-adds ×2 per image, counted from the layer shapes (conv and dense layers). */
 export function flopsPerImage(model: tf.LayersModel): number {
   let flops = 0;

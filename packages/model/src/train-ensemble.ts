@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@refund-vision/shared';
+import { architectureOf } from './architectures.ts';
 import { readCard } from './classifier.ts';
 import { combineMembers } from './ensemble.ts';
 import { initTf } from './engine.ts';
@@ -32,7 +33,7 @@ export interface EnsembleOptions {
 export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult> {
   const backend = await initTf('wasm', opts.logger);
   const cards = opts.members.map((dir) => readCard(dir));
-  const kinds = new Set(cards.map((c) => c.architecture.summary[0]?.split(':')[0]));
+  const kinds = new Set(cards.map((c) => architectureOf(c) ?? 'an unknown architecture'));
   if (kinds.size !== 1 || !kinds.has('deep'))
     throw new Error(`train:ensemble: the members must all be 'deep' models, got ${[...kinds].join(', ')}`);
   const versions = cards.map((c) => c.version);

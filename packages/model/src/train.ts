@@ -12,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLASS_NAMES, ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE, seededRandom, type Logger } from '@refund-vision/shared';
-import { ARCHITECTURES, architecture, flopsPerImage, summaryLines } from './architectures.ts';
+import { architecture, architectureOf, flopsPerImage, summaryLines } from './architectures.ts';
 import { initTf, tf, type TfEngine } from './engine.ts';
 import { FILES, loadFashionMnist, type FashionMnist } from './fashion-mnist.ts';
 import { readCard } from './classifier.ts';
@@ -107,12 +107,6 @@ export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = {
   validation: 5000,
   flip: true,
 };
-
-/** The architecture a card names (its summary's first line is `<name>: <description>`), if known. */
-function architectureOf(card: ModelCard): string | undefined {
-  const name = card.architecture.summary[0]?.split(':')[0];
-  return name && name in ARCHITECTURES ? name : undefined;
-}
 
 function shuffled(n: number, rand: () => number): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
