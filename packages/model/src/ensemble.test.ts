@@ -96,6 +96,11 @@ describe('combineMembers (an ensemble as one wider net)', () => {
       // the members' block-diagonal convolutions are exported as grouped convolutions (half the work)
       const convs = (onnxProto.onnx.ModelProto.decode(bytes).graph?.node ?? []).filter((nd) => nd.opType === 'Conv');
       expect(convs.map((nd) => Number(nd.attribute?.find((a) => a.name === 'group')?.i))).to.deep.equal([1, 2, 2]);
+      // and the block-diagonal hidden dense layer as a grouped matrix product; the last one (shared by
+      // the members) stays one Gemm
+      const ops = (onnxProto.onnx.ModelProto.decode(bytes).graph?.node ?? []).map((nd) => nd.opType);
+      expect(ops.filter((o) => o === 'MatMul')).to.have.length(1);
+      expect(ops.filter((o) => o === 'Gemm')).to.have.length(1);
       const n = 8;
       const px = images(n, 4);
       const runner = await createOnnxRunner(path);

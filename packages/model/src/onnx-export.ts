@@ -50,7 +50,9 @@ function samePads(inSize: number, k: number, stride: number): [number, number] {
 
 /**
  * The most groups G (dividing both channel counts) for which every weight between an input block and
- * another group's output block is exactly zero; 1 when there is no such structure.
+ * another group's output block is exactly zero; 1 when there is no such structure. Layout
+ * [co][ci][k] (an OIHW conv kernel); a dense kernel [nIn][nOut] is the same test with co = nIn,
+ * ci = nOut, k = 1 (the block condition is symmetric).
  */
 export function convGroups(oihw: Float32Array, co: number, ci: number, k: number): number {
   for (let g = Math.min(co, ci); g > 1; g--) {
@@ -211,12 +213,50 @@ export function buildOnnxModel(model: tf.LayersModel, version: string, opts: Onn
       c = nOut;
       const wName = next('W');
       const bName = next('B');
-      inits.push(
-        floatTensor(wName, [nIn, nOut], kv),
-        floatTensor(bName, [nOut], bias ? (bias.dataSync() as Float32Array) : new Float32Array(nOut)),
-      );
+      const biasData = bias ? (bias.dataSync() as Float32Array) : new Float32Array(nOut);
+      // An ensemble's dense layers are block-diagonal too (NCHW flattening keeps each member's
+      // channels together): G matrix products on [G, N, nIn/G] store and multiply only the blocks.
+      const group = convGroups(kv, nIn, nOut, 1);
       const out = next('dense');
-      nodes.push(onnx.NodeProto.create({ opType: 'Gemm', input: [cur, wName, bName], output: [out], name: out }));
+      if (group === 1) {
+        inits.push(floatTensor(wName, [nIn, nOut], kv), floatTensor(bName, [nOut], biasData));
+        nodes.push(onnx.NodeProto.create({ opType: 'Gemm', input: [cur, wName, bName], output: [out], name: out }));
+      } else {
+        const gi = nIn / group;
+        const go = nOut / group;
+        const blocks = new Float32Array(group * gi * go);
+        for (let g = 0; g < group; g++)
+          for (let r = 0; r < gi; r++)
+            blocks.set(kv.subarray((g * gi + r) * nOut + g * go, (g * gi + r) * nOut + (g + 1) * go), (g * gi + r) * go);
+        const [inShape, outShape] = [next('shape'), next('shape')];
+        inits.push(
+          floatTensor(wName, [group, gi, go], blocks),
+          floatTensor(bName, [nOut], biasData),
+          int64Tensor(inShape, [-1, group, gi]),
+          int64Tensor(outShape, [-1, nOut]),
+        );
+        const t = (tag: string) => `${out}_${tag}`;
+        nodes.push(
+          onnx.NodeProto.create({ opType: 'Reshape', input: [cur, inShape], output: [t('in')], name: t('in') }),
+          onnx.NodeProto.create({
+            opType: 'Transpose',
+            input: [t('in')],
+            output: [t('gin')],
+            name: t('gin'),
+            attribute: [ints('perm', [1, 0, 2])],
+          }),
+          onnx.NodeProto.create({ opType: 'MatMul', input: [t('gin'), wName], output: [t('gout')], name: t('gout') }),
+          onnx.NodeProto.create({
+            opType: 'Transpose',
+            input: [t('gout')],
+            output: [t('nout')],
+            name: t('nout'),
+            attribute: [ints('perm', [1, 0, 2])],
+          }),
+          onnx.NodeProto.create({ opType: 'Reshape', input: [t('nout'), outShape], output: [t('flat')], name: t('flat') }),
+          onnx.NodeProto.create({ opType: 'Add', input: [t('flat'), bName], output: [out], name: out }),
+        );
+      }
       cur = out;
     } else if (cls === 'Dropout') {
       continue;
