@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { seededRandom } from '@refund-vision/shared';
 import { applyTemperature, fitTemperature, foldTemperature } from './calibration.ts';
 import { initTf, tf } from './engine.ts';
-import { photoEce, type LabelledPhoto } from './photo-metrics.ts';
+import { photoEce, setNll, type LabelledPhoto } from './photo-metrics.ts';
 
 const K = 10;
 
@@ -62,6 +62,39 @@ describe('temperature scaling', () => {
     const eceAfter = photoEce(applyTemperature(overconfident, t), photos);
     expect(eceBefore).to.be.above(0.15);
     expect(eceAfter).to.be.below(0.03);
+  });
+
+  it('calibrates the served confidence of set-labelled photos, which the set-valued loss leaves underconfident', () => {
+    // calibrated probabilities softmax(z); each label is a pair set {y, y+1}: the answer is right
+    // when the top class is either, so the top-1 probability undersells it
+    const rand = seededRandom(5);
+    const n = 3000;
+    const probs = new Float32Array(n * K);
+    const photos: LabelledPhoto[] = [];
+    for (let i = 0; i < n; i++) {
+      const z = Array.from({ length: K }, () => (rand() - 0.5) * 4);
+      const e = z.map((v) => Math.exp(v));
+      const s = e.reduce((a, b) => a + b, 0);
+      let u = rand() * s;
+      let y = 0;
+      while (u > e[y]! && y < K - 1) u -= e[y++]!;
+      e.forEach((v, k) => (probs[i * K + k] = v / s));
+      photos.push({ label: 'pair', classes: [y, (y + 1) % K], outOfScope: false });
+    }
+    // the temperature the set-valued loss would pick (grid), for comparison
+    let setT = 1;
+    let best = Infinity;
+    for (let t = 0.25; t <= 4; t += 0.01) {
+      const v = setNll(applyTemperature(probs, t), photos);
+      if (v < best) [setT, best] = [t, v];
+    }
+    const t = fitTemperature(probs, photos);
+    expect(t).to.be.below(setT - 0.1); // sharper: right answers deserve more confidence
+    const eceSet = photoEce(applyTemperature(probs, setT), photos);
+    const eceAnswer = photoEce(applyTemperature(probs, t), photos);
+    // measured: set-valued T 1.04 → ECE 0.075; answer T 0.80 → ECE 0.034 (one T cannot make pairs exact)
+    expect(eceSet).to.be.above(0.06);
+    expect(eceAnswer).to.be.below(eceSet / 2);
   });
 
   it('refuses to fold into a model whose last layer is not dense+softmax', () => {

@@ -54,7 +54,7 @@ export function photoEce(
   return calibration.ece();
 }
 
-/** Mean of −log Σ_{c∈S} p_c over in-scope photos: the set-valued loss the temperature is fitted to. */
+/** Mean of −log Σ_{c∈S} p_c over in-scope photos: the set-valued loss training minimises. */
 export function setNll(probs: Float32Array, photos: readonly LabelledPhoto[]): number {
   let s = 0;
   let n = 0;
@@ -63,6 +63,25 @@ export function setNll(probs: Float32Array, photos: readonly LabelledPhoto[]): n
     let q = 0;
     for (const c of p.classes) q += probs[i * K + c]!;
     s -= Math.log(Math.max(q, 1e-12));
+    n++;
+  });
+  return s / Math.max(n, 1);
+}
+
+/**
+ * Mean log-loss of the answer's confidence over in-scope photos: −log q when the top-1 class is in
+ * the label's set, −log(1 − q) when not (q = top-1 probability). A proper score of exactly what the
+ * API serves as `confidence`, so the temperature is fitted to it: a set-labelled photo is right
+ * whichever class of its set wins, which the set-valued loss (content with probability spread over
+ * the set) does not see.
+ */
+export function answerNll(probs: Float32Array, photos: readonly LabelledPhoto[]): number {
+  let s = 0;
+  let n = 0;
+  photos.forEach((p, i) => {
+    if (p.outOfScope) return;
+    const q = Math.min(Math.max(argmaxRow(probs, i).value, 1e-12), 1 - 1e-12);
+    s -= setCorrect(probs, i, p) ? Math.log(q) : Math.log(1 - q);
     n++;
   });
   return s / Math.max(n, 1);
@@ -150,6 +169,8 @@ export interface PhotoEvaluation {
    */
   eceStrict: number;
   setNll: number;
+  /** answerNll: the log-loss of the served confidence, what the temperature minimises. */
+  answerNll: number;
   /** Mean top-1 probability over all photos, and over in-scope / out-of-scope ones. */
   meanConfidence: number;
   meanConfidenceInScope: number;
@@ -236,6 +257,7 @@ export function evaluatePhotos(probs: Float32Array, photos: readonly LabelledPho
     ece: round(photoEce(probs, photos)),
     eceStrict: round(photoEce(probs, photos, 15, (p) => STRICT_LABELS.has(p.label))),
     setNll: round(setNll(probs, photos)),
+    answerNll: round(answerNll(probs, photos)),
     meanConfidence: round(confAll / Math.max(photos.length, 1)),
     meanConfidenceInScope: round(confIn / Math.max(inN, 1)),
     meanConfidenceOutOfScope: round(confOut / Math.max(oosN, 1)),

@@ -596,7 +596,7 @@ function photoCardSections(
     },
     calibration: {
       method:
-        'temperature scaling fitted on the validation photos (set-valued log-loss), 1/T folded into the last dense layer (kernel and bias divided by T): serving is unchanged',
+        'temperature scaling fitted on the validation photos (log-loss of the served confidence: top-1 probability vs top-1 in the label set), 1/T folded into the last dense layer (kernel and bias divided by T): serving is unchanged',
       temperature,
       photoEceBefore: before.ece,
       photoEceAfter: pe.ece,
@@ -604,6 +604,8 @@ function photoCardSections(
       photoEceStrictAfter: pe.eceStrict,
       photoSetNllBefore: before.setNll,
       photoSetNllAfter: pe.setNll,
+      photoAnswerNllBefore: before.answerNll,
+      photoAnswerNllAfter: pe.answerNll,
     },
     evaluation: { split: 'photo validation split (held-out senders)', ...pe, reviewTargetsMet: targetsMet },
     monitoring: {
