@@ -48,7 +48,8 @@ describe('clothing photos loader', () => {
     expect(classes('Shorts')).to.equal('oos');
     expect(classes('Not sure')).to.equal('exclude');
     expect([...STRICT_LABELS]).to.include.members(['T-Shirt', 'Pants', 'Dress', 'Outwear', 'Shirt', 'Shoes']);
-    expect([...STRICT_LABELS]).to.not.include.members(['Polo', 'Longsleeve', 'Blouse']);
+    expect([...STRICT_LABELS]).to.not.include.members(['Polo', 'Longsleeve', 'Blouse', 'Hoodie']);
+    expect(STRICT_LABELS.size).to.equal(9); // T-Shirt, Top, Undershirt, Shirt, Outwear, Blazer, Pants, Dress, Shoes
   });
 
   it('reads and verifies a copy: labels become sets, Not sure / Skip are left out', () => {

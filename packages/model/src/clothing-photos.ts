@@ -43,12 +43,16 @@ export const PHOTO_LABELS: Record<string, LabelTarget> = {
 };
 
 /**
- * Labels scored by the "strict" accuracy: one Fashion-MNIST class, or footwear as any shoe class.
- * Polo, Longsleeve and Blouse are ambiguous between classes, so they only count in the set-valued figure.
+ * Labels scored by the "strict" accuracy: the classes issue #9 names for its goal (T-shirt/top,
+ * Trouser, Dress, Coat, Shirt, and footwear as any shoe class), each label mapping to one of them.
+ * Polo, Longsleeve and Blouse are ambiguous between classes, so they only count in the set-valued
+ * figure. Hoodie (→ Pullover) is single-class but not in the goal's list: its accuracy is reported
+ * per label (until 2026-11-28 it was counted here too, which put the figure ~2 points lower).
  */
+const STRICT_CLASSES: readonly number[] = [C['T-shirt/top'], C.Trouser, C.Dress, C.Coat, C.Shirt];
 export const STRICT_LABELS: ReadonlySet<string> = new Set(
   Object.entries(PHOTO_LABELS)
-    .filter(([name, t]) => t.kind === 'classes' && (t.classes.length === 1 || name === 'Shoes'))
+    .filter(([name, t]) => t.kind === 'classes' && ((t.classes.length === 1 && STRICT_CLASSES.includes(t.classes[0]!)) || name === 'Shoes'))
     .map(([name]) => name),
 );
 
