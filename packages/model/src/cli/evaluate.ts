@@ -71,7 +71,10 @@ try {
         'per class (strict labels):',
         ...p.perClass.map((c) => `  ${c.className.padEnd(26)} ${String(c.photos).padStart(4)} photos  ${pct(c.accuracy).padStart(7)}`),
         'per label (set-valued right; out of scope: flagged):',
-        ...p.perLabel.map((l) => `  ${l.label.padEnd(26)} ${String(l.photos).padStart(4)} photos  ${l.accuracy === null ? '      —' : pct(l.accuracy).padStart(7)}`),
+        ...p.perLabel.map(
+          (l) =>
+            `  ${l.label.padEnd(26)} ${String(l.photos).padStart(4)} photos  ${l.accuracy === null ? '      —' : pct(l.accuracy).padStart(7)}`,
+        ),
       );
     }
     process.stdout.write(`${lines.join('\n')}\n`);
