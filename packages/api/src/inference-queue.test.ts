@@ -83,6 +83,43 @@ describe('inference queue (#12 item 5)', function () {
     }
   });
 
+  it('splits a large batch into runs of at most maxImagesPerRun images, each on its own turn, with the answers of one run', async () => {
+    const queue = createInferenceQueue(64);
+    const whole = await classifier.predict(pixels, BATCH);
+    const sizes: number[] = [];
+    let finished = 0;
+    const counting = {
+      predict: async (p: Uint8Array, n: number) => {
+        sizes.push(n);
+        const probs = await classifier.predict(p, n);
+        finished++;
+        return probs;
+      },
+    };
+    const io = await pingPong(() => finished);
+    try {
+      // one request of 256 + 32 images: runs of 64, 64, 64, 64, 32
+      const n = BATCH + 32;
+      const px = new Uint8Array(n * 784);
+      px.set(pixels);
+      px.set(pixels.subarray(0, 32 * 784), BATCH * 784);
+      const probs = await queue.predict(counting, px, n);
+      expect(sizes).to.deep.equal([64, 64, 64, 64, 32]);
+      expect(probs).to.have.length(n * 10);
+      for (let i = 0; i < BATCH * 10; i++) expect(probs[i]).to.be.closeTo(whole[i]!, 1e-5);
+      for (let i = 0; i < 32 * 10; i++) expect(probs[BATCH * 10 + i]).to.be.closeTo(whole[i]!, 1e-5);
+      // one request's runs let I/O through between them, as separate requests' runs do
+      const between = io.seenAt.filter((k) => k > 0 && k < sizes.length);
+      expect(between.length, `echoes saw ${io.seenAt.join(',')} runs finished`).to.be.at.least(2);
+      // a batch that fits is one run
+      sizes.length = 0;
+      await queue.predict(counting, pixels.subarray(0, 64 * 784), 64);
+      expect(sizes).to.deep.equal([64]);
+    } finally {
+      await io.stop();
+    }
+  });
+
   it('a failed run fails its own caller only; the next run still gets its turn', async () => {
     const queue = createInferenceQueue();
     const failing = queue.run(() => classifier.predict(pixels, BATCH + 1)); // pixels for 256 images, not 257

@@ -37,7 +37,7 @@ export async function classify(
   if (pixels.length !== n * PIXELS_PER_IMAGE)
     throw new AppError(400, 'bad-pixels', `expected ${n}×${PIXELS_PER_IMAGE} pixels, got ${pixels.length}`);
   const t0 = performance.now();
-  const { probs, model } = await deps.inference.run(() => deps.classifier.predictTagged(pixels, n));
+  const { result: probs, model } = await deps.classifier.withModel((m) => deps.inference.predict(m, pixels, n));
   const inferenceMs = performance.now() - t0;
   const policy = reviewPolicyOf(deps.classifier.card, deps.config.review);
   const predictions: BatchPrediction[] = new Array(n);

@@ -38,7 +38,7 @@ export function createShadowObserver(opts: {
       const px = pixels.slice();
       running = (async () => {
         try {
-          const probs = await opts.inference.run(() => challenger.predict(px, n));
+          const probs = await opts.inference.predict(challenger, px, n);
           const answers = predictionIds.map((predictionId, i) => {
             const { index, value } = argmaxRow(probs, i);
             return { predictionId, classIndex: index, confidence: Math.round(value * 1e6) / 1e6 };

@@ -36,10 +36,19 @@ export class SwappableClassifier implements Classifier {
   }
 
   async predictTagged(pixels: Uint8Array, n: number): Promise<TaggedPrediction> {
+    const { result, model } = await this.withModel((m) => m.predict(pixels, n));
+    return { probs: result, model };
+  }
+
+  /**
+   * Runs `work` on the model current now, which is not released before `work` is done (a swap
+   * meanwhile serves new requests on the next model): for a prediction made of several runs.
+   */
+  async withModel<T>(work: (model: Classifier) => Promise<T>): Promise<{ result: T; model: Classifier }> {
     const model = this.#current;
     this.#inflight.set(model, (this.#inflight.get(model) ?? 0) + 1);
     try {
-      return { probs: await model.predict(pixels, n), model };
+      return { result: await work(model), model };
     } finally {
       const left = this.#inflight.get(model)! - 1;
       if (left) this.#inflight.set(model, left);

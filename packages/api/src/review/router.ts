@@ -189,7 +189,7 @@ export function reviewRouter(deps: AppDeps): Router {
     const item = (await store.reviews.get(id))!;
     if (cached) return res.json({ id, classIndex: item.classIndex, values: cached, cached: true });
     const values = await occlusionSaliency(
-      (p, n) => deps.inference.run(() => deps.classifier.predict(p, n)),
+      (p, n) => deps.classifier.withModel((m) => deps.inference.predict(m, p, n)).then((r) => r.result),
       decodePixels(item.pixels),
       item.classIndex,
     );
