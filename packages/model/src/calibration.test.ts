@@ -38,24 +38,31 @@ describe('temperature scaling', () => {
     model.dispose();
   });
 
-  it('fits T on overconfident predictions (known T = 3) and brings ECE down', () => {
-    // labels drawn from softmax(z); the "model" reports softmax(3z): overconfident by T = 3
-    const rand = seededRandom(11);
-    const n = 3000;
-    const overconfident = new Float32Array(n * K);
+  /**
+   * n rows of logits z (uniform in ±spread/2), a class y drawn from softmax(z) for each, and the
+   * "model's" answer softmax(sharpen · z); label(y) makes the photo's class set.
+   */
+  function drawn(seed: number, n: number, spread: number, sharpen: number, label: (y: number) => number[]) {
+    const rand = seededRandom(seed);
+    const probs = new Float32Array(n * K);
     const photos: LabelledPhoto[] = [];
     for (let i = 0; i < n; i++) {
-      const z = Array.from({ length: K }, () => (rand() - 0.5) * 3);
+      const z = Array.from({ length: K }, () => (rand() - 0.5) * spread);
       const e = z.map((v) => Math.exp(v));
-      const s = e.reduce((a, b) => a + b, 0);
-      let u = rand() * s;
+      let u = rand() * e.reduce((a, b) => a + b, 0);
       let y = 0;
       while (u > e[y]! && y < K - 1) u -= e[y++]!;
-      const e3 = z.map((v) => Math.exp(3 * v));
-      const s3 = e3.reduce((a, b) => a + b, 0);
-      e3.forEach((v, k) => (overconfident[i * K + k] = v / s3));
-      photos.push({ label: 'x', classes: [y], outOfScope: false });
+      const answer = z.map((v) => Math.exp(sharpen * v));
+      const s = answer.reduce((a, b) => a + b, 0);
+      answer.forEach((v, k) => (probs[i * K + k] = v / s));
+      photos.push({ label: 'x', classes: label(y), outOfScope: false });
     }
+    return { probs, photos };
+  }
+
+  it('fits T on overconfident predictions (known T = 3) and brings ECE down', () => {
+    // labels drawn from softmax(z); the "model" reports softmax(3z): overconfident by T = 3
+    const { probs: overconfident, photos } = drawn(11, 3000, 3, 3, (y) => [y]);
     const t = fitTemperature(overconfident, photos);
     expect(t).to.be.within(2.7, 3.3);
     const eceBefore = photoEce(overconfident, photos);
@@ -67,20 +74,7 @@ describe('temperature scaling', () => {
   it('calibrates the served confidence of set-labelled photos, which the set-valued loss leaves underconfident', () => {
     // calibrated probabilities softmax(z); each label is a pair set {y, y+1}: the answer is right
     // when the top class is either, so the top-1 probability undersells it
-    const rand = seededRandom(5);
-    const n = 3000;
-    const probs = new Float32Array(n * K);
-    const photos: LabelledPhoto[] = [];
-    for (let i = 0; i < n; i++) {
-      const z = Array.from({ length: K }, () => (rand() - 0.5) * 4);
-      const e = z.map((v) => Math.exp(v));
-      const s = e.reduce((a, b) => a + b, 0);
-      let u = rand() * s;
-      let y = 0;
-      while (u > e[y]! && y < K - 1) u -= e[y++]!;
-      e.forEach((v, k) => (probs[i * K + k] = v / s));
-      photos.push({ label: 'pair', classes: [y, (y + 1) % K], outOfScope: false });
-    }
+    const { probs, photos } = drawn(5, 3000, 4, 1, (y) => [y, (y + 1) % K]);
     // the temperature the set-valued loss would pick (grid), for comparison
     let setT = 1;
     let best = Infinity;
