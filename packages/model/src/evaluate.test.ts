@@ -34,6 +34,11 @@ describe('pnpm evaluate', () => {
     expect(p.setAccuracy).to.be.within(0.3, 1);
     expect(p.outOfScopeAuroc.entropy).to.be.within(0, 1);
     expect(p.perLabel.reduce((s: number, l: { photos: number }) => s + l.photos, 0)).to.equal(p.photos);
+    // intervals by resampling senders hold the point figures
+    expect(p.bySender95.senders).to.be.above(20);
+    expect(p.bySender95.strictAccuracy[0]).to.be.at.most(p.strictAccuracy);
+    expect(p.bySender95.strictAccuracy[1]).to.be.at.least(p.strictAccuracy);
+    expect(p.bySender95.inScopeAutoAccepted[0]).to.be.at.most(p.review.inScopeAutoAccepted);
   });
 
   it('fails with a clear message for an unknown engine', async () => {

@@ -9,13 +9,15 @@ import type { EngineName, BackendChoice } from './engine.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { evaluate, type Evaluation } from './metrics.ts';
 import { photoArrays } from './photo-arrays.ts';
-import { evaluatePhotos, type PhotoEvaluation } from './photo-metrics.ts';
+import { evaluatePhotos, senderIntervals, type PhotoEvaluation, type SenderIntervals } from './photo-metrics.ts';
 
 export interface PhotoReport extends PhotoEvaluation {
   split: string;
   /** Validation photos that could not be preprocessed (not scored). */
   notPreprocessed: number;
   source: string;
+  /** 95 % intervals by resampling senders (the split's figures move with a few senders' photos). */
+  bySender95: SenderIntervals;
 }
 
 export interface EvaluationReport extends Evaluation {
@@ -66,6 +68,7 @@ export async function evaluateModel(opts: {
         notPreprocessed: val.length - keep.length,
         source: data.source.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '…/'),
         ...evaluatePhotos(pp, keep, clf.card.review),
+        bySender95: senderIntervals(pp, keep, clf.card.review),
       };
     }
     return {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { modelReviewReason, seededRandom } from '@refund-vision/shared';
-import { auroc, chooseReviewPolicy, evaluatePhotos, reviewOutcome, type LabelledPhoto } from './photo-metrics.ts';
+import { auroc, chooseReviewPolicy, evaluatePhotos, reviewOutcome, senderIntervals, type LabelledPhoto } from './photo-metrics.ts';
 
 const K = 10;
 const onehotish = (c: number, p: number) => Array.from({ length: K }, (_, k) => (k === c ? p : (1 - p) / (K - 1)));
@@ -99,5 +99,35 @@ describe('photo metrics', () => {
     // 30.5 % with "out-of-scope" on 25 % (the out-of-scope quarter) and "low-confidence" on 52 %
     expect(naming(chosen.outcome)).to.be.above(naming(greedy.outcome) + 0.05);
     expect(chosen.outcome.byReason['low-confidence']).to.be.above(0.4);
+  });
+
+  it('sender intervals: photos of one sender move together, so few senders give a wide interval', () => {
+    // 200 strict photos, half right: either 20 senders of 10 photos, each sender all right or all
+    // wrong, or 200 senders of one photo each
+    const rows: number[] = [];
+    const photos: (LabelledPhoto & { senderId: string })[] = [];
+    for (let i = 0; i < 200; i++) {
+      const right = Math.floor(i / 10) % 2 === 0;
+      rows.push(...onehotish(right ? 1 : 2, 0.9));
+      photos.push({ label: 'Pants', classes: [1], outOfScope: false, senderId: `s${Math.floor(i / 10)}` });
+    }
+    const probs = Float32Array.from(rows);
+    const clustered = senderIntervals(probs, photos, undefined, { rounds: 400 });
+    const single = senderIntervals(
+      probs,
+      photos.map((p, i) => ({ ...p, senderId: `p${i}` })),
+      undefined,
+      { rounds: 400 },
+    );
+    expect(evaluatePhotos(probs, photos).strictAccuracy).to.equal(0.5);
+    for (const iv of [clustered, single]) {
+      expect(iv.strictAccuracy[0]).to.be.below(0.5);
+      expect(iv.strictAccuracy[1]).to.be.above(0.5);
+    }
+    expect(clustered.senders).to.equal(20);
+    const width = ([lo, hi]: readonly [number, number]) => hi - lo;
+    // binomial: ±1.96·sqrt(0.25/200) ≈ ±0.07; by sender: ±1.96·sqrt(0.25/20) ≈ ±0.22
+    expect(width(single.strictAccuracy)).to.be.within(0.1, 0.18);
+    expect(width(clustered.strictAccuracy)).to.be.within(0.3, 0.55);
   });
 });

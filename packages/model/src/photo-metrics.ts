@@ -4,7 +4,14 @@
  * Pure functions over typed arrays, shared by `pnpm train` (choices on the validation split) and
  * `pnpm evaluate`.
  */
-import { CLASS_NAMES, modelReviewReason, normalisedEntropy, type ReviewPolicy, type ReviewReason } from '@refund-vision/shared';
+import {
+  CLASS_NAMES,
+  modelReviewReason,
+  normalisedEntropy,
+  seededRandom,
+  type ReviewPolicy,
+  type ReviewReason,
+} from '@refund-vision/shared';
 import { STRICT_LABELS } from './clothing-photos.ts';
 import { argmaxRow, CalibrationBins } from './metrics.ts';
 
@@ -395,4 +402,77 @@ export function chooseReviewPolicy(
 function lexGreater(a: number[], b: number[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! > b[i]!;
   return false;
+}
+
+/** 2.5th and 97.5th percentiles of a figure over bootstrap rounds. */
+export type Interval95 = [low: number, high: number];
+
+export interface SenderIntervals {
+  rounds: number;
+  senders: number;
+  strictAccuracy: Interval95;
+  setAccuracy: Interval95;
+  ece: Interval95;
+  /** With the policy given (the card's review). */
+  inScopeAutoAccepted?: Interval95;
+  autoAcceptedAccuracy?: Interval95;
+}
+
+/**
+ * 95 % intervals of the photo figures by resampling senders with replacement (a cluster bootstrap):
+ * one sender's photos share a background, a wardrobe and a phone, so they are right or wrong
+ * together, and a binomial interval over photos would be too narrow (one sender is 47 % of the
+ * validation split here).
+ */
+export function senderIntervals(
+  probs: Float32Array,
+  photos: readonly (LabelledPhoto & { senderId: string })[],
+  policy?: ReviewPolicy,
+  opts: { rounds?: number; seed?: number } = {},
+): SenderIntervals {
+  const rounds = opts.rounds ?? 500;
+  const rand = seededRandom(opts.seed ?? 1);
+  const bySender = new Map<string, number[]>();
+  photos.forEach((p, i) => bySender.set(p.senderId, [...(bySender.get(p.senderId) ?? []), i]));
+  const groups = [...bySender.values()];
+  const figures = {
+    strictAccuracy: [] as number[],
+    setAccuracy: [] as number[],
+    ece: [] as number[],
+    inScopeAutoAccepted: [] as number[],
+    autoAcceptedAccuracy: [] as number[],
+  };
+  for (let r = 0; r < rounds; r++) {
+    const idx: number[] = [];
+    for (let g = 0; g < groups.length; g++) idx.push(...groups[Math.floor(rand() * groups.length)]!);
+    const sub = new Float32Array(idx.length * K);
+    idx.forEach((i, k) => sub.set(probs.subarray(i * K, (i + 1) * K), k * K));
+    const e = evaluatePhotos(
+      sub,
+      idx.map((i) => photos[i]!),
+      policy,
+    );
+    figures.strictAccuracy.push(e.strictAccuracy);
+    figures.setAccuracy.push(e.setAccuracy);
+    figures.ece.push(e.ece);
+    if (e.review) {
+      figures.inScopeAutoAccepted.push(e.review.inScopeAutoAccepted);
+      figures.autoAcceptedAccuracy.push(e.review.autoAcceptedAccuracy);
+    }
+  }
+  const interval = (v: number[]): Interval95 => {
+    const sorted = [...v].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))]!;
+    return [round(at(0.025)), round(at(0.975))];
+  };
+  return {
+    rounds,
+    senders: groups.length,
+    strictAccuracy: interval(figures.strictAccuracy),
+    setAccuracy: interval(figures.setAccuracy),
+    ece: interval(figures.ece),
+    ...(policy
+      ? { inScopeAutoAccepted: interval(figures.inScopeAutoAccepted), autoAcceptedAccuracy: interval(figures.autoAcceptedAccuracy) }
+      : {}),
+  };
 }

@@ -39,6 +39,7 @@ try {
     process.stdout.write(`${JSON.stringify(r)}\n`);
   } else {
     const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+    const span = ([lo, hi]: readonly [number, number]) => `${(lo * 100).toFixed(1)}–${(hi * 100).toFixed(1)}%`;
     const lines = [
       `model ${r.model} ${r.version} on ${r.engine}: ${r.testImages} test images, ${r.msPerImage} ms/img`,
       `accuracy ${pct(r.accuracy)} (card: ${pct(r.cardAccuracy)})  mean confidence ${r.meanConfidence.toFixed(4)}  ECE ${r.ece.toFixed(4)}  log-loss ${r.logLoss.toFixed(4)}`,
@@ -62,6 +63,8 @@ try {
         `real photos, ${p.split}: ${p.photos} photos (${p.inScope} in scope, ${p.outOfScope} out of scope${p.notPreprocessed ? `, ${p.notPreprocessed} not preprocessed` : ''})`,
         `strict accuracy ${pct(p.strictAccuracy)} (${p.strictPhotos} photos)  set-valued ${pct(p.setAccuracy)}  ECE ${p.ece.toFixed(4)} (strict labels ${p.eceStrict.toFixed(4)})  mean confidence ${p.meanConfidence.toFixed(4)}`,
         `out-of-scope AUROC ${p.outOfScopeAuroc.entropy.toFixed(4)} (entropy), ${p.outOfScopeAuroc.maxProb.toFixed(4)} (max probability)`,
+        `95 % intervals by resampling the ${p.bySender95.senders} senders (${p.bySender95.rounds} rounds): strict ${span(p.bySender95.strictAccuracy)}, ECE ${p.bySender95.ece[0].toFixed(3)}–${p.bySender95.ece[1].toFixed(3)}` +
+          (p.bySender95.inScopeAutoAccepted ? `, auto-accepted ${span(p.bySender95.inScopeAutoAccepted)}` : ''),
         ...(p.review
           ? [
               `review policy of the card: ${pct(p.review.inScopeAutoAccepted)} of in-scope photos auto-accepted, ${pct(p.review.autoAcceptedAccuracy)} of them right; ` +
