@@ -70,6 +70,10 @@ describe('training (tiny runs on the wasm engine)', function () {
     expect(c.calibration.temperature).to.be.within(0.25, 8);
     expect(c.photoEvaluation.photos).to.equal(c.training.photos.validationPhotos);
     expect(c.photoEvaluation.review.inScopeAutoAccepted).to.be.within(0, 1);
+    // intervals by resampling the validation senders hold the point figure
+    expect(c.photoEvaluation.bySender95.senders).to.equal(c.data.photos.validation.senders);
+    expect(c.photoEvaluation.bySender95.strictAccuracy[0]).to.be.at.most(c.photoEvaluation.strictAccuracy);
+    expect(c.photoEvaluation.bySender95.strictAccuracy[1]).to.be.at.least(c.photoEvaluation.strictAccuracy);
     expect(card.review!.lowConfidence.threshold).to.be.within(0, 1);
     // the photo baselines the API's health checks read
     expect(onDiskPhotos(out).meanConfidence).to.be.within(0.1, 1);

@@ -11,7 +11,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLASS_NAMES, ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE, seededRandom, type Logger } from '@refund-vision/shared';
+import { CLASS_NAMES, ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE, seededRandom, type Logger, type ReviewPolicy } from '@refund-vision/shared';
 import { architecture, architectureOf, flopsPerImage, summaryLines } from './architectures.ts';
 import { initTf, tf, type TfEngine } from './engine.ts';
 import { FILES, loadFashionMnist, type FashionMnist } from './fashion-mnist.ts';
@@ -23,7 +23,7 @@ import { fitTemperature, foldTemperature } from './calibration.ts';
 import { loadClothingPhotos, splitBySender, type Photo } from './clothing-photos.ts';
 import { photoArrays } from './photo-arrays.ts';
 import { PREPROCESS_VERSION } from '@refund-vision/preprocess';
-import { chooseReviewPolicy, evaluatePhotos, type PhotoEvaluation } from './photo-metrics.ts';
+import { chooseReviewPolicy, evaluatePhotos, senderIntervals, type PhotoEvaluation } from './photo-metrics.ts';
 import type { SetLossMode } from './set-loss.ts';
 import { batchLoss, newBatch, type Batch } from './train-batch.ts';
 import { defaultWorkers, startReplicas, type Replicas } from './replicas.ts';
@@ -320,7 +320,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const cal = answers(model, photoData.valPixels, photoData.val.length);
       review = chooseReviewPolicy(cal, photoData.val);
       const pe = evaluatePhotos(cal, photoData.val, review.policy);
-      photoCard = photoCardSections(photoData, ph!, pe, before, temperature, review.met, cal);
+      photoCard = photoCardSections(photoData, ph!, pe, before, temperature, review, cal);
       // a fine-tuned or recalibrated model already carries its predecessor's 1/T in its weights
       const priorCal = (prior as Record<string, any> | undefined)?.calibration as
         | { cumulativeTemperature?: number; temperature?: number }
@@ -563,7 +563,7 @@ function photoCardSections(
   pe: PhotoEvaluation,
   before: PhotoEvaluation,
   temperature: number,
-  targetsMet: boolean,
+  review: { policy: ReviewPolicy; met: boolean },
   cal: Float32Array,
 ) {
   const count = (ps: Photo[]) => ({
@@ -607,7 +607,13 @@ function photoCardSections(
       photoAnswerNllBefore: before.answerNll,
       photoAnswerNllAfter: pe.answerNll,
     },
-    evaluation: { split: 'photo validation split (held-out senders)', ...pe, reviewTargetsMet: targetsMet },
+    evaluation: {
+      split: 'photo validation split (held-out senders)',
+      ...pe,
+      // how far the split's figures can be trusted: one sender's photos are right or wrong together
+      bySender95: senderIntervals(cal, d.val, review.policy),
+      reviewTargetsMet: review.met,
+    },
     monitoring: {
       // predicted-class mix and pixel statistics of the validation photos (what a photo run is compared with)
       classDistribution: predictedMix(cal),
