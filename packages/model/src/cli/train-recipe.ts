@@ -19,7 +19,7 @@
  * by segment-2): re-run today, every stage uses the current preprocessing, so the weights differ.
  * Each stage is `pnpm train` in a child process, so every card records its own command and the
  * final card carries the chain (`training.initFrom`). `--limit`/`--scale` shrink it for a dry run.
- * `--seeds A,B,C[,D]` (default 42,7,11,801: stages 1–5, stage 6, stage 7, stage 8; D defaults to C + 1)
+ * `--seeds A,B,C[,D]` (default 42,7,11,801: stages 1–5, stage 6, stage 7, stage 8; given three, D = C + 1)
  * trains an independent member for an ensemble (`pnpm train:ensemble --flip-average`): another weight
  * init, data order, augmentation and dropout.
  */
