@@ -8,6 +8,7 @@ import {
   CLASS_NAMES,
   modelReviewReason,
   normalisedEntropy,
+  percentile,
   seededRandom,
   type ReviewPolicy,
   type ReviewReason,
@@ -433,7 +434,11 @@ export function senderIntervals(
   const rounds = opts.rounds ?? 500;
   const rand = seededRandom(opts.seed ?? 1);
   const bySender = new Map<string, number[]>();
-  photos.forEach((p, i) => bySender.set(p.senderId, [...(bySender.get(p.senderId) ?? []), i]));
+  photos.forEach((p, i) => {
+    const group = bySender.get(p.senderId);
+    if (group) group.push(i);
+    else bySender.set(p.senderId, [i]);
+  });
   const groups = [...bySender.values()];
   const figures = {
     strictAccuracy: [] as number[],
@@ -462,8 +467,7 @@ export function senderIntervals(
   }
   const interval = (v: number[]): Interval95 => {
     const sorted = [...v].sort((a, b) => a - b);
-    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))]!;
-    return [round(at(0.025)), round(at(0.975))];
+    return [round(percentile(sorted, 0.025)!), round(percentile(sorted, 0.975)!)];
   };
   return {
     rounds,

@@ -8,3 +8,4 @@ export * from './random.ts';
 export * from './csv.ts';
 export * from './review.ts';
 export * from './proc.ts';
+export * from './percentile.ts';

@@ -2,7 +2,7 @@
  * The metrics history: a range's summary, every run of a range, and the dashboard's compact series,
  * computed from the rows the store's history repository reads (no SQL here).
  */
-import { CLASS_NAMES, NUM_CLASSES, type HealthStatus, type RunSummary } from '@refund-vision/shared';
+import { CLASS_NAMES, NUM_CLASSES, percentile, type HealthStatus, type RunSummary } from '@refund-vision/shared';
 import { HEALTH_RANK } from '../health.ts';
 import type { Store } from '../store/index.ts';
 import type { TimeRange } from './range.ts';
@@ -35,15 +35,6 @@ export interface Summary {
   msPerPrediction: Percentiles;
   /** Per batch: server handling time per image. */
   serverMsPerPrediction: Percentiles;
-}
-
-/** Linear-interpolated percentile of an ascending array. */
-export function percentile(sorted: number[], q: number): number | null {
-  if (!sorted.length) return null;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
 function percentiles(values: number[]): Percentiles {
