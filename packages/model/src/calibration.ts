@@ -3,11 +3,14 @@
  * validation split by minimising the log-loss of the served confidence (`answerNll`: the top-1
  * probability against whether the top-1 class is in the label's set). The model's last layer is dense+softmax,
  * so dividing its kernel and bias by T gives exactly softmax(z/T): serving (tfjs, the ONNX export,
- * every engine) stays unchanged and needs no extra step.
+ * every engine) stays unchanged. The shape one T cannot fix is left to the map of the served
+ * confidence fitted after it (confidence-map.ts, `fitServedConfidenceMap`).
  */
-import { NUM_CLASSES } from '@refund-vision/shared';
+import { NUM_CLASSES, type ConfidenceMap } from '@refund-vision/shared';
+import { fitConfidenceMap } from './confidence-map.ts';
 import { tf } from './engine.ts';
-import { answerNll, type LabelledPhoto } from './photo-metrics.ts';
+import { argmaxRow } from './metrics.ts';
+import { answerNll, setCorrect, type LabelledPhoto } from './photo-metrics.ts';
 
 /** softmax(log p / T) row by row: the probabilities a model with logits z/T would give. */
 export function applyTemperature(probs: Float32Array, t: number, k = NUM_CLASSES): Float32Array {
@@ -80,4 +83,16 @@ export function foldTemperature(model: tf.LayersModel, t: number): void {
   const scaled = tf.tidy(() => last.getWeights().map((w) => w.div(t)));
   last.setWeights(scaled);
   tf.dispose(scaled);
+}
+
+/** The confidence map (confidence-map.ts) fitted on in-scope photos: top-1 probability vs top-1 in the label set. */
+export function fitServedConfidenceMap(probs: Float32Array, photos: readonly LabelledPhoto[]): ConfidenceMap {
+  const top1: number[] = [];
+  const correct: boolean[] = [];
+  photos.forEach((p, i) => {
+    if (p.outOfScope) return;
+    top1.push(argmaxRow(probs, i).value);
+    correct.push(setCorrect(probs, i, p));
+  });
+  return fitConfidenceMap(top1, correct);
 }

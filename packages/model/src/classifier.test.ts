@@ -7,7 +7,7 @@ import { applyTemperature } from './calibration.ts';
 import { loadClassifier, type Classifier } from './classifier.ts';
 import { EngineUnavailableError, tensorCount, tf } from './engine.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
-import { evaluate } from './metrics.ts';
+import { argmaxRow, evaluate } from './metrics.ts';
 import { exportOnnx } from './onnx-export.ts';
 
 const MODEL_DIR = join(projectRoot(), 'models', 'fashion-cnn');
@@ -162,6 +162,40 @@ describe('classifier on the committed model', () => {
       let err: unknown;
       await loadClassifier({ dir: tmp, backend: 'onnx' }).catch((e: unknown) => (err = e));
       expect((err as Error).message).to.match(/stale: the card does not average mirror images, the export does/);
+    });
+
+    it('a card with inference.confidenceMap: onnx and tfjs both serve the mapped confidence, with the same answers', async () => {
+      copyFileSync(join(MODEL_DIR, 'model.onnx'), join(tmp, 'model.onnx'));
+      const card = JSON.parse(readFileSync(join(tmp, 'model-card.json'), 'utf8'));
+      const flipAverage = card.inference?.flipAverage === true;
+      card.inference = { flipAverage };
+      writeFileSync(join(tmp, 'model-card.json'), JSON.stringify(card));
+      const test = await loadFashionMnist('test');
+      const n = 300;
+      const px = test.images.subarray(0, n * PIXELS_PER_IMAGE);
+      const plain = await loadClassifier({ dir: tmp, backend: 'onnx' });
+      const softmax = await plain.predict(px, n);
+      await plain.dispose();
+      // a map that lifts unsure answers and tempers sure ones, as fitted on photos
+      const map = { method: 'platt-top1' as const, a: 0.6, b: 0.4 };
+      card.inference = { flipAverage, confidenceMap: map };
+      writeFileSync(join(tmp, 'model-card.json'), JSON.stringify(card));
+      for (const backend of ['onnx', 'wasm'] as const) {
+        const c = await loadClassifier({ dir: tmp, backend });
+        const got = await c.predict(px, n);
+        await c.dispose();
+        let moved = 0;
+        for (let r = 0; r < n; r++) {
+          const a = argmaxRow(softmax, r);
+          const b = argmaxRow(got, r);
+          expect(b.index, `${backend} row ${r}`).to.equal(a.index);
+          // σ(0.6·logit p + 0.4), computed here by hand
+          expect(b.value, `${backend} row ${r}`).to.be.closeTo(1 / (1 + Math.exp(-(0.6 * Math.log(a.value / (1 - a.value)) + 0.4))), 1e-4);
+          expect(got.subarray(r * 10, r * 10 + 10).reduce((s, v) => s + v, 0)).to.be.closeTo(1, 1e-4); // float32 rows
+          moved = Math.max(moved, Math.abs(b.value - a.value));
+        }
+        expect(moved, 'the map must change some confidences').to.be.above(0.05);
+      }
     });
 
     it('weights that do not match the card are refused', async () => {

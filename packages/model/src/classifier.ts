@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { ModelCard, PIXELS_PER_IMAGE, type Logger } from '@refund-vision/shared';
 import { EngineUnavailableError, parseBackend, type BackendChoice, type EngineName } from './backend-choice.ts';
 import { readArtifacts, shortSha256, weightsVersion } from './model-files.ts';
+import { applyConfidenceMap } from './confidence-map.ts';
 import { createOnnxRunner, loadOrt, type OnnxRunner } from './onnx-engine.ts';
 
 export interface Classifier {
@@ -16,7 +17,10 @@ export interface Classifier {
   /** The engine that actually runs. */
   readonly engine: EngineName;
   readonly card: ModelCard;
-  /** pixels: N×784 uint8 (row-major, 0 = black background). Returns N×10 softmax probabilities. */
+  /**
+   * pixels: N×784 uint8 (row-major, 0 = black background). Returns N×10 probabilities: the net's
+   * softmax, with the card's confidence map applied when it has one.
+   */
   predict(pixels: Uint8Array, n: number): Promise<Float32Array>;
   warmup(): Promise<void>;
   dispose(): Promise<void>;
@@ -74,6 +78,8 @@ function make(
   release: () => Promise<void>,
 ): Classifier {
   let disposed = false;
+  // the card's map of the served confidence, after whichever engine ran the net
+  const map = card.inference?.confidenceMap;
   return {
     version: card.version,
     engine,
@@ -82,7 +88,8 @@ function make(
       if (disposed) throw new Error('classifier disposed');
       checkInput(pixels, n);
       if (n === 0) return new Float32Array(0);
-      return run(pixels, n);
+      const probs = await run(pixels, n);
+      return map ? applyConfidenceMap(probs, map) : probs;
     },
     async warmup() {
       await this.predict(new Uint8Array(PIXELS_PER_IMAGE), 1);

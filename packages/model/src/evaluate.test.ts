@@ -39,6 +39,11 @@ describe('pnpm evaluate', () => {
     expect(p.bySender95.strictAccuracy[0]).to.be.at.most(p.strictAccuracy);
     expect(p.bySender95.strictAccuracy[1]).to.be.at.least(p.strictAccuracy);
     expect(p.bySender95.inScopeAutoAccepted[0]).to.be.at.most(p.review.inScopeAutoAccepted);
+    // the committed card says how its calibration and thresholds carry to senders they were not fitted on
+    const cv = p.cardSenderCrossValidation;
+    expect(cv.repeats).to.equal(5);
+    for (const f of ['ece', 'eceTemperatureOnly', 'inScopeAutoAccepted', 'autoAcceptedAccuracy', 'outOfScopeFlagged'])
+      expect(cv[f].min, f).to.be.at.most(cv[f].mean);
   });
 
   it('fails with a clear message for an unknown engine', async () => {

@@ -10,6 +10,7 @@ import { loadFashionMnist } from './fashion-mnist.ts';
 import { evaluate, type Evaluation } from './metrics.ts';
 import { photoArrays } from './photo-arrays.ts';
 import { evaluatePhotos, senderIntervals, type PhotoEvaluation, type SenderIntervals } from './photo-metrics.ts';
+import type { SenderCrossValidation } from './sender-cross-validation.ts';
 
 export interface PhotoReport extends PhotoEvaluation {
   split: string;
@@ -18,6 +19,11 @@ export interface PhotoReport extends PhotoEvaluation {
   source: string;
   /** 95 % intervals by resampling senders (the split's figures move with a few senders' photos). */
   bySender95: SenderIntervals;
+  /**
+   * From the model card (computed when the model was calibrated, from its uncalibrated answers):
+   * calibration and thresholds fitted on half the senders, measured on the other half.
+   */
+  cardSenderCrossValidation?: SenderCrossValidation;
 }
 
 export interface EvaluationReport extends Evaluation {
@@ -69,6 +75,8 @@ export async function evaluateModel(opts: {
         source: data.source.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '…/'),
         ...evaluatePhotos(pp, keep, clf.card.review),
         bySender95: senderIntervals(pp, keep, clf.card.review),
+        cardSenderCrossValidation: (clf.card as { photoEvaluation?: { senderCrossValidation?: SenderCrossValidation } }).photoEvaluation
+          ?.senderCrossValidation,
       };
     }
     return {

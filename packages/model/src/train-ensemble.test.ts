@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import { applyTemperature } from './calibration.ts';
 import { loadClassifier } from './classifier.ts';
+import { applyConfidenceMap } from './confidence-map.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadModel } from './io.ts';
 import { predictTf } from './predict-tf.ts';
@@ -57,7 +58,7 @@ describe('train:ensemble (two tiny deep members)', function () {
     expect(t).to.be.within(0.25, 8);
     expect(onDisk.review?.lowConfidence).to.be.an('object');
 
-    // the served answers: softmax(mean of the member logits / T)
+    // the served answers: softmax(mean of the member logits / T), then the card's confidence map
     const test = await loadFashionMnist('test');
     const n = 32;
     const px = test.images.subarray(0, n * PIXELS_PER_IMAGE);
@@ -66,7 +67,8 @@ describe('train:ensemble (two tiny deep members)', function () {
     members.forEach((m) => m.dispose());
     const mean = new Float32Array(n * NUM_CLASSES);
     for (let i = 0; i < mean.length; i++) mean[i] = Math.exp((Math.log(probs[0]![i]!) + Math.log(probs[1]![i]!)) / 2);
-    const want = applyTemperature(mean, t); // applyTemperature renormalises the geometric mean first
+    // applyTemperature renormalises the geometric mean first
+    const want = applyConfidenceMap(applyTemperature(mean, t), onDisk.inference!.confidenceMap!);
     const clf = await loadClassifier({ dir: out, backend: 'wasm' });
     const got = await clf.predict(px, n);
     await clf.dispose();

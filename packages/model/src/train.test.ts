@@ -68,6 +68,14 @@ describe('training (tiny runs on the wasm engine)', function () {
     expect(c.training.photos.validationPhotos).to.be.within(70, 80);
     expect(c.data.photos.checksums.SHA256SUMS).to.match(/^sha256:[0-9a-f]{64}$/);
     expect(c.calibration.temperature).to.be.within(0.25, 8);
+    // the map of the served confidence is in the card serving reads, and it can only lower the
+    // log-loss it is fitted to (the identity map is one of its choices)
+    expect(card.inference!.confidenceMap!.a).to.be.above(0);
+    expect(c.calibration.confidenceMap).to.deep.equal(card.inference!.confidenceMap);
+    expect(c.calibration.photoAnswerNllAfter).to.be.at.most(c.calibration.photoAnswerNllAfterTemperature + 1e-3);
+    // the same calibration and thresholds, fitted on half the validation senders and measured on the rest
+    expect(c.photoEvaluation.senderCrossValidation.repeats).to.equal(5);
+    expect(c.photoEvaluation.senderCrossValidation.autoAcceptedAccuracy.mean).to.be.within(0, 1);
     expect(c.photoEvaluation.photos).to.equal(c.training.photos.validationPhotos);
     expect(c.photoEvaluation.review.inScopeAutoAccepted).to.be.within(0, 1);
     // intervals by resampling the validation senders hold the point figure

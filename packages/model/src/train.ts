@@ -7,11 +7,21 @@
  * With `photos`, every batch mixes Fashion-MNIST images with real photos (set-valued labels,
  * out-of-scope photos trained towards the uniform distribution: see set-loss.ts), the photos are
  * split by sender into training and validation, and after training the model is calibrated on the
- * validation photos (temperature folded into the last layer) and its review thresholds chosen there.
+ * validation photos (temperature folded into the last layer, then the card's map of the served
+ * confidence) and its review thresholds chosen there.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLASS_NAMES, ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE, seededRandom, type Logger, type ReviewPolicy } from '@refund-vision/shared';
+import {
+  CLASS_NAMES,
+  ModelCard,
+  NUM_CLASSES,
+  PIXELS_PER_IMAGE,
+  seededRandom,
+  type ConfidenceMap,
+  type Logger,
+  type ReviewPolicy,
+} from '@refund-vision/shared';
 import { architecture, architectureOf, flopsPerImage, summaryLines } from './architectures.ts';
 import { initTf, tf, type TfEngine } from './engine.ts';
 import { FILES, loadFashionMnist, type FashionMnist } from './fashion-mnist.ts';
@@ -19,11 +29,20 @@ import { readCard } from './classifier.ts';
 import { loadModel, saveModel } from './io.ts';
 import { argmaxRow, classDistribution, evaluate, pixelStats } from './metrics.ts';
 import { predictTf } from './predict-tf.ts';
-import { fitTemperature, foldTemperature } from './calibration.ts';
+import { fitServedConfidenceMap, fitTemperature, foldTemperature } from './calibration.ts';
+import { applyConfidenceMap } from './confidence-map.ts';
+import { accuracyAim, type SenderCrossValidation } from './sender-cross-validation.ts';
 import { loadClothingPhotos, splitBySender, type Photo } from './clothing-photos.ts';
 import { photoArrays } from './photo-arrays.ts';
 import { PREPROCESS_VERSION } from '@refund-vision/preprocess';
-import { chooseReviewPolicy, evaluatePhotos, senderIntervals, type PhotoEvaluation } from './photo-metrics.ts';
+import {
+  AUTO_ACCEPT_TOLERANCE,
+  chooseReviewPolicy,
+  evaluatePhotos,
+  REVIEW_TARGETS,
+  senderIntervals,
+  type PhotoEvaluation,
+} from './photo-metrics.ts';
 import type { SetLossMode } from './set-loss.ts';
 import { batchLoss, newBatch, type Batch } from './train-batch.ts';
 import { defaultWorkers, startReplicas, type Replicas } from './replicas.ts';
@@ -172,8 +191,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // fine-tuning keeps the architecture of the model it starts from, whatever --arch says
   const arch = architecture((prior && architectureOf(prior)) ?? opts.arch);
   const flipAverage = opts.flipAverage ?? prior?.inference?.flipAverage === true;
-  /** The model's answers as serving gives them. */
-  const answers = (model: tf.LayersModel, pixels: Uint8Array, n: number) => predictTf(model, pixels, n, undefined, flipAverage);
+  /** The net's softmax (what the temperature is fitted to). */
+  const softmaxOf = (model: tf.LayersModel, pixels: Uint8Array, n: number) => predictTf(model, pixels, n, undefined, flipAverage);
+  /** Fitted on the validation photos once the temperature is folded in; until then none. */
+  let confidenceMap: ConfidenceMap | undefined;
+  /** The model's answers as serving gives them (classifier.ts applies the same map). */
+  const answers = (model: tf.LayersModel, pixels: Uint8Array, n: number) => {
+    const probs = softmaxOf(model, pixels, n);
+    return confidenceMap ? applyConfidenceMap(probs, confidenceMap) : probs;
+  };
   const full = await loadFashionMnist('train', { logger: log });
   const test = await loadFashionMnist('test', { logger: log });
   const start = Date.now();
@@ -308,19 +334,33 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const imagesPerSecond = stepSec > 0 ? Math.round(imagesTrained / stepSec) : undefined;
     if (imagesPerSecond) log?.info('training speed', { workers, imagesPerSecond, ...workerSec });
 
-    // Calibrate on the validation photos, fold 1/T into the last layer, then choose the review
-    // thresholds on the calibrated probabilities (what serving will see).
+    // Calibrate on the validation photos: fold 1/T into the last layer, fit the map of the served
+    // confidence on top, then choose the review thresholds on the calibrated probabilities (what
+    // serving will see).
     let photoCard: Record<string, any> = {};
     let review: ReturnType<typeof chooseReviewPolicy> | undefined;
     if (photoData) {
-      const raw = answers(model, photoData.valPixels, photoData.val.length);
+      const raw = softmaxOf(model, photoData.valPixels, photoData.val.length);
       const before = evaluatePhotos(raw, photoData.val);
       const temperature = fitTemperature(raw, photoData.val);
       foldTemperature(model, temperature);
+      const scaled = softmaxOf(model, photoData.valPixels, photoData.val.length);
+      const afterT = evaluatePhotos(scaled, photoData.val);
+      confidenceMap = fitServedConfidenceMap(scaled, photoData.val);
       const cal = answers(model, photoData.valPixels, photoData.val.length);
-      review = chooseReviewPolicy(cal, photoData.val);
+      // thresholds that keep the accuracy target on senders they were not chosen on
+      const { aim, crossValidation } = accuracyAim(raw, photoData.val);
+      review = chooseReviewPolicy(cal, photoData.val, REVIEW_TARGETS, AUTO_ACCEPT_TOLERANCE, aim);
       const pe = evaluatePhotos(cal, photoData.val, review.policy);
-      photoCard = photoCardSections(photoData, ph!, pe, before, temperature, review, cal);
+      photoCard = photoCardSections(
+        photoData,
+        ph!,
+        pe,
+        before,
+        { temperature, afterT, confidenceMap },
+        { ...review, crossValidation },
+        cal,
+      );
       // a fine-tuned or recalibrated model already carries its predecessor's 1/T in its weights
       const priorCal = (prior as Record<string, any> | undefined)?.calibration as
         | { cumulativeTemperature?: number; temperature?: number }
@@ -328,7 +368,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const priorT = priorCal?.cumulativeTemperature ?? priorCal?.temperature;
       if (priorT)
         Object.assign(photoCard.calibration, { cumulativeTemperature: Math.round(priorT * temperature * 1e4) / 1e4, previous: priorCal });
-      log?.info('calibrated on validation photos', { temperature, eceBefore: before.ece, eceAfter: pe.ece, review: pe.review });
+      log?.info('calibrated on validation photos', {
+        temperature,
+        confidenceMap,
+        eceBefore: before.ece,
+        eceAfterTemperature: afterT.ece,
+        eceAfter: pe.ece,
+        review: pe.review,
+      });
     }
 
     const saved = await saveModel(model, opts.out);
@@ -417,7 +464,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         // the baselines a run of mostly photos is judged against (api health.ts baselinesFor)
         ...(review ? { photos: photoCard.monitoring } : {}),
       },
-      ...(flipAverage ? { inference: { flipAverage: true } } : {}),
+      ...(flipAverage || confidenceMap ? { inference: { flipAverage, ...(confidenceMap ? { confidenceMap } : {}) } } : {}),
       ...(review
         ? {
             review: review.policy,
@@ -562,8 +609,8 @@ function photoCardSections(
   ph: PhotoTrainOptions,
   pe: PhotoEvaluation,
   before: PhotoEvaluation,
-  temperature: number,
-  review: { policy: ReviewPolicy; met: boolean },
+  calibration: { temperature: number; afterT: PhotoEvaluation; confidenceMap: ConfidenceMap },
+  review: { policy: ReviewPolicy; met: boolean; crossValidation?: SenderCrossValidation },
   cal: Float32Array,
 ) {
   const count = (ps: Photo[]) => ({
@@ -596,15 +643,19 @@ function photoCardSections(
     },
     calibration: {
       method:
-        'temperature scaling fitted on the validation photos (log-loss of the served confidence: top-1 probability vs top-1 in the label set), 1/T folded into the last dense layer (kernel and bias divided by T): serving is unchanged',
-      temperature,
+        'temperature scaling fitted on the validation photos (log-loss of the served confidence: top-1 probability vs top-1 in the label set), 1/T folded into the last dense layer (kernel and bias divided by T); ' +
+        'then Platt scaling of the top-1 probability, p′ = σ(a·logit p + b), the other classes rescaled to 1 − p′ (inference.confidenceMap, applied by every engine)',
+      temperature: calibration.temperature,
+      confidenceMap: calibration.confidenceMap,
       photoEceBefore: before.ece,
+      photoEceAfterTemperature: calibration.afterT.ece,
       photoEceAfter: pe.ece,
       photoEceStrictBefore: before.eceStrict,
       photoEceStrictAfter: pe.eceStrict,
       photoSetNllBefore: before.setNll,
       photoSetNllAfter: pe.setNll,
       photoAnswerNllBefore: before.answerNll,
+      photoAnswerNllAfterTemperature: calibration.afterT.answerNll,
       photoAnswerNllAfter: pe.answerNll,
     },
     evaluation: {
@@ -612,6 +663,8 @@ function photoCardSections(
       ...pe,
       // how far the split's figures can be trusted: one sender's photos are right or wrong together
       bySender95: senderIntervals(cal, d.val, review.policy),
+      // and how far the calibration and thresholds, fitted on these senders, carry to others
+      senderCrossValidation: review.crossValidation,
       reviewTargetsMet: review.met,
     },
     monitoring: {

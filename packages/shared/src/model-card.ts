@@ -7,6 +7,10 @@ import { ReviewPolicy } from './review.ts';
 
 const Vec10 = z.array(z.number()).length(10);
 
+/** Platt scaling of the top-1 probability (see ModelCard.inference.confidenceMap). */
+export const ConfidenceMap = z.object({ method: z.literal('platt-top1'), a: z.number().positive(), b: z.number() });
+export type ConfidenceMap = z.infer<typeof ConfidenceMap>;
+
 export const ModelCard = z
   .object({
     name: z.string(),
@@ -83,7 +87,18 @@ export const ModelCard = z
      * and their logits are averaged (test-time augmentation; every engine does it, the ONNX export in
      * its graph). Absent = one pass.
      */
-    inference: z.object({ flipAverage: z.boolean() }).passthrough().optional(),
+    inference: z
+      .object({
+        flipAverage: z.boolean(),
+        /**
+         * A map of the served confidence (the top-1 probability p): p' = σ(a·logit p + b), the other
+         * classes rescaled to sum to 1 − p' (order kept). Fitted on the photo validation split after
+         * the temperature; every engine applies it (classifier.ts). Absent = the softmax as it is.
+         */
+        confidenceMap: ConfidenceMap.optional(),
+      })
+      .passthrough()
+      .optional(),
   })
   .passthrough();
 export type ModelCard = z.infer<typeof ModelCard>;

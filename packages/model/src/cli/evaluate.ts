@@ -40,6 +40,9 @@ try {
   } else {
     const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
     const span = ([lo, hi]: readonly [number, number]) => `${(lo * 100).toFixed(1)}–${(hi * 100).toFixed(1)}%`;
+    /** digits given: as a fraction; else as a percentage */
+    const spread = (s: { mean: number; min: number; max: number }, digits?: number) =>
+      digits ? `${s.mean.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})` : `${pct(s.mean)} (${span([s.min, s.max])})`;
     const lines = [
       `model ${r.model} ${r.version} on ${r.engine}: ${r.testImages} test images, ${r.msPerImage} ms/img`,
       `accuracy ${pct(r.accuracy)} (card: ${pct(r.cardAccuracy)})  mean confidence ${r.meanConfidence.toFixed(4)}  ECE ${r.ece.toFixed(4)}  log-loss ${r.logLoss.toFixed(4)}`,
@@ -65,6 +68,14 @@ try {
         `out-of-scope AUROC ${p.outOfScopeAuroc.entropy.toFixed(4)} (entropy), ${p.outOfScopeAuroc.maxProb.toFixed(4)} (max probability)`,
         `95 % intervals by resampling the ${p.bySender95.senders} senders (${p.bySender95.rounds} rounds): strict ${span(p.bySender95.strictAccuracy)}, ECE ${p.bySender95.ece[0].toFixed(3)}–${p.bySender95.ece[1].toFixed(3)}` +
           (p.bySender95.inScopeAutoAccepted ? `, auto-accepted ${span(p.bySender95.inScopeAutoAccepted)}` : ''),
+        ...(p.cardSenderCrossValidation
+          ? [
+              `fitted on half the senders, measured on the other half (model card, ${p.cardSenderCrossValidation.repeats} shuffles; mean, range): ` +
+                `ECE ${spread(p.cardSenderCrossValidation.ece, 3)} (temperature alone ${spread(p.cardSenderCrossValidation.eceTemperatureOnly, 3)}), ` +
+                `auto-accepted ${spread(p.cardSenderCrossValidation.inScopeAutoAccepted)} at ${spread(p.cardSenderCrossValidation.autoAcceptedAccuracy)} right, ` +
+                `out-of-scope flagged ${spread(p.cardSenderCrossValidation.outOfScopeFlagged)}`,
+            ]
+          : []),
         ...(p.review
           ? [
               `review policy of the card: ${pct(p.review.inScopeAutoAccepted)} of in-scope photos auto-accepted, ${pct(p.review.autoAcceptedAccuracy)} of them right; ` +

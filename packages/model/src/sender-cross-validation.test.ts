@@ -1,0 +1,68 @@
+import { expect } from 'chai';
+import { seededRandom } from '@refund-vision/shared';
+import { photoEce, type LabelledPhoto } from './photo-metrics.ts';
+import { accuracyAim, senderCrossValidation } from './sender-cross-validation.ts';
+
+const K = 10;
+
+/**
+ * `senders` senders of `each` photos: a quarter out of scope (flat answers), the rest in scope with
+ * logits z uniform in ±8, the class drawn from softmax(z) and the "net" answering softmax(sharpen·z).
+ */
+function photosOf(seed: number, senders: number, each: number, sharpen: number) {
+  const rand = seededRandom(seed);
+  const probs = new Float32Array(senders * each * K);
+  const photos: (LabelledPhoto & { senderId: string })[] = [];
+  for (let s = 0; s < senders; s++)
+    for (let j = 0; j < each; j++) {
+      const i = photos.length;
+      const outOfScope = rand() < 0.25;
+      const z = Array.from({ length: K }, () => (rand() - 0.5) * (outOfScope ? 0.5 : 16));
+      const e = z.map((v) => Math.exp(v));
+      let u = rand() * e.reduce((a, b) => a + b, 0);
+      let y = 0;
+      while (u > e[y]! && y < K - 1) u -= e[y++]!;
+      const answer = z.map((v) => Math.exp(sharpen * v));
+      const total = answer.reduce((a, b) => a + b, 0);
+      answer.forEach((v, k) => (probs[i * K + k] = v / total));
+      photos.push({ label: outOfScope ? 'Hat' : 'x', classes: outOfScope ? [] : [y], outOfScope, senderId: `s${s}` });
+    }
+  return { probs, photos };
+}
+
+describe('sender cross-validation of the calibration and the review thresholds', () => {
+  it('fits on one half of the senders and measures on the other: an overconfident net comes out calibrated', () => {
+    const { probs, photos } = photosOf(3, 40, 50, 2.5);
+    expect(photoEce(probs, photos)).to.be.above(0.1);
+    const cv = senderCrossValidation(probs, photos, { repeats: 3 })!;
+    expect(cv.repeats).to.equal(3);
+    // photos alike across senders: what is fitted on one half holds on the other
+    expect(cv.ece.max).to.be.below(0.05);
+    expect(cv.eceTemperatureOnly.max).to.be.below(0.06);
+    expect(cv.outOfScopeFlagged.min).to.be.at.least(0.6);
+    // thresholds chosen for 95 % on one half give about that on the other (measured 0.946)
+    expect(cv.autoAcceptedAccuracy.mean).to.be.within(0.92, 0.97);
+    expect(cv.inScopeAutoAccepted.mean).to.be.above(0.1);
+    expect(cv.ece.min).to.be.at.most(cv.ece.mean);
+    expect(cv.ece.mean).to.be.at.most(cv.ece.max);
+  });
+
+  it('raises the aim on the split until thresholds keep 95 % on the senders they were not chosen on', () => {
+    const { probs, photos } = photosOf(3, 40, 50, 2.5);
+    // demanding 95 % on one half gives a little less on the other (0.946, the test above)
+    expect(senderCrossValidation(probs, photos, { repeats: 3, aim: 0.95 })!.autoAcceptedAccuracy.mean).to.be.below(0.95);
+    const { aim, crossValidation } = accuracyAim(probs, photos, 0.95, { repeats: 3 });
+    expect(aim).to.be.above(0.95);
+    expect(crossValidation!.autoAcceptedAccuracy.mean).to.be.at.least(0.95);
+    // and it is the lowest such aim on the half-point grid
+    expect(senderCrossValidation(probs, photos, { repeats: 3, aim: aim - 0.005 })!.autoAcceptedAccuracy.mean).to.be.below(0.95);
+    expect(crossValidation!.method).to.contain(`demanding ${Math.round(aim * 1000) / 10} %`);
+  });
+
+  it('is undefined when no split gives both halves in-scope and out-of-scope photos', () => {
+    const { probs, photos } = photosOf(4, 6, 20, 1);
+    // every out-of-scope photo belongs to one sender
+    photos.forEach((p, i) => (photos[i] = { ...p, outOfScope: p.senderId === 's0', classes: p.senderId === 's0' ? [] : [0] }));
+    expect(senderCrossValidation(probs, photos)).to.equal(undefined);
+  });
+});
