@@ -3,6 +3,7 @@ import { seededRandom } from '@refund-vision/shared';
 import { applyTemperature, fitTemperature, foldTemperature } from './calibration.ts';
 import { initTf, tf } from './engine.ts';
 import { photoEce, setNll, type LabelledPhoto } from './photo-metrics.ts';
+import { drawnAnswer } from './testing/drawn-answer.ts';
 
 const K = 10;
 
@@ -38,23 +39,14 @@ describe('temperature scaling', () => {
     model.dispose();
   });
 
-  /**
-   * n rows of logits z (uniform in ±spread/2), a class y drawn from softmax(z) for each, and the
-   * "model's" answer softmax(sharpen · z); label(y) makes the photo's class set.
-   */
+  /** n drawn answers (testing/drawn-answer.ts); label(y) makes the photo's class set. */
   function drawn(seed: number, n: number, spread: number, sharpen: number, label: (y: number) => number[]) {
     const rand = seededRandom(seed);
     const probs = new Float32Array(n * K);
     const photos: LabelledPhoto[] = [];
     for (let i = 0; i < n; i++) {
-      const z = Array.from({ length: K }, () => (rand() - 0.5) * spread);
-      const e = z.map((v) => Math.exp(v));
-      let u = rand() * e.reduce((a, b) => a + b, 0);
-      let y = 0;
-      while (u > e[y]! && y < K - 1) u -= e[y++]!;
-      const answer = z.map((v) => Math.exp(sharpen * v));
-      const s = answer.reduce((a, b) => a + b, 0);
-      answer.forEach((v, k) => (probs[i * K + k] = v / s));
+      const { answer, y } = drawnAnswer(rand, spread, sharpen);
+      probs.set(answer, i * K);
       photos.push({ label: 'x', classes: label(y), outOfScope: false });
     }
     return { probs, photos };

@@ -2,12 +2,13 @@ import { expect } from 'chai';
 import { seededRandom } from '@refund-vision/shared';
 import { photoEce, type LabelledPhoto } from './photo-metrics.ts';
 import { accuracyAim, senderCrossValidation } from './sender-cross-validation.ts';
+import { drawnAnswer } from './testing/drawn-answer.ts';
 
 const K = 10;
 
 /**
  * `senders` senders of `each` photos: a quarter out of scope (flat answers), the rest in scope with
- * logits z uniform in ±8, the class drawn from softmax(z) and the "net" answering softmax(sharpen·z).
+ * logits z uniform in ±8 (testing/drawn-answer.ts).
  */
 function photosOf(seed: number, senders: number, each: number, sharpen: number) {
   const rand = seededRandom(seed);
@@ -17,14 +18,8 @@ function photosOf(seed: number, senders: number, each: number, sharpen: number) 
     for (let j = 0; j < each; j++) {
       const i = photos.length;
       const outOfScope = rand() < 0.25;
-      const z = Array.from({ length: K }, () => (rand() - 0.5) * (outOfScope ? 0.5 : 16));
-      const e = z.map((v) => Math.exp(v));
-      let u = rand() * e.reduce((a, b) => a + b, 0);
-      let y = 0;
-      while (u > e[y]! && y < K - 1) u -= e[y++]!;
-      const answer = z.map((v) => Math.exp(sharpen * v));
-      const total = answer.reduce((a, b) => a + b, 0);
-      answer.forEach((v, k) => (probs[i * K + k] = v / total));
+      const { answer, y } = drawnAnswer(rand, outOfScope ? 0.5 : 16, sharpen);
+      probs.set(answer, i * K);
       photos.push({ label: outOfScope ? 'Hat' : 'x', classes: outOfScope ? [] : [y], outOfScope, senderId: `s${s}` });
     }
   return { probs, photos };
