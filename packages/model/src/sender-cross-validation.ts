@@ -53,8 +53,8 @@ export function senderCrossValidation(
   const repeats = opts.repeats ?? 5;
   const rand = seededRandom(opts.seed ?? 1);
   const groups = senderGroups(photos);
-  const figures = { ece: [], eceT: [], accepted: [], accuracy: [], oos: [] } as Record<string, number[]>;
-  for (let attempt = 0; figures.ece!.length < repeats && attempt < repeats * 10; attempt++) {
+  const figures = { ece: [] as number[], eceT: [] as number[], accepted: [] as number[], accuracy: [] as number[], oos: [] as number[] };
+  for (let attempt = 0; figures.ece.length < repeats && attempt < repeats * 10; attempt++) {
     const half = groups.map(() => (rand() < 0.5 ? 0 : 1));
     const sides = [0, 1].map((h) => groups.filter((_, g) => half[g] === h).flat());
     const usable = sides.every((idx) => idx.some((i) => photos[i]!.outOfScope) && idx.some((i) => !photos[i]!.outOfScope));
@@ -78,13 +78,13 @@ export function senderCrossValidation(
       }
     }
     const outcome = outcomeOfReasons(served, photos, reasons);
-    figures.ece!.push(photoEce(served, photos));
-    figures.eceT!.push(photoEce(scaledOnly, photos));
-    figures.accepted!.push(outcome.inScopeAutoAccepted);
-    figures.accuracy!.push(outcome.autoAcceptedAccuracy);
-    figures.oos!.push(outcome.outOfScopeFlagged);
+    figures.ece.push(photoEce(served, photos));
+    figures.eceT.push(photoEce(scaledOnly, photos));
+    figures.accepted.push(outcome.inScopeAutoAccepted);
+    figures.accuracy.push(outcome.autoAcceptedAccuracy);
+    figures.oos.push(outcome.outOfScopeFlagged);
   }
-  if (!figures.ece!.length) return undefined;
+  if (!figures.ece.length) return undefined;
   const round = (x: number) => Math.round(x * 1e4) / 1e4;
   const spread = (v: number[]): Spread => ({
     mean: round(v.reduce((a, b) => a + b, 0) / Math.max(v.length, 1)),
@@ -93,14 +93,14 @@ export function senderCrossValidation(
   });
   return {
     method:
-      `senders split in two halves at random; temperature, confidence map and review thresholds fitted on one half, measured on the other, both ways round; ${figures.ece!.length} shuffles` +
+      `senders split in two halves at random; temperature, confidence map and review thresholds fitted on one half, measured on the other, both ways round; ${figures.ece.length} shuffles` +
       (opts.aim ? `; thresholds demanding ${Math.round(opts.aim * 1000) / 10} % on their half` : ''),
-    repeats: figures.ece!.length,
-    ece: spread(figures.ece!),
-    eceTemperatureOnly: spread(figures.eceT!),
-    inScopeAutoAccepted: spread(figures.accepted!),
-    autoAcceptedAccuracy: spread(figures.accuracy!),
-    outOfScopeFlagged: spread(figures.oos!),
+    repeats: figures.ece.length,
+    ece: spread(figures.ece),
+    eceTemperatureOnly: spread(figures.eceT),
+    inScopeAutoAccepted: spread(figures.accepted),
+    autoAcceptedAccuracy: spread(figures.accuracy),
+    outOfScopeFlagged: spread(figures.oos),
   };
 }
 
