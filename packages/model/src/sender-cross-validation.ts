@@ -5,7 +5,7 @@
  * fitted on one half exactly as training fits them on all, and measured on the other half; both
  * ways round, repeated over seeded shuffles of the senders. One sender's photos stay on one side.
  */
-import { modelReviewReason, seededRandom, type ReviewReason } from '@refund-vision/shared';
+import { modelReviewReason, NUM_CLASSES, seededRandom, type ReviewReason } from '@refund-vision/shared';
 import { applyTemperature, fitServedConfidenceMap, fitTemperature } from './calibration.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
 import {
@@ -19,7 +19,7 @@ import {
   type LabelledPhoto,
 } from './photo-metrics.ts';
 
-const K = 10;
+const K = NUM_CLASSES;
 
 /** Mean over the repeats, and the lowest and highest. */
 export interface Spread {

@@ -347,7 +347,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const scaled = softmaxOf(model, photoData.valPixels, photoData.val.length);
       const afterT = evaluatePhotos(scaled, photoData.val);
       confidenceMap = fitServedConfidenceMap(scaled, photoData.val);
-      const cal = answers(model, photoData.valPixels, photoData.val.length);
+      // what `answers` would give, without running the net over the photos again
+      const cal = applyConfidenceMap(Float32Array.from(scaled), confidenceMap);
       // thresholds that keep the accuracy target on senders they were not chosen on
       const { aim, crossValidation } = accuracyAim(raw, photoData.val);
       review = chooseReviewPolicy(cal, photoData.val, REVIEW_TARGETS, AUTO_ACCEPT_TOLERANCE, aim);
