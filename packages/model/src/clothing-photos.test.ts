@@ -94,8 +94,8 @@ describe('clothing photos loader', () => {
 
   it('splits by sender: deterministic, no sender on both sides, about the share asked for', () => {
     const d = readClothingPhotos(src, { verify: false });
-    const a = splitBySender(d.photos, 0.2);
-    const b = splitBySender([...d.photos], 0.2);
+    const a = splitBySender(d.photos);
+    const b = splitBySender([...d.photos]);
     expect(a.validation.map((p) => p.id)).to.deep.equal(b.validation.map((p) => p.id));
     const senders = (ps: Photo[]) => new Set(ps.map((p) => p.senderId));
     const trainSenders = senders(a.train);

@@ -229,12 +229,40 @@ export async function loadClothingPhotos(opts: { dir?: string; logger?: Logger }
   return data;
 }
 
+/** How the photo validation split is drawn; a model card records the one its model was held out by. */
+export interface ValidationSplit {
+  /** share of the photos held out */
+  share: number;
+  /**
+   * A sender with more photos than this share of the held-out photos stays in training. Without a cap
+   * (1: the split before November 28) one sender with children's clothes on hangers drew 425 of the 902
+   * held-out photos, so every choice made on the split was made mostly on one wall of one home, and
+   * that sender's photos were never trained on.
+   */
+  maxSenderShare: number;
+}
+export const VALIDATION_SPLIT: ValidationSplit = { share: 0.2, maxSenderShare: 0.1 };
+/** The split of cards written before `photoEvaluation.validationSplit` existed: no cap. */
+export const UNCAPPED_SPLIT: ValidationSplit = { share: 0.2, maxSenderShare: 1 };
+
+/** The split a model card says its model was held out by (older cards: the uncapped one). */
+export function validationSplitOf(card: unknown): ValidationSplit {
+  const s = (card as { photoEvaluation?: { validationSplit?: Partial<ValidationSplit> } } | undefined)?.photoEvaluation?.validationSplit;
+  return typeof s?.share === 'number' && typeof s.maxSenderShare === 'number'
+    ? { share: s.share, maxSenderShare: s.maxSenderShare }
+    : UNCAPPED_SPLIT;
+}
+
 /**
  * Validation split BY SENDER (photos of one sender share backgrounds, so a random split would be
- * too kind): senders ordered by a hash of their id, taken until `share` of the photos is reached.
- * Deterministic for a given list of photos.
+ * too kind): senders ordered by a hash of their id, taken until `share` of the photos is reached,
+ * leaving out senders above `maxSenderShare` of that. Deterministic for a given list of photos.
  */
-export function splitBySender(photos: readonly Photo[], share = 0.2): { train: Photo[]; validation: Photo[] } {
+export function splitBySender(
+  photos: readonly Photo[],
+  split: ValidationSplit = VALIDATION_SPLIT,
+): { train: Photo[]; validation: Photo[] } {
+  const { share, maxSenderShare } = split;
   const bySender = new Map<string, number>();
   for (const p of photos) bySender.set(p.senderId, (bySender.get(p.senderId) ?? 0) + 1);
   const order = [...bySender.keys()].sort((a, b) => {
@@ -247,6 +275,7 @@ export function splitBySender(photos: readonly Photo[], share = 0.2): { train: P
   for (const s of order) {
     if (n >= share * photos.length) break;
     const c = bySender.get(s)!;
+    if (c > maxSenderShare * share * photos.length) continue;
     // skip a sender who would overshoot the share by more than half of their photos
     if (n + c > share * photos.length * 1.1 && n > 0) continue;
     val.add(s);

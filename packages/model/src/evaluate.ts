@@ -4,7 +4,7 @@
  */
 import type { Logger } from '@refund-vision/shared';
 import { loadClassifier } from './classifier.ts';
-import { loadClothingPhotos, splitBySender } from './clothing-photos.ts';
+import { loadClothingPhotos, splitBySender, validationSplitOf } from './clothing-photos.ts';
 import type { EngineName, BackendChoice } from './engine.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { evaluate, type Evaluation } from './metrics.ts';
@@ -60,7 +60,8 @@ export async function evaluateModel(opts: {
     let photos: PhotoReport | undefined;
     if (opts.photos !== false) {
       const data = await loadClothingPhotos({ dir: opts.photosDir, logger: opts.logger });
-      const val = splitBySender(data.photos).validation;
+      const split = validationSplitOf(clf.card);
+      const val = splitBySender(data.photos, split).validation;
       const arr = await photoArrays(val, { cacheDir: opts.photoCacheDir, logger: opts.logger });
       const keep = val.filter((_, i) => arr.ok[i] === 1);
       const px = new Uint8Array(keep.length * 784);
@@ -70,7 +71,7 @@ export async function evaluateModel(opts: {
       });
       const pp = await clf.predict(px, keep.length);
       photos = {
-        split: 'photo validation split (held-out senders, 20 %)',
+        split: `photo validation split (held-out senders, ${Math.round(split.share * 100)} %${split.maxSenderShare < 1 ? `, no sender above ${Math.round(split.maxSenderShare * 100)} % of it` : ''})`,
         notPreprocessed: val.length - keep.length,
         source: data.source.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '…/'),
         ...evaluatePhotos(pp, keep, clf.card.review),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { decodePixels, modelReviewReason, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import type { Classifier } from './classifier.ts';
-import { loadClothingPhotos, splitBySender } from './clothing-photos.ts';
+import { loadClothingPhotos, splitBySender, VALIDATION_SPLIT, type ValidationSplit } from './clothing-photos.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { photoArrays } from './photo-arrays.ts';
 import { setCorrect } from './photo-metrics.ts';
@@ -40,9 +40,13 @@ export async function fashionMnistTestSet(limit?: number): Promise<EvalSet> {
  * preprocessing cache. Right means: an in-scope photo's top class is one of its label's classes; an
  * out-of-scope photo is sent to a person as out of scope by the model's own card policy.
  */
-export async function photoValidationSet(opts: { limit?: number; validationShare?: number } = {}): Promise<EvalSet> {
+export async function photoValidationSet(opts: { limit?: number; splits?: readonly ValidationSplit[] } = {}): Promise<EvalSet> {
   const data = await loadClothingPhotos();
-  const all = splitBySender(data.photos, opts.validationShare ?? 0.2).validation;
+  // photos held out from every model compared (each card names the split its model was held out by)
+  const held = (opts.splits?.length ? opts.splits : [VALIDATION_SPLIT]).map(
+    (s) => new Set(splitBySender(data.photos, s).validation.map((p) => p.id)),
+  );
+  const all = data.photos.filter((p) => held.every((h) => h.has(p.id)));
   const chosen = opts.limit ? all.slice(0, opts.limit) : all;
   const arrays = await photoArrays(chosen, { variants: 1 });
   // A photo that cannot be preprocessed is no answer from either model: leave it out of the pairing.

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import { applyTemperature } from './calibration.ts';
 import { loadClassifier } from './classifier.ts';
+import { VALIDATION_SPLIT } from './clothing-photos.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadModel } from './io.ts';
@@ -42,7 +43,14 @@ describe('train:ensemble (two tiny deep members)', function () {
   it('writes one calibrated model whose answers are the members’ mean logits over T, with the members on its card', async () => {
     const dirs = [await member('a', 1), await member('b', 2)];
     const out = join(tmp, 'ens');
-    const photos = { share: 0.25, oosWeight: 0.5, variants: 0, validationShare: 0.2, limit: 40, cacheDir: join(tmp, 'photo-cache') };
+    const photos = {
+      share: 0.25,
+      oosWeight: 0.5,
+      variants: 0,
+      validationSplit: VALIDATION_SPLIT,
+      limit: 40,
+      cacheDir: join(tmp, 'photo-cache'),
+    };
     const { card, model } = await trainEnsemble({ members: dirs, out, photos, testLimit: 200, validation: 50, progress: () => {} });
     model.dispose();
     const onDisk = ModelCard.parse(JSON.parse(readFileSync(join(out, 'model-card.json'), 'utf8')));

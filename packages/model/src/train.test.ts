@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelCard } from '@refund-vision/shared';
 import { loadClassifier } from './classifier.ts';
+import { VALIDATION_SPLIT } from './clothing-photos.ts';
 import { loadModel } from './io.ts';
 import { train } from './train.ts';
 
@@ -56,7 +57,14 @@ describe('training (tiny runs on the wasm engine)', function () {
 
   it('with photos: mixes them into batches, calibrates on the validation photos and writes the review policy', async () => {
     const out = join(tmp, 'p');
-    const photoOpts = { share: 0.25, oosWeight: 0.5, variants: 1, validationShare: 0.2, limit: 80, cacheDir: join(tmp, 'photo-cache') };
+    const photoOpts = {
+      share: 0.25,
+      oosWeight: 0.5,
+      variants: 1,
+      validationSplit: VALIDATION_SPLIT,
+      limit: 80,
+      cacheDir: join(tmp, 'photo-cache'),
+    };
     const { card, model } = await train({
       ...quick(out, 7),
       workers: 1, // the in-thread path (the other runs here use the default: 2 workers on 2 cores)

@@ -32,7 +32,7 @@ import { predictTf } from './predict-tf.ts';
 import { fitServedConfidenceMap, fitTemperature, foldTemperature } from './calibration.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
 import { accuracyAim, type SenderCrossValidation } from './sender-cross-validation.ts';
-import { loadClothingPhotos, splitBySender, type Photo } from './clothing-photos.ts';
+import { loadClothingPhotos, splitBySender, VALIDATION_SPLIT, type Photo, type ValidationSplit } from './clothing-photos.ts';
 import { photoArrays } from './photo-arrays.ts';
 import { PREPROCESS_VERSION } from '@refund-vision/preprocess';
 import {
@@ -101,7 +101,7 @@ export interface PhotoTrainOptions {
   /** Augmented copies per training photo made from the original at cache time (crop/JPEG, tone/blur). */
   variants: number;
   /** Share of the photos (by sender) held out for validation. */
-  validationShare: number;
+  validationSplit: ValidationSplit;
   /** Use only the first N training and N validation photos (tests). */
   limit?: number;
   /** The photos folder (default: CLOTHING_PHOTOS_DIR, ../shared/data/clothing-photos, data/clothing-photos). */
@@ -115,7 +115,7 @@ export interface PhotoTrainOptions {
   reviewed?: { ids: string[]; pixels: Uint8Array; classes: Array<number | null> };
 }
 
-export const PHOTO_DEFAULTS: PhotoTrainOptions = { share: 1 / 3, oosWeight: 0.5, variants: 2, validationShare: 0.2 };
+export const PHOTO_DEFAULTS: PhotoTrainOptions = { share: 1 / 3, oosWeight: 0.5, variants: 2, validationSplit: VALIDATION_SPLIT };
 
 export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = {
   epochs: 8,
@@ -503,7 +503,7 @@ async function preparePhotos(
   log?: Logger,
 ): Promise<PhotoData> {
   const data = await loadClothingPhotos({ dir: ph.dir, logger: log });
-  const split = splitBySender(data.photos, ph.validationShare);
+  const split = splitBySender(data.photos, ph.validationSplit);
   const trainPhotos = ph.limit ? split.train.slice(0, ph.limit) : split.train;
   const valAll = ph.limit ? split.validation.slice(0, ph.limit) : split.validation;
   const note = (what: string) => (done: number, total: number) => progress(`preprocessing ${what} photos ${done}/${total}`, done === total);
@@ -637,7 +637,7 @@ function photoCardSections(
         'sets of Fashion-MNIST classes per the dataset README; Shorts, Skirt, Hat, Body, Other out of scope; Not sure and Skip left out',
       excludedByLabel: d.excludedByLabel,
       notPreprocessed: d.failures,
-      split: 'by sender_id: senders ordered by sha-256 of their id, taken until 20 % of the photos',
+      split: `by sender_id: senders ordered by sha-256 of their id, taken until ${Math.round(ph.validationSplit.share * 100)} % of the photos, leaving out any sender with more than ${Math.round(ph.validationSplit.maxSenderShare * 100)} % of that`,
       train: count(d.pool.photos),
       validation: count(d.val),
       preprocessing: `@refund-vision/preprocess, PREPROCESS_VERSION ${PREPROCESS_VERSION}`,
@@ -661,6 +661,8 @@ function photoCardSections(
     },
     evaluation: {
       split: 'photo validation split (held-out senders)',
+      // what evaluate and the gate hold out again for this model (clothing-photos.ts validationSplitOf)
+      validationSplit: ph.validationSplit,
       ...pe,
       // how far the split's figures can be trusted: one sender's photos are right or wrong together
       bySender95: senderIntervals(cal, d.val, review.policy),

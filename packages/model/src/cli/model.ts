@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '@refund-vision/shared';
 import { loadClassifier, type Classifier } from '../classifier.ts';
+import { validationSplitOf } from '../clothing-photos.ts';
 import { formatGateReport, gate, type GateReport } from '../gate.ts';
 import { fashionMnistTestSet, pairOutcomes, photoValidationSet, readReviewHoldout, reviewHoldoutSet, type EvalSet } from '../gate-sets.ts';
 import { ModelRegistry, RegistryError } from '../registry.ts';
@@ -65,7 +66,12 @@ async function runGate(version: string): Promise<GateReport> {
     if (values['no-photos']) process.stderr.write('gate: photo validation split left out (--no-photos)\n');
     else {
       try {
-        sets.push(await photoValidationSet({ ...(limit ? { limit } : {}) }));
+        sets.push(
+          await photoValidationSet({
+            ...(limit ? { limit } : {}),
+            splits: [validationSplitOf(champion.card), validationSplitOf(candidate.card)],
+          }),
+        );
       } catch (e) {
         // No photo dataset here: the gate says so instead of silently judging on fewer sets.
         fail(`gate: the photo validation split is unavailable (${(e as Error).message}); pass --no-photos to gate without it`, 1);

@@ -1,7 +1,7 @@
 /**
  * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
  *            [--validation 5000] [--no-flip] [--limit N] [--init DIR] [--out models/fashion-cnn] [--no-onnx]
- *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--set-loss sum|max] [--photo-limit N]
+ *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--set-loss sum|max] [--photo-limit N] [--max-sender-share 0.1]
  *            [--with-reviews [--review-holdout 0.2]] [--workers N] [--flip-average]
  * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh; with
  * --epochs 0 it only recalibrates it on the photo validation split and chooses the review thresholds.
@@ -40,6 +40,7 @@ const { values } = parseArgs({
     'photo-variants': { type: 'string', default: String(PHOTO_DEFAULTS.variants) },
     'set-loss': { type: 'string', default: 'sum' },
     'photo-limit': { type: 'string' },
+    'max-sender-share': { type: 'string', default: String(PHOTO_DEFAULTS.validationSplit.maxSenderShare) },
     'with-reviews': { type: 'boolean', default: false },
     'review-holdout': { type: 'string', default: '0.2' },
     limit: { type: 'string' },
@@ -54,7 +55,7 @@ if (values.help) {
   process.stdout.write(
     `usage: pnpm train [--arch ${Object.keys(ARCHITECTURES).join('|')}] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n` +
       `                  [--validation N] [--no-flip] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n` +
-      `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--set-loss sum|max] [--photo-limit N]\n` +
+      `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--set-loss sum|max] [--photo-limit N] [--max-sender-share X]\n` +
       `                  [--with-reviews [--review-holdout 0.2]] [--workers N (default ${defaultWorkers()})] [--flip-average]\n`,
   );
   process.exit(0);
@@ -100,6 +101,8 @@ const photos: PhotoTrainOptions | undefined = values['no-photos']
       variants: int('photo-variants', values['photo-variants'], 0)!,
       limit: int('photo-limit', values['photo-limit'], 1),
       setLoss: setLossMode(values['set-loss']),
+      // 1 = the uncapped split the models before November 28 were held out by
+      validationSplit: { ...PHOTO_DEFAULTS.validationSplit, maxSenderShare: num('max-sender-share', values['max-sender-share'], 0.01, 1) },
     };
 // Reviewed items: fetched from the API (it owns the decisions, on SQLite or a shared Postgres).
 let reviews: { train: ReviewedItem[]; holdout: ReviewedItem[]; share: number } | undefined;
