@@ -3,7 +3,17 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLASS_NAMES } from '@refund-vision/shared';
-import { PHOTO_LABELS, STRICT_LABELS, photoCandidateDirs, readClothingPhotos, splitBySender, type Photo } from './clothing-photos.ts';
+import {
+  PHOTO_LABELS,
+  STRICT_LABELS,
+  UNCAPPED_SPLIT,
+  VALIDATION_SPLIT,
+  photoCandidateDirs,
+  readClothingPhotos,
+  splitBySender,
+  validationSplitOf,
+  type Photo,
+} from './clothing-photos.ts';
 import { DatasetError } from './fashion-mnist.ts';
 
 /** The real photos (never downloaded in tests): a missing copy fails the suite. */
@@ -102,5 +112,25 @@ describe('clothing photos loader', () => {
     for (const s of senders(a.validation)) expect(trainSenders.has(s)).to.equal(false);
     expect(a.train.length + a.validation.length).to.equal(d.photos.length);
     expect(a.validation.length / d.photos.length).to.be.within(0.18, 0.25);
+  });
+
+  it('keeps a sender with more than a tenth of the held-out photos in training; the uncapped split is the one older cards name', () => {
+    const d = readClothingPhotos(src, { verify: false });
+    const count = new Map<string, number>();
+    for (const p of d.photos) count.set(p.senderId, (count.get(p.senderId) ?? 0) + 1);
+    const biggest = (ps: Photo[]) => Math.max(...[...new Set(ps.map((p) => p.senderId))].map((s) => count.get(s)!));
+    const capped = splitBySender(d.photos).validation;
+    const uncapped = splitBySender(d.photos, UNCAPPED_SPLIT).validation;
+    expect(biggest(capped)).to.be.at.most(VALIDATION_SPLIT.maxSenderShare * VALIDATION_SPLIT.share * d.photos.length);
+    // the uncapped split drew one sender for about half its photos (the case the cap is for)
+    expect(biggest(uncapped) / uncapped.length).to.be.above(0.4);
+    expect(capped.length / d.photos.length).to.be.within(0.18, 0.25);
+    // senders the cap did not move stay held out: models of either split can be compared on those
+    const cappedSenders = new Set(capped.map((p) => p.senderId));
+    const moved = new Set(uncapped.filter((p) => !cappedSenders.has(p.senderId)).map((p) => p.senderId));
+    for (const s of moved) expect(count.get(s)).to.be.above(VALIDATION_SPLIT.maxSenderShare * VALIDATION_SPLIT.share * d.photos.length);
+    expect(validationSplitOf({ photoEvaluation: { validationSplit: VALIDATION_SPLIT } })).to.deep.equal(VALIDATION_SPLIT);
+    expect(validationSplitOf({ photoEvaluation: {} })).to.deep.equal(UNCAPPED_SPLIT);
+    expect(validationSplitOf(undefined)).to.deep.equal(UNCAPPED_SPLIT);
   });
 });

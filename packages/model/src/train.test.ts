@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelCard } from '@refund-vision/shared';
 import { loadClassifier } from './classifier.ts';
-import { VALIDATION_SPLIT } from './clothing-photos.ts';
+import { VALIDATION_SPLIT, validationSplitOf } from './clothing-photos.ts';
 import { loadModel } from './io.ts';
 import { train } from './train.ts';
 
@@ -85,6 +85,8 @@ describe('training (tiny runs on the wasm engine)', function () {
     expect(c.photoEvaluation.senderCrossValidation.repeats).to.equal(5);
     expect(c.photoEvaluation.senderCrossValidation.autoAcceptedAccuracy.mean).to.be.within(0, 1);
     expect(c.photoEvaluation.photos).to.equal(c.training.photos.validationPhotos);
+    // evaluate and the gate read back the split this model was held out by
+    expect(validationSplitOf(c)).to.deep.equal(VALIDATION_SPLIT);
     expect(c.photoEvaluation.review.inScopeAutoAccepted).to.be.within(0, 1);
     // intervals by resampling the validation senders hold the point figure
     expect(c.photoEvaluation.bySender95.senders).to.equal(c.data.photos.validation.senders);
