@@ -89,10 +89,13 @@ export function foldTemperature(model: tf.LayersModel, t: number): void {
 export function fitServedConfidenceMap(probs: Float32Array, photos: readonly LabelledPhoto[]): ConfidenceMap {
   const top1: number[] = [];
   const correct: boolean[] = [];
+  const classes: number[] = [];
   photos.forEach((p, i) => {
     if (p.outOfScope) return;
-    top1.push(argmaxRow(probs, i).value);
+    const { index, value } = argmaxRow(probs, i);
+    top1.push(value);
+    classes.push(index);
     correct.push(setCorrect(probs, i, p));
   });
-  return fitConfidenceMap(top1, correct);
+  return fitConfidenceMap(top1, correct, classes);
 }

@@ -58,7 +58,39 @@ describe('confidence map (Platt scaling of the top-1 probability)', () => {
     expect(after.ece()).to.be.below(0.03);
   });
 
+  it('fits a pair per answered class when told the classes; a rarely answered class keeps about the shared pair', () => {
+    // class 4 answers are right less often than they say (σ(0.8·logit p − 1)), class 1 answers more
+    // often (σ(0.8·logit p + 1)); class 9 is answered 6 times
+    const rand = seededRandom(5);
+    const truth = { method: 'platt-top1' as const, a: 0.8, b: 0, perClass: Array.from({ length: 10 }, () => ({ a: 0.8, b: 0 })) };
+    truth.perClass[4] = { a: 0.8, b: -1 };
+    truth.perClass[1] = { a: 0.8, b: 1 };
+    const top1: number[] = [];
+    const correct: number[] = [];
+    const classes: number[] = [];
+    for (let i = 0; i < 4006; i++) {
+      const c = i < 4000 ? [1, 4][i % 2]! : 9;
+      top1.push(0.2 + 0.79 * rand());
+      classes.push(c);
+      correct.push(rand() < mapTop1(top1[i]!, truth, c) ? 1 : 0);
+    }
+    const fit = fitConfidenceMap(top1, correct, classes);
+    expect(fit.perClass).to.have.length(10);
+    expect(fit.perClass![4]!.b).to.be.closeTo(-1, 0.25);
+    expect(fit.perClass![1]!.b).to.be.closeTo(1, 0.25);
+    // the shared pair sits between; six answers barely move class 9 off it; unanswered classes are it
+    expect(fit.b).to.be.within(fit.perClass![4]!.b, fit.perClass![1]!.b);
+    expect(Math.abs(fit.perClass![9]!.b - fit.b)).to.be.below(0.3);
+    expect(fit.perClass![0]).to.deep.equal({ a: fit.a, b: fit.b });
+    // and a row is mapped by its answer's class
+    const row = new Float32Array([0, 0, 0, 0, 0.7, 0.1, 0.1, 0.1, 0, 0]);
+    applyConfidenceMap(row, fit);
+    expect(row[4]).to.be.closeTo(mapTop1(0.7, fit, 4), 1e-6);
+    expect(row[4]).to.be.below(mapTop1(0.7, fit, 1));
+  });
+
   it('refuses mismatched inputs', () => {
     expect(() => fitConfidenceMap([0.5, 0.6], [1])).to.throw(/2 confidences for 1 outcomes/);
+    expect(() => fitConfidenceMap([0.5, 0.6], [1, 0], [3])).to.throw(/2 confidences for 1 classes/);
   });
 });

@@ -645,7 +645,7 @@ function photoCardSections(
     calibration: {
       method:
         'temperature scaling fitted on the validation photos (log-loss of the served confidence: top-1 probability vs top-1 in the label set), 1/T folded into the last dense layer (kernel and bias divided by T); ' +
-        'then Platt scaling of the top-1 probability, p′ = σ(a·logit p + b), the other classes rescaled to 1 − p′ (inference.confidenceMap, applied by every engine)',
+        'then Platt scaling of the top-1 probability, p′ = σ(a·logit p + b) with a, b per answered class (shrunk to a shared pair), the other classes rescaled to 1 − p′ (inference.confidenceMap, applied by every engine)',
       temperature: calibration.temperature,
       confidenceMap: calibration.confidenceMap,
       photoEceBefore: before.ece,

@@ -7,8 +7,12 @@ import { ReviewPolicy } from './review.ts';
 
 const Vec10 = z.array(z.number()).length(10);
 
-/** Platt scaling of the top-1 probability (see ModelCard.inference.confidenceMap). */
-export const ConfidenceMap = z.object({ method: z.literal('platt-top1'), a: z.number().positive(), b: z.number() });
+const PlattParams = z.object({ a: z.number().positive(), b: z.number() });
+/**
+ * Platt scaling of the top-1 probability (see ModelCard.inference.confidenceMap): a, b for every
+ * answer, or per answered class when `perClass` is there (ten pairs, class index order).
+ */
+export const ConfidenceMap = PlattParams.extend({ method: z.literal('platt-top1'), perClass: z.array(PlattParams).length(10).optional() });
 export type ConfidenceMap = z.infer<typeof ConfidenceMap>;
 
 export const ModelCard = z
