@@ -358,7 +358,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         ph!,
         pe,
         before,
-        { temperature, afterT, confidenceMap },
+        { temperature, afterT },
         { ...review, crossValidation },
         cal,
       );
@@ -610,7 +610,7 @@ function photoCardSections(
   ph: PhotoTrainOptions,
   pe: PhotoEvaluation,
   before: PhotoEvaluation,
-  calibration: { temperature: number; afterT: PhotoEvaluation; confidenceMap: ConfidenceMap },
+  calibration: { temperature: number; afterT: PhotoEvaluation },
   review: { policy: ReviewPolicy; met: boolean; crossValidation?: SenderCrossValidation },
   cal: Float32Array,
 ) {
@@ -647,7 +647,8 @@ function photoCardSections(
         'temperature scaling fitted on the validation photos (log-loss of the served confidence: top-1 probability vs top-1 in the label set), 1/T folded into the last dense layer (kernel and bias divided by T); ' +
         'then Platt scaling of the top-1 probability, p′ = σ(a·logit p + b) with a, b per answered class (shrunk to a shared pair), the other classes rescaled to 1 − p′ (inference.confidenceMap, applied by every engine)',
       temperature: calibration.temperature,
-      confidenceMap: calibration.confidenceMap,
+      // the map itself is stated once, where serving reads it
+      confidenceMap: 'inference.confidenceMap',
       photoEceBefore: before.ece,
       photoEceAfterTemperature: calibration.afterT.ece,
       photoEceAfter: pe.ece,
