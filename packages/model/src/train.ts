@@ -353,15 +353,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const { aim, crossValidation } = accuracyAim(raw, photoData.val);
       review = chooseReviewPolicy(cal, photoData.val, REVIEW_TARGETS, AUTO_ACCEPT_TOLERANCE, aim);
       const pe = evaluatePhotos(cal, photoData.val, review.policy);
-      photoCard = photoCardSections(
-        photoData,
-        ph!,
-        pe,
-        before,
-        { temperature, afterT },
-        { ...review, crossValidation },
-        cal,
-      );
+      photoCard = photoCardSections(photoData, ph!, pe, before, { temperature, afterT }, { ...review, crossValidation }, cal);
       // a fine-tuned or recalibrated model already carries its predecessor's 1/T in its weights
       const priorCal = (prior as Record<string, any> | undefined)?.calibration as
         | { cumulativeTemperature?: number; temperature?: number }
