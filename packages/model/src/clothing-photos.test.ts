@@ -11,6 +11,7 @@ import {
   photoCandidateDirs,
   readClothingPhotos,
   splitBySender,
+  splitForRun,
   validationSplitOf,
   type Photo,
 } from './clothing-photos.ts';
@@ -132,5 +133,19 @@ describe('clothing photos loader', () => {
     expect(validationSplitOf({ photoEvaluation: { validationSplit: VALIDATION_SPLIT } })).to.deep.equal(VALIDATION_SPLIT);
     expect(validationSplitOf({ photoEvaluation: {} })).to.deep.equal(UNCAPPED_SPLIT);
     expect(validationSplitOf(undefined)).to.deep.equal(UNCAPPED_SPLIT);
+  });
+
+  it('a run continuing a photo-trained model keeps its split; asking another one is an error', () => {
+    const half = { share: 0.2, maxSenderShare: 0.5 };
+    // a model that never saw photos: what was asked, else the default
+    expect(splitForRun(undefined, undefined)).to.deep.equal(VALIDATION_SPLIT);
+    expect(splitForRun(half, { version: 'fm-only' })).to.deep.equal(half);
+    // a photo-trained model: its own split (a card from before the cap: the uncapped one)
+    expect(splitForRun(undefined, { photoEvaluation: { validationSplit: half } })).to.deep.equal(half);
+    expect(splitForRun(undefined, { photoEvaluation: {} })).to.deep.equal(UNCAPPED_SPLIT);
+    expect(splitForRun({ ...half }, { photoEvaluation: { validationSplit: half } })).to.deep.equal(half);
+    expect(() => splitForRun(VALIDATION_SPLIT, { photoEvaluation: {} })).to.throw(
+      /senders capped at 100 %; .* capped at 10 % would validate it on photos it trained on/,
+    );
   });
 });

@@ -254,6 +254,31 @@ export function validationSplitOf(card: unknown): ValidationSplit {
 }
 
 /**
+ * The split a training run holds out: a model that already learned from photos (its card has a photo
+ * evaluation) keeps the split its card names, since another split would put photos it trained on into
+ * its validation; a model that has not takes `asked`, else the default. Asking a photo-trained model
+ * for another split is an error, not a silent switch.
+ */
+export function splitForRun(asked: ValidationSplit | undefined, init: unknown): ValidationSplit {
+  const learnedPhotos = (init as { photoEvaluation?: unknown } | undefined)?.photoEvaluation !== undefined;
+  if (!learnedPhotos) return asked ?? VALIDATION_SPLIT;
+  const own = validationSplitOf(init);
+  if (asked && !sameSplit(asked, own))
+    throw new Error(
+      `the model to continue from was held out by ${describeSplit(own)}; ${describeSplit(asked)} would validate it on photos it trained on`,
+    );
+  return own;
+}
+
+export function sameSplit(a: ValidationSplit, b: ValidationSplit): boolean {
+  return a.share === b.share && a.maxSenderShare === b.maxSenderShare;
+}
+
+function describeSplit(s: ValidationSplit): string {
+  return `the split of ${s.share * 100} % with senders capped at ${s.maxSenderShare * 100} %`;
+}
+
+/**
  * Validation split BY SENDER (photos of one sender share backgrounds, so a random split would be
  * too kind): senders ordered by a hash of their id, taken until `share` of the photos is reached,
  * leaving out senders above `maxSenderShare` of that. Deterministic for a given list of photos.

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
@@ -83,6 +83,17 @@ describe('train:ensemble (two tiny deep members)', function () {
     let worst = 0;
     for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
     expect(worst).to.be.below(1e-4);
+  });
+
+  it('refuses members held out by different photo splits (one would validate on photos another trained on)', async () => {
+    const a = join(tmp, 'a'); // the members of the first test: trained without photos
+    const b = join(tmp, 'b-photos');
+    cpSync(join(tmp, 'b'), b, { recursive: true });
+    const card = JSON.parse(readFileSync(join(b, 'model-card.json'), 'utf8'));
+    writeFileSync(join(b, 'model-card.json'), JSON.stringify({ ...card, photoEvaluation: { validationSplit: VALIDATION_SPLIT } }));
+    let err: Error | undefined;
+    await trainEnsemble({ members: [a, b], out: join(tmp, 'mixed') }).catch((e: Error) => (err = e));
+    expect(err?.message).to.match(/not held out by one photo split .*: no photos, .*"maxSenderShare":0\.1/);
   });
 
   it('refuses members that are not deep models, naming what it got', async () => {

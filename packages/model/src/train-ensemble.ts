@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Logger } from '@refund-vision/shared';
 import { architectureOf } from './architectures.ts';
 import { readCard } from './classifier.ts';
+import { sameSplit, validationSplitOf } from './clothing-photos.ts';
 import { combineMembers } from './ensemble.ts';
 import { initTf } from './engine.ts';
 import { loadModel, saveModel } from './io.ts';
@@ -38,6 +39,14 @@ export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult>
     throw new Error(`train:ensemble: the members must all be 'deep' models, got ${[...kinds].join(', ')}`);
   const versions = cards.map((c) => c.version);
   if (new Set(versions).size !== versions.length) throw new Error(`train:ensemble: a member is given twice (${versions.join(', ')})`);
+  // the ensemble is calibrated on the first member's split (its card is the base of the new one):
+  // a member held out by another split trained on some of those photos
+  const photoCards = cards.filter((c) => (c as Record<string, unknown>).photoEvaluation !== undefined);
+  const split = photoCards.length ? validationSplitOf(photoCards[0]) : undefined;
+  if (photoCards.length !== 0 && (photoCards.length !== cards.length || photoCards.some((c) => !sameSplit(validationSplitOf(c), split!))))
+    throw new Error(
+      `train:ensemble: the members were not held out by one photo split (${cards.map((c) => `${c.version}: ${photoCards.includes(c) ? JSON.stringify(validationSplitOf(c)) : 'no photos'}`).join(', ')})`,
+    );
   const models = await Promise.all(opts.members.map((dir) => loadModel(dir)));
   const work = mkdtempSync(join(tmpdir(), 'rv-ensemble-'));
   try {

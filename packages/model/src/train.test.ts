@@ -8,6 +8,9 @@ import { VALIDATION_SPLIT, validationSplitOf } from './clothing-photos.ts';
 import { loadModel } from './io.ts';
 import { train } from './train.ts';
 
+/** a split other than the default, so that keeping it shows */
+const HALF_CAP = { share: 0.2, maxSenderShare: 0.5 };
+
 const onDiskPhotos = (dir: string) => ModelCard.parse(JSON.parse(readFileSync(join(dir, 'model-card.json'), 'utf8'))).monitoring.photos!;
 
 describe('training (tiny runs on the wasm engine)', function () {
@@ -61,7 +64,7 @@ describe('training (tiny runs on the wasm engine)', function () {
       share: 0.25,
       oosWeight: 0.5,
       variants: 1,
-      validationSplit: VALIDATION_SPLIT,
+      validationSplit: HALF_CAP,
       limit: 80,
       cacheDir: join(tmp, 'photo-cache'),
     };
@@ -87,7 +90,7 @@ describe('training (tiny runs on the wasm engine)', function () {
     expect(c.photoEvaluation.senderCrossValidation.autoAcceptedAccuracy.mean).to.be.within(0, 1);
     expect(c.photoEvaluation.photos).to.equal(c.training.photos.validationPhotos);
     // evaluate and the gate read back the split this model was held out by
-    expect(validationSplitOf(c)).to.deep.equal(VALIDATION_SPLIT);
+    expect(validationSplitOf(c)).to.deep.equal(HALF_CAP);
     expect(c.photoEvaluation.review.inScopeAutoAccepted).to.be.within(0, 1);
     // intervals by resampling the validation senders hold the point figure
     expect(c.photoEvaluation.bySender95.senders).to.equal(c.data.photos.validation.senders);
@@ -104,9 +107,18 @@ describe('training (tiny runs on the wasm engine)', function () {
 
     // --epochs 0 --init: only recalibrates. On the same validation photos the folded model is
     // already calibrated, so the new temperature is ~1 and the thresholds stay put.
-    const again = await train({ ...quick(join(tmp, 'p0'), 7), epochs: 0, init: out, photos: { ...photoOpts } });
+    // No split asked: it keeps the one the model was held out by (the default would differ).
+    const { validationSplit: _, ...noSplit } = photoOpts;
+    const again = await train({ ...quick(join(tmp, 'p0'), 7), epochs: 0, init: out, photos: noSplit });
     again.model.dispose();
     const a = again.card as Record<string, any>;
+    expect(validationSplitOf(a)).to.deep.equal(HALF_CAP);
+    // asking for another split would validate on photos it trained on: refused
+    let err: Error | undefined;
+    await train({ ...quick(join(tmp, 'p1'), 7), epochs: 0, init: out, photos: { ...noSplit, validationSplit: VALIDATION_SPLIT } }).catch(
+      (e: Error) => (err = e),
+    );
+    expect(err?.message).to.match(/would validate it on photos it trained on/);
     expect(a.calibration.temperature).to.be.within(0.97, 1.03);
     expect(a.photoEvaluation.setAccuracy).to.equal(c.photoEvaluation.setAccuracy);
     expect(a.training.totalEpochs).to.equal(1);

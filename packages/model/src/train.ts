@@ -32,7 +32,7 @@ import { predictTf } from './predict-tf.ts';
 import { fitServedConfidenceMap, fitTemperature, foldTemperature } from './calibration.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
 import { accuracyAim, type SenderCrossValidation } from './sender-cross-validation.ts';
-import { loadClothingPhotos, splitBySender, VALIDATION_SPLIT, type Photo, type ValidationSplit } from './clothing-photos.ts';
+import { loadClothingPhotos, splitBySender, splitForRun, type Photo, type ValidationSplit } from './clothing-photos.ts';
 import { photoArrays } from './photo-arrays.ts';
 import { PREPROCESS_VERSION } from '@refund-vision/preprocess';
 import {
@@ -100,8 +100,11 @@ export interface PhotoTrainOptions {
   setLoss?: SetLossMode;
   /** Augmented copies per training photo made from the original at cache time (crop/JPEG, tone/blur). */
   variants: number;
-  /** Share of the photos (by sender) held out for validation. */
-  validationSplit: ValidationSplit;
+  /**
+   * Which photos (by sender) are held out for validation; default: the split of the model `init`
+   * continues if it learned from photos (clothing-photos.ts splitForRun), else VALIDATION_SPLIT.
+   */
+  validationSplit?: ValidationSplit;
   /** Use only the first N training and N validation photos (tests). */
   limit?: number;
   /** The photos folder (default: CLOTHING_PHOTOS_DIR, ../shared/data/clothing-photos, data/clothing-photos). */
@@ -115,7 +118,10 @@ export interface PhotoTrainOptions {
   reviewed?: { ids: string[]; pixels: Uint8Array; classes: Array<number | null> };
 }
 
-export const PHOTO_DEFAULTS: PhotoTrainOptions = { share: 1 / 3, oosWeight: 0.5, variants: 2, validationSplit: VALIDATION_SPLIT };
+/** Photo options once the run's split is settled (train resolves it before anything reads it). */
+type RunPhotoOptions = PhotoTrainOptions & { validationSplit: ValidationSplit };
+
+export const PHOTO_DEFAULTS: PhotoTrainOptions = { share: 1 / 3, oosWeight: 0.5, variants: 2 };
 
 export const TRAIN_DEFAULTS: Omit<TrainOptions, 'out'> = {
   epochs: 8,
@@ -217,7 +223,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
     const model = opts.init ? await loadModel(opts.init) : arch.build(opts.seed);
     const optimizer = tf.train.adam(opts.learningRate);
-    const ph = opts.photos;
+    const ph = opts.photos && { ...opts.photos, validationSplit: splitForRun(opts.photos.validationSplit, prior) };
     if (opts.freezeConvs) {
       const flat = model.layers.findIndex((l) => l.getClassName() === 'Flatten');
       if (flat < 0) throw new Error('--freeze-convs: the model has no Flatten layer');
@@ -488,7 +494,7 @@ interface PhotoData {
 }
 
 async function preparePhotos(
-  ph: PhotoTrainOptions,
+  ph: RunPhotoOptions,
   /** false (--epochs 0): only the validation photos are needed */
   training: boolean,
   progress: (line: string, done: boolean) => void,
@@ -599,7 +605,7 @@ function photoHistory(pv: PhotoEvaluation): Record<string, number> {
 
 function photoCardSections(
   d: PhotoData,
-  ph: PhotoTrainOptions,
+  ph: RunPhotoOptions,
   pe: PhotoEvaluation,
   before: PhotoEvaluation,
   calibration: { temperature: number; afterT: PhotoEvaluation },

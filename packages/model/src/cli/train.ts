@@ -19,6 +19,7 @@ import { closeLoggers, createLogger, loadConfig, type ReviewedItem } from '@refu
 import { ARCHITECTURES } from '../architectures.ts';
 import type { SetLossMode } from '../set-loss.ts';
 import { fetchReviewedItems, reviewArrays, splitReviews, writeReviewHoldout } from '../reviews-data.ts';
+import { VALIDATION_SPLIT } from '../clothing-photos.ts';
 import { PHOTO_DEFAULTS, TRAIN_DEFAULTS, train, type PhotoTrainOptions } from '../train.ts';
 import { defaultWorkers } from '../replicas.ts';
 
@@ -40,7 +41,8 @@ const { values } = parseArgs({
     'photo-variants': { type: 'string', default: String(PHOTO_DEFAULTS.variants) },
     'set-loss': { type: 'string', default: 'sum' },
     'photo-limit': { type: 'string' },
-    'max-sender-share': { type: 'string', default: String(PHOTO_DEFAULTS.validationSplit.maxSenderShare) },
+    // no default: absent, a model continued with --init keeps its own split (splitForRun)
+    'max-sender-share': { type: 'string' },
     'with-reviews': { type: 'boolean', default: false },
     'review-holdout': { type: 'string', default: '0.2' },
     limit: { type: 'string' },
@@ -102,7 +104,9 @@ const photos: PhotoTrainOptions | undefined = values['no-photos']
       limit: int('photo-limit', values['photo-limit'], 1),
       setLoss: setLossMode(values['set-loss']),
       // 1 = the uncapped split the models before November 28 were held out by
-      validationSplit: { ...PHOTO_DEFAULTS.validationSplit, maxSenderShare: num('max-sender-share', values['max-sender-share'], 0.01, 1) },
+      ...(values['max-sender-share'] === undefined
+        ? {}
+        : { validationSplit: { ...VALIDATION_SPLIT, maxSenderShare: num('max-sender-share', values['max-sender-share'], 0.01, 1) } }),
     };
 // Reviewed items: fetched from the API (it owns the decisions, on SQLite or a shared Postgres).
 let reviews: { train: ReviewedItem[]; holdout: ReviewedItem[]; share: number } | undefined;
