@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelRegistry } from './registry.ts';
@@ -61,6 +61,22 @@ describe('model registry', () => {
       /unknown model version 'deadbeef0000'/,
     );
     expect((await rejection(reg.rollback())).message).to.match(/nothing to roll back/);
+  });
+
+  it('a known version with a card that serves it differently is refused, not silently kept as it was', async () => {
+    const reg = new ModelRegistry({ root: join(tmp, 'reg'), bundledDir: BUNDLED });
+    const v = await variant(join(tmp, 'a'), 4);
+    await reg.add(join(tmp, 'a'));
+    cpSync(join(tmp, 'a'), join(tmp, 'b'), { recursive: true });
+    const card = JSON.parse(readFileSync(join(tmp, 'b', 'model-card.json'), 'utf8'));
+    card.review.lowConfidence.threshold = Math.min(0.99, card.review.lowConfidence.threshold + 0.05);
+    writeFileSync(join(tmp, 'b', 'model-card.json'), JSON.stringify(card));
+    expect((await rejection(reg.add(join(tmp, 'b')))).message).to.match(new RegExp(`version ${v} is registered with another calibration`));
+    const kept = JSON.parse(readFileSync(join(reg.root, 'versions', v, 'model-card.json'), 'utf8'));
+    expect(kept.review.lowConfidence.threshold).to.not.equal(card.review.lowConfidence.threshold);
+    // the bundled model, added from a copy with the same card: still a no-op
+    cpSync(BUNDLED, join(tmp, 'bundled-copy'), { recursive: true });
+    expect(await reg.add(join(tmp, 'bundled-copy'))).to.equal(JSON.parse(readFileSync(join(BUNDLED, 'model-card.json'), 'utf8')).version);
   });
 
   it('concurrent moves from several writers all land in the history (the lock serialises them)', async () => {

@@ -168,7 +168,10 @@ export class ModelRegistry {
 
   /**
    * Copies a trained model folder into versions/<version>/ (the version is checked against the
-   * weights, so a folder whose card lies is refused) and records it. Adding a known version is a no-op.
+   * weights, so a folder whose card lies is refused) and records it. Adding a known version is a no-op,
+   * unless its card serves it differently (confidence map, review thresholds): the version names the
+   * weights, so one version cannot carry two calibrations, and keeping the old card silently would
+   * serve something other than what was evaluated.
    */
   async add(dir: string, opts: { by?: string; note?: string } = {}): Promise<string> {
     const src = resolve(dir);
@@ -178,7 +181,16 @@ export class ModelRegistry {
     if (actual !== card.version)
       throw new RegistryError(`${src}: model-card.json names weights ${card.version}, the weights hash to ${actual}`);
     return this.update((reg) => {
-      if (reg.versions[card.version]) return card.version;
+      if (reg.versions[card.version]) {
+        const known = readCard(this.dirOf(card.version, reg));
+        const served = (c: typeof card) => JSON.stringify({ inference: c.inference ?? null, review: c.review ?? null });
+        if (served(known) !== served(card))
+          throw new RegistryError(
+            `${src}: version ${card.version} is registered with another calibration (its card's inference or review differs); ` +
+              'the version names the weights, so recalibrate into new weights (pnpm train --epochs 0 folds a new temperature)',
+          );
+        return card.version;
+      }
       const rel = join('versions', card.version);
       const dest = join(this.root, rel);
       const tmp = `${dest}.tmp-${process.pid}`;
