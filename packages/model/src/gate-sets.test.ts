@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { loadClothingPhotos, splitBySender, UNCAPPED_SPLIT, VALIDATION_SPLIT } from './clothing-photos.ts';
-import { photoValidationSet } from './gate-sets.ts';
+import { encodePixels, modelReviewReason, type ReviewPolicy } from '@refund-vision/shared';
+import { readCard } from './classifier.ts';
+import { photoValidationSet, reviewHoldoutSet } from './gate-sets.ts';
+import { BUNDLED_MODEL_DIR } from './testing/model-variant.ts';
 
 describe('gate sets', () => {
   it('compares two models on the photos held out from both when their cards name different splits', async () => {
@@ -15,5 +18,31 @@ describe('gate sets', () => {
     expect(pair.n).to.be.within(both * 0.97, both);
     expect(pair.n).to.be.below(one.n);
     expect(pair.pixels.length).to.equal(pair.n * 784);
+  });
+
+  it('an item no class fits is right when the card policy sends it to a person, for either reason', () => {
+    const policy: ReviewPolicy = {
+      outOfScope: { score: 'entropy', threshold: 0.45 },
+      lowConfidence: { score: 'maxProb', threshold: 0.86 },
+      target: 'test',
+    };
+    const model = { card: { ...readCard(BUNDLED_MODEL_DIR), review: policy } };
+    const blank = encodePixels(new Uint8Array(784));
+    const set = reviewHoldoutSet({
+      createdAt: new Date().toISOString(),
+      share: 0.2,
+      items: [null, null, null, 3].map((classIndex, k) => ({ id: `r${k}`, pixels: blank, classIndex })),
+    });
+    const row = (top: number, p: number, second = -1) =>
+      Array.from({ length: 10 }, (_, c) => (c === top ? p : second < 0 ? (1 - p) / 9 : c === second ? 1 - p : 0));
+    // flat: "out-of-scope"; split 0.8 / 0.2 between two classes: "low-confidence"; 0.99: auto-accepted
+    const probs = Float32Array.from([...row(0, 0.1), ...row(2, 0.8, 6), ...row(2, 0.99), ...row(3, 0.5)]);
+    const reasons = [0, 1, 2].map((i) => modelReviewReason(probs.subarray(i * 10, i * 10 + 10), policy));
+    expect(reasons).to.deep.equal(['out-of-scope', 'low-confidence', undefined]);
+    // the first two are right, the auto-accepted one is not; a decided class is judged by the top-1
+    expect([0, 1, 2, 3].map((i) => set.isCorrect(probs, i, model as never))).to.deep.equal([true, true, false, true]);
+    // without a review policy nothing is sent to a person
+    const none = { card: { ...model.card, review: undefined } };
+    expect(set.isCorrect(probs, 0, none as never)).to.equal(false);
   });
 });

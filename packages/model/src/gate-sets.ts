@@ -24,6 +24,18 @@ export interface EvalSet {
   isCorrect(probs: Float32Array, i: number, model: Classifier): boolean;
 }
 
+/**
+ * An item no class fits is answered right when the model's own card policy sends it to a person, for
+ * either reason: that is what keeps a wrong class from being accepted (issue #9's target counts
+ * out-of-scope photos flagged for review). Which reason it reads is the review policy's choice, which
+ * also weighs the known items it would call "out-of-scope"; counting only that reason here made a
+ * policy that names known items better look worse (20 photos of 165 flagged "low-confidence" instead).
+ */
+export function sentToPerson(probs: Float32Array, i: number, model: Pick<Classifier, 'card'>): boolean {
+  const policy = model.card.review;
+  return !!policy && modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy) !== undefined;
+}
+
 export async function fashionMnistTestSet(limit?: number): Promise<EvalSet> {
   const test = await loadFashionMnist('test');
   const n = Math.min(limit ?? test.count, test.count);
@@ -38,7 +50,7 @@ export async function fashionMnistTestSet(limit?: number): Promise<EvalSet> {
 /**
  * The real-photo validation split (by sender, as training holds it out), through the shared
  * preprocessing cache. Right means: an in-scope photo's top class is one of its label's classes; an
- * out-of-scope photo is sent to a person as out of scope by the model's own card policy.
+ * out-of-scope photo is sent to a person (sentToPerson).
  */
 export async function photoValidationSet(opts: { limit?: number; splits?: readonly ValidationSplit[] } = {}): Promise<EvalSet> {
   const data = await loadClothingPhotos();
@@ -62,9 +74,7 @@ export async function photoValidationSet(opts: { limit?: number; splits?: readon
     pixels,
     isCorrect: (probs, i, model) => {
       const p = photos[i]!;
-      if (!p.outOfScope) return setCorrect(probs, i, p);
-      const policy = model.card.review;
-      return !!policy && modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy) === 'out-of-scope';
+      return p.outOfScope ? sentToPerson(probs, i, model) : setCorrect(probs, i, p);
     },
   };
 }
@@ -87,8 +97,8 @@ export const ReviewHoldout = z.object({ createdAt: z.string(), share: z.number()
 export type ReviewHoldout = z.infer<typeof ReviewHoldout>;
 
 /**
- * Right means: the decided class is the top answer, or — for "none of these" — the model itself sent
- * the item to a person as out of scope (by the model's own card policy).
+ * Right means: the decided class is the top answer, or — for "none of these" — the model sent the item
+ * to a person (sentToPerson).
  */
 export function reviewHoldoutSet(holdout: ReviewHoldout): EvalSet {
   const n = holdout.items.length;
@@ -100,9 +110,7 @@ export function reviewHoldoutSet(holdout: ReviewHoldout): EvalSet {
     pixels,
     isCorrect: (probs, i, model) => {
       const want = holdout.items[i]!.classIndex;
-      if (want !== null) return argmaxRow(probs, i).index === want;
-      const policy = model.card.review;
-      return !!policy && modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy) === 'out-of-scope';
+      return want === null ? sentToPerson(probs, i, model) : argmaxRow(probs, i).index === want;
     },
   };
 }
