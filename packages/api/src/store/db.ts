@@ -7,7 +7,8 @@
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteAdapter, SqliteDialect, sql, type DatabaseConnection } from 'kysely';
+import type { DatabaseConnection } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from './kysely.ts';
 import pg from 'pg';
 import type { Config } from '@refund-vision/shared';
 import { StoreError, describeDriverError } from './errors.ts';

@@ -2,7 +2,8 @@
  * Feedback on predictions: the correct class as a person says it; the latest word wins. A NULL
  * class means "none of these classes" (a reviewer's decision): the prediction was wrong.
  */
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { sql } from './kysely.ts';
 import { CLASS_NAMES } from '@refund-vision/shared';
 import type { Tables } from './tables.ts';
 

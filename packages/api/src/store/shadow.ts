@@ -3,7 +3,8 @@
  * a person weighs before a promotion: how often the two agree, and on items whose truth is known
  * (a label from the order, or a person's feedback) how often each was right.
  */
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { sql } from './kysely.ts';
 import type { Tables } from './tables.ts';
 
 export interface ShadowAnswer {

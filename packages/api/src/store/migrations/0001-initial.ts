@@ -1,5 +1,5 @@
 /** Runs, batches (exactly-once), predictions, per-class stats, feedback. */
-import { sql } from 'kysely';
+import { sql } from '../kysely.ts';
 import { legacySqliteVersion, type StoreMigration } from './context.ts';
 
 export const initial: StoreMigration = {

@@ -3,7 +3,7 @@
  * and the images of a run that preprocessing called photos (a photo run is judged against the
  * model card's photo baselines).
  */
-import { sql } from 'kysely';
+import { sql } from '../kysely.ts';
 import type { StoreMigration } from './context.ts';
 
 export const reviewReasons: StoreMigration = {

@@ -2,7 +2,7 @@
  * The review queue: one item per prediction that needs a person (what the model saw, a thumbnail
  * when the client sent one, the claim with its lease), and the decisions as an append-only trail.
  */
-import { sql } from 'kysely';
+import { sql } from '../kysely.ts';
 import type { StoreMigration } from './context.ts';
 
 export const reviewQueue: StoreMigration = {

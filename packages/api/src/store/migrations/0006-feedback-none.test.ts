@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from '../kysely.ts';
 import pg from 'pg';
 import { freshPostgresUrl } from '../../testing/postgres.ts';
 import { openStore, type OpenStoreOptions } from '../index.ts';

@@ -3,7 +3,7 @@
  * Fashion-MNIST class right has judged the model's answer wrong, so the prediction must stay in
  * measured accuracy as a miss instead of dropping out of it.
  */
-import { sql } from 'kysely';
+import { sql } from '../kysely.ts';
 import type { StoreMigration } from './context.ts';
 
 export const feedbackNone: StoreMigration = {

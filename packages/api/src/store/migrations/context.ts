@@ -2,7 +2,8 @@
  * What a migration gets besides the connection: which database it runs on and the few column
  * types that must be spelled differently there. One list of migrations serves both databases.
  */
-import { sql, type ColumnDefinitionBuilder, type Kysely, type Expression } from 'kysely';
+import type { ColumnDefinitionBuilder, Expression, Kysely } from 'kysely';
+import { sql } from '../kysely.ts';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
