@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { DatabaseConnection } from 'kysely';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from './kysely.ts';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Config } from '@refund-vision/shared';
 import { StoreError, describeDriverError } from './errors.ts';
 import { MIGRATION_NAMES, migrationProvider } from './migrations/index.ts';
@@ -160,10 +160,10 @@ function openSqliteFile(path: string, readOnly: boolean): Database.Database {
 }
 
 /** int8 (counts, sums of integers) and numeric arrive as strings from pg; every such value here fits a double. */
-const PG_TYPES = {
+const pgTypes = (driver: typeof pg) => ({
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === 20 || oid === 1700 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-};
+    oid === 20 || oid === 1700 ? (v: string) => Number(v) : driver.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+});
 
 async function executedMigrations(db: Kysely<any>): Promise<string[] | undefined> {
   try {
@@ -181,11 +181,13 @@ export async function openDatabase(opts: OpenStoreOptions): Promise<StoreDatabas
   let db: Kysely<Tables>;
   if (opts.url) {
     location = redactUrl(opts.url);
-    const pool = new pg.Pool({
+    // loaded only for a PostgreSQL store: the embedded SQLite default does not pay for its import
+    const driver = (await import('pg')).default;
+    const pool = new driver.Pool({
       connectionString: opts.url,
       max: 10,
       connectionTimeoutMillis: 10_000,
-      types: PG_TYPES,
+      types: pgTypes(driver),
       ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
     });
     // An idle connection that drops must not end the process; the next query reports the failure.
