@@ -260,9 +260,8 @@ export function validationSplitOf(card: unknown): ValidationSplit {
  * for another split is an error, not a silent switch.
  */
 export function splitForRun(asked: ValidationSplit | undefined, init: unknown): ValidationSplit {
-  const learnedPhotos = (init as { photoEvaluation?: unknown } | undefined)?.photoEvaluation !== undefined;
-  if (!learnedPhotos) return asked ?? VALIDATION_SPLIT;
-  const own = validationSplitOf(init);
+  const own = photoSplitOf(init);
+  if (!own) return asked ?? VALIDATION_SPLIT;
   if (asked && !sameSplit(asked, own))
     throw new Error(
       `the model to continue from was held out by ${describeSplit(own)}; ${describeSplit(asked)} would validate it on photos it trained on`,
@@ -270,7 +269,12 @@ export function splitForRun(asked: ValidationSplit | undefined, init: unknown): 
   return own;
 }
 
-export function sameSplit(a: ValidationSplit, b: ValidationSplit): boolean {
+/** The split a model that learned from photos was held out by (its card has a photo evaluation); none otherwise. */
+export function photoSplitOf(card: unknown): ValidationSplit | undefined {
+  return (card as { photoEvaluation?: unknown } | undefined)?.photoEvaluation === undefined ? undefined : validationSplitOf(card);
+}
+
+function sameSplit(a: ValidationSplit, b: ValidationSplit): boolean {
   return a.share === b.share && a.maxSenderShare === b.maxSenderShare;
 }
 

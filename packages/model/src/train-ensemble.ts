@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Logger } from '@refund-vision/shared';
 import { architectureOf } from './architectures.ts';
 import { readCard } from './classifier.ts';
-import { sameSplit, validationSplitOf } from './clothing-photos.ts';
+import { photoSplitOf } from './clothing-photos.ts';
 import { combineMembers } from './ensemble.ts';
 import { initTf } from './engine.ts';
 import { loadModel, saveModel } from './io.ts';
@@ -41,11 +41,13 @@ export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult>
   if (new Set(versions).size !== versions.length) throw new Error(`train:ensemble: a member is given twice (${versions.join(', ')})`);
   // the ensemble is calibrated on the first member's split (its card is the base of the new one):
   // a member held out by another split trained on some of those photos
-  const photoCards = cards.filter((c) => (c as Record<string, unknown>).photoEvaluation !== undefined);
-  const split = photoCards.length ? validationSplitOf(photoCards[0]) : undefined;
-  if (photoCards.length !== 0 && (photoCards.length !== cards.length || photoCards.some((c) => !sameSplit(validationSplitOf(c), split!))))
+  const splits = cards.map((c) => {
+    const split = photoSplitOf(c);
+    return split ? JSON.stringify(split) : 'no photos';
+  });
+  if (new Set(splits).size > 1)
     throw new Error(
-      `train:ensemble: the members were not held out by one photo split (${cards.map((c) => `${c.version}: ${photoCards.includes(c) ? JSON.stringify(validationSplitOf(c)) : 'no photos'}`).join(', ')})`,
+      `train:ensemble: the members were not held out by one photo split (${cards.map((c, i) => `${c.version}: ${splits[i]}`).join(', ')})`,
     );
   const models = await Promise.all(opts.members.map((dir) => loadModel(dir)));
   const work = mkdtempSync(join(tmpdir(), 'rv-ensemble-'));
