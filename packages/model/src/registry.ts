@@ -12,6 +12,7 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { readCard, ONNX_FILE } from './classifier.ts';
 import { MODEL_JSON, WEIGHTS_FILE, readArtifacts, weightsVersion } from './model-files.ts';
@@ -183,8 +184,8 @@ export class ModelRegistry {
     return this.update((reg) => {
       if (reg.versions[card.version]) {
         const known = readCard(this.dirOf(card.version, reg));
-        const served = (c: typeof card) => JSON.stringify({ inference: c.inference ?? null, review: c.review ?? null });
-        if (served(known) !== served(card))
+        const served = (c: typeof card) => ({ inference: c.inference, review: c.review });
+        if (!isDeepStrictEqual(served(known), served(card)))
           throw new RegistryError(
             `${src}: version ${card.version} is registered with another calibration (its card's inference or review differs); ` +
               'the version names the weights, so recalibrate into new weights (pnpm train --epochs 0 folds a new temperature)',
