@@ -6,7 +6,7 @@ import { NUM_CLASSES, PIXELS_PER_IMAGE, seededRandom } from '@refund-vision/shar
 import onnxProto from 'onnx-proto';
 import { ARCHITECTURES } from './architectures.ts';
 import { initTf, tf } from './engine.ts';
-import { combineMembers } from './ensemble.ts';
+import { combineMembers, splitMembers } from './ensemble.ts';
 import { buildOnnxModel } from './onnx-export.ts';
 import { createOnnxRunner } from './onnx-engine.ts';
 import { predictTf } from './predict-tf.ts';
@@ -122,5 +122,36 @@ describe('combineMembers (an ensemble as one wider net)', () => {
     const d = small(2, [4, 6, 5], 5);
     expect(() => combineMembers([c, d])).to.throw(/layer 1 differs/);
     for (const m of [a, b, c, d]) m.dispose();
+  });
+
+  it('splits back into its members (splitMembers), which combine into the same answers', () => {
+    const members = [small(1, [4, 6, 5]), small(20, [4, 6, 5]), small(40, [4, 6, 5])];
+    for (const m of members) {
+      const last = m.layers.at(-1)!;
+      last.setWeights(last.getWeights().map((w) => tf.tidy(() => w.mul(8))));
+    }
+    const wide = combineMembers(members);
+    const n = 16;
+    const px = images(n, 5);
+    const parts = splitMembers(wide, 3);
+    // the members' last biases are equal here (all ones), so each part is its member exactly
+    parts.forEach((p, m) => expect(worstGap(predictTf(p, px, n), predictTf(members[m]!, px, n))).to.be.below(1e-5));
+    expect(worstGap(predictTf(parts[0]!, px, n), predictTf(parts[1]!, px, n))).to.be.above(0.05);
+    // with different biases each part gets their mean, and the parts still combine into the net
+    const last = members[1]!.layers.at(-1)!;
+    last.setWeights([last.getWeights()[0]!, tf.tensor1d(Array.from({ length: NUM_CLASSES }, (_, c) => c - 4))]);
+    const wide2 = combineMembers(members);
+    const again = combineMembers(splitMembers(wide2, 3));
+    expect(worstGap(predictTf(again, px, n), predictTf(wide2, px, n))).to.be.below(1e-5);
+    expect(() => splitMembers(wide, 4)).to.throw(/not a multiple of 4 members/);
+    // a net trained as one wide net mixes the members' channels: not an ensemble any more
+    const conv = wide.layers[2]!;
+    const [k, b] = conv.getWeights();
+    const kd = (k!.dataSync() as Float32Array).slice();
+    // kernel rows (ky, kx, input channel), columns output channels: input 0 (member 1) into output 17 (member 3)
+    kd[17] = 0.5;
+    conv.setWeights([tf.tensor(kd, k!.shape), b!]);
+    expect(() => splitMembers(wide, 3)).to.throw(/layer 3 mixes the members' channels/);
+    for (const m of [...members, ...parts, wide, wide2, again]) m.dispose();
   });
 });

@@ -139,3 +139,83 @@ export function combineMembers(members: readonly tf.LayersModel[]): tf.Sequentia
   tf.dispose(weights.flat());
   return wide;
 }
+
+/**
+ * The inverse of combineMembers: the M members of a combined net, each with its block of every
+ * layer's channels, so they can be fine-tuned one by one (a member's step costs 1/M of the combined
+ * net's inner layers, whose full kernels are M² member-sized blocks) and combined again.
+ * The combined last layer keeps only the mean of the members' biases, so every member gets that mean:
+ * a member's logits may differ from the original member's by a constant per class, while
+ * combineMembers(splitMembers(net)) answers exactly as the net does. A net whose blocks between
+ * members are no longer zero (fine-tuned as one wide net) is not an ensemble any more: refused.
+ */
+export function splitMembers(wide: tf.LayersModel, M: number): tf.Sequential[] {
+  if (!(Number.isInteger(M) && M >= 2)) throw new Error(`ensemble: needs at least two members, got ${M}`);
+  const n = wide.layers.length;
+  const members: tf.layers.Layer[][] = Array.from({ length: M }, () => []);
+  const weights: tf.Tensor[][][] = Array.from({ length: M }, () => []);
+  let inWidth: number | undefined; // a member's input channels; undefined while members read the shared input
+  let spatial: [number, number] | undefined;
+  for (let li = 0; li < n; li++) {
+    const layer = wide.layers[li]!;
+    const cls = layer.getClassName();
+    const cfg = layer.getConfig() as Config;
+    shapeKey(cls, cfg); // refuses layer kinds combineMembers would not have made
+    const last = li === n - 1;
+    if (cls === 'Flatten') {
+      const shape = wide.layers[li - 1]?.outputShape as number[] | undefined;
+      spatial = shape && shape.length === 4 ? [shape[1]!, shape[2]!] : [1, 1];
+    }
+    if (cls !== 'Conv2D' && cls !== 'Dense') {
+      for (let m = 0; m < M; m++) {
+        members[m]!.push(wideLayer(cls, cfg, 0, li === 0));
+        weights[m]!.push([]);
+      }
+      continue;
+    }
+    const [kt, bt] = layer.getWeights();
+    const shape = kt!.shape as number[];
+    const k = kt!.dataSync() as Float32Array;
+    const b = bt?.dataSync() as Float32Array | undefined;
+    const total = shape[shape.length - 1]!;
+    if (!last && total % M) throw new Error(`ensemble: layer ${li + 1} has ${total} units, not a multiple of ${M} members`);
+    const out = last ? total : total / M;
+    const [kh, kw] = cls === 'Conv2D' ? (shape as [number, number]) : [1, 1];
+    const positions = cls === 'Conv2D' ? kh * kw : spatial ? spatial[0] * spatial[1] : 1;
+    const cin = shape[shape.length - 2]! / (cls === 'Conv2D' ? 1 : positions);
+    const cm = inWidth ?? cin;
+    for (let m = 0; m < M; m++) {
+      const inOff = inWidth === undefined ? 0 : m * cm;
+      const outOff = last ? 0 : m * out;
+      const km = new Float32Array(positions * cm * out);
+      for (let p = 0; p < positions; p++)
+        for (let a = 0; a < cm; a++)
+          for (let o = 0; o < out; o++) km[(p * cm + a) * out + o] = k[(p * cin + inOff + a) * total + outOff + o]! * (last ? M : 1);
+      const mw: tf.Tensor[] = [cls === 'Conv2D' ? tf.tensor4d(km, [kh, kw, cm, out]) : tf.tensor2d(km, [positions * cm, out])];
+      if (b) mw.push(tf.tensor1d(last ? b.slice() : b.slice(outOff, outOff + out)));
+      members[m]!.push(wideLayer(cls, cfg, out, li === 0));
+      weights[m]!.push(mw);
+    }
+    // what the members' blocks leave out must be zero, or the net is not an ensemble of them
+    if (inWidth !== undefined) {
+      for (let p = 0; p < positions; p++)
+        for (let a = 0; a < cin; a++)
+          for (let o = 0; o < total; o++) {
+            const inBlock = Math.floor(a / cm);
+            const outBlock = last ? inBlock : Math.floor(o / out);
+            if (inBlock !== outBlock && k[(p * cin + a) * total + o] !== 0)
+              throw new Error(`ensemble: layer ${li + 1} mixes the members' channels (fine-tuned as one net?): cannot split it into ${M}`);
+          }
+    }
+    if (cls === 'Dense') spatial = undefined;
+    inWidth = last ? undefined : out;
+  }
+  return members.map((layers, m) => {
+    const net = tf.sequential({ layers });
+    net.layers.forEach((l, i) => {
+      if (weights[m]![i]!.length) l.setWeights(weights[m]![i]!);
+    });
+    tf.dispose(weights[m]!.flat());
+    return net;
+  });
+}

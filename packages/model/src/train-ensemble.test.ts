@@ -4,14 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import { applyTemperature } from './calibration.ts';
-import { loadClassifier } from './classifier.ts';
-import { VALIDATION_SPLIT } from './clothing-photos.ts';
+import { loadClassifier, readCard } from './classifier.ts';
+import { photoSplitOf, VALIDATION_SPLIT } from './clothing-photos.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadModel } from './io.ts';
+import { architectureOf } from './architectures.ts';
 import { predictTf } from './predict-tf.ts';
 import { train } from './train.ts';
-import { trainEnsemble } from './train-ensemble.ts';
+import { ensembleMembersOf, splitEnsemble, trainEnsemble } from './train-ensemble.ts';
 
 describe('train:ensemble (two tiny deep members)', function () {
   this.timeout(300_000);
@@ -83,6 +84,47 @@ describe('train:ensemble (two tiny deep members)', function () {
     let worst = 0;
     for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
     expect(worst).to.be.below(1e-4);
+  });
+
+  it('--split writes the members of the combined model back as deep models that train --init continues', async () => {
+    const ens = join(tmp, 'ens'); // written by the first test
+    const out = join(tmp, 'split');
+    const dirs = await splitEnsemble({ dir: ens, out, testLimit: 100 });
+    expect(dirs).to.deep.equal([join(out, 'member-1'), join(out, 'member-2')]);
+    const ensCard = readCard(ens);
+    const cards = dirs.map((d) => readCard(d)); // valid against the schema
+    for (const [i, c] of cards.entries()) {
+      expect(architectureOf(c)).to.equal('deep');
+      // the split the combined model was held out by, so a fine-tune validates on the same senders
+      expect(photoSplitOf(c)).to.deep.equal(photoSplitOf(ensCard));
+      expect((c.training as Record<string, any>).splitFrom).to.deep.include({ version: ensCard.version, member: i + 1 });
+      expect(c.evaluation.testImages).to.equal(100);
+      expect(c.review).to.equal(undefined);
+      expect(c.inference?.confidenceMap).to.equal(undefined);
+    }
+    // a member is the member it came from with the combined temperature folded in and the members'
+    // mean last bias: its logits are (z − b_own) / T + b_part
+    const n = 32;
+    const px = (await loadFashionMnist('test')).images.subarray(0, n * PIXELS_PER_IMAGE);
+    const [orig, part] = await Promise.all([loadModel(join(tmp, 'a')), loadModel(dirs[0]!)]);
+    const bias = (m: typeof orig) => m.layers.at(-1)!.getWeights()[1]!.dataSync() as Float32Array;
+    const t = (ensCard as Record<string, any>).calibration.temperature as number;
+    const p0 = predictTf(orig, px, n);
+    const want = new Float32Array(n * NUM_CLASSES);
+    for (let r = 0; r < n; r++) {
+      const z = Array.from({ length: NUM_CLASSES }, (_, c) => (Math.log(p0[r * NUM_CLASSES + c]!) - bias(orig)[c]!) / t + bias(part)[c]!);
+      const e = z.map((v) => Math.exp(v - Math.max(...z)));
+      e.forEach((v, c) => (want[r * NUM_CLASSES + c] = v / e.reduce((x, y) => x + y, 0)));
+    }
+    const got = predictTf(part, px, n);
+    expect(Math.max(...got.map((v, i) => Math.abs(v - want[i]!)))).to.be.below(1e-4);
+    orig.dispose();
+    part.dispose();
+    // a model that records no members is not a combined one
+    expect(ensembleMembersOf(readCard(join(tmp, 'a')))).to.equal(undefined);
+    let err: Error | undefined;
+    await splitEnsemble({ dir: join(tmp, 'a'), out: join(tmp, 'nope') }).catch((e: Error) => (err = e));
+    expect(err?.message).to.match(/records no members: it is not a combined model/);
   });
 
   it('refuses members held out by different photo splits (one would validate on photos another trained on)', async () => {

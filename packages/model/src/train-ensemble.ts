@@ -4,16 +4,19 @@
  * the photo validation split and folded in, review thresholds chosen, both test sets evaluated and a
  * card written. The card keeps each member's version, figures and training record.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@refund-vision/shared';
 import { architectureOf } from './architectures.ts';
 import { readCard } from './classifier.ts';
 import { photoSplitOf } from './clothing-photos.ts';
-import { combineMembers } from './ensemble.ts';
+import { combineMembers, splitMembers } from './ensemble.ts';
 import { initTf } from './engine.ts';
+import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadModel, saveModel } from './io.ts';
+import { evaluate } from './metrics.ts';
+import { predictTf } from './predict-tf.ts';
 import { train, type PhotoTrainOptions, type TrainResult } from './train.ts';
 
 export interface EnsembleOptions {
@@ -114,4 +117,72 @@ export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult>
     models.forEach((m) => m.dispose());
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+type MemberRecord = { version: string; testAccuracy?: number; training: Record<string, unknown> };
+
+/**
+ * The members a combined model was made of, from its card: `pnpm train:ensemble` records them in
+ * `training.members`, and every recalibration or fine-tune since keeps that record under
+ * `training.initFrom.training`.
+ */
+export function ensembleMembersOf(card: unknown): MemberRecord[] | undefined {
+  for (let t = (card as Record<string, any>)?.training; t; t = t.initFrom?.training)
+    if (Array.isArray(t.members) && t.members.length >= 2) return t.members as MemberRecord[];
+  return undefined;
+}
+
+/**
+ * `pnpm train:ensemble --split DIR --out OUT`: the members of a combined model as OUT/member-1 … -M
+ * (ensemble.ts splitMembers), each a 'deep' model that `pnpm train --init` fine-tunes on its own and
+ * `pnpm train:ensemble` combines again: retraining the members costs 1/M of fine-tuning the combined
+ * net, whose blocks between members would stop being zero. Each card is the combined model's, with
+ * the member's own training record and its own Fashion-MNIST evaluation; it keeps the photo split
+ * (a fine-tune must validate on the same held-out senders), and drops the calibration, confidence
+ * map and review policy, which were fitted to the combined answers.
+ */
+export async function splitEnsemble(opts: { dir: string; out: string; testLimit?: number; logger?: Logger }): Promise<string[]> {
+  await initTf('wasm', opts.logger);
+  const card = readCard(opts.dir) as Record<string, any>;
+  const records = ensembleMembersOf(card);
+  if (!records) throw new Error(`train:ensemble --split: ${opts.dir} (${card.version}) records no members: it is not a combined model`);
+  const wide = await loadModel(opts.dir);
+  const parts = splitMembers(wide, records.length);
+  wide.dispose();
+  const test = await loadFashionMnist('test', { logger: opts.logger });
+  const n = Math.min(opts.testLimit ?? test.count, test.count);
+  const flipAverage = card.inference?.flipAverage === true;
+  const dirs: string[] = [];
+  try {
+    for (const [i, part] of parts.entries()) {
+      const dir = join(opts.out, `member-${i + 1}`);
+      mkdirSync(dir, { recursive: true });
+      const saved = await saveModel(part, dir);
+      const { perClassMeanConfidence: _, ...evaluation } = evaluate(predictTf(part, test.images, n, 1000, flipAverage), test.labels, n);
+      const { confidenceMap: __, ...inference } = card.inference ?? {};
+      const memberCard: Record<string, unknown> = {
+        ...card,
+        version: saved.version,
+        createdAt: new Date().toISOString(),
+        architecture: {
+          ...card.architecture,
+          summary: [`deep: member ${i + 1} of ${records.length} of ${card.version} (pnpm train:ensemble --split)`],
+          why: `Member ${records[i]!.version} as ${card.version} holds it: its last bias is the mean of the members' biases, and the combined model's temperature is in its weights.`,
+        },
+        training: { ...records[i]!.training, splitFrom: { version: card.version, member: i + 1, originalVersion: records[i]!.version } },
+        evaluation: { ...evaluation, testImages: n, engine: 'wasm' },
+        inference,
+        photoEvaluation: { validationSplit: card.photoEvaluation?.validationSplit },
+      };
+      delete memberCard.calibration;
+      delete memberCard.review;
+      delete memberCard.onnx;
+      writeFileSync(join(dir, 'model-card.json'), `${JSON.stringify(memberCard, null, 2)}\n`);
+      opts.logger?.info('ensemble member written', { dir, version: saved.version, testAccuracy: evaluation.accuracy });
+      dirs.push(dir);
+    }
+  } finally {
+    parts.forEach((p) => p.dispose());
+  }
+  return dirs;
 }

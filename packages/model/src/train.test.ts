@@ -6,12 +6,27 @@ import { ModelCard } from '@refund-vision/shared';
 import { loadClassifier } from './classifier.ts';
 import { VALIDATION_SPLIT, validationSplitOf } from './clothing-photos.ts';
 import { loadModel } from './io.ts';
-import { train } from './train.ts';
+import { quarterTurn, train } from './train.ts';
 
 /** a split other than the default, so that keeping it shows */
 const HALF_CAP = { share: 0.2, maxSenderShare: 0.5 };
 
 const onDiskPhotos = (dir: string) => ModelCard.parse(JSON.parse(readFileSync(join(dir, 'model-card.json'), 'utf8'))).monitoring.photos!;
+
+describe('quarterTurn', () => {
+  it('turns clockwise (k = 1) and anticlockwise (k = 3), and the two undo each other', () => {
+    const img = new Uint8Array(2 * 784);
+    const at = (r: number, c: number) => 784 + r * 28 + c; // the second image of the buffer
+    img[at(0, 0)] = 1; // top left
+    img[at(0, 5)] = 2; // on the top row
+    img[at(27, 27)] = 3; // bottom right
+    const cw = quarterTurn(img, 784, 1);
+    expect([cw[0 * 28 + 27], cw[5 * 28 + 27], cw[27 * 28 + 0]]).to.deep.equal([1, 2, 3]);
+    const ccw = quarterTurn(img, 784, 3);
+    expect([ccw[27 * 28 + 0], ccw[22 * 28 + 0], ccw[0 * 28 + 27]]).to.deep.equal([1, 2, 3]);
+    expect(quarterTurn(cw, 0, 3)).to.deep.equal(img.subarray(784));
+  });
+});
 
 describe('training (tiny runs on the wasm engine)', function () {
   this.timeout(120_000);
@@ -64,6 +79,7 @@ describe('training (tiny runs on the wasm engine)', function () {
       share: 0.25,
       oosWeight: 0.5,
       variants: 1,
+      rotate: 0.25,
       validationSplit: HALF_CAP,
       limit: 80,
       cacheDir: join(tmp, 'photo-cache'),
@@ -101,6 +117,8 @@ describe('training (tiny runs on the wasm engine)', function () {
     expect(onDiskPhotos(out).meanConfidence).to.be.within(0.1, 1);
     expect(onDiskPhotos(out).classDistribution.reduce((a: number, b: number) => a + b, 0)).to.be.closeTo(1, 1e-3);
     expect(c.training.command).to.contain('--photo-share 0.25');
+    expect(c.training.command).to.contain('--photo-rotate 0.25');
+    expect(c.training.augmentation).to.contain('a quarter turn either way (p=0.25)');
     // the card on disk is what the API reads: the schema accepts it and keeps the review policy
     const onDisk = ModelCard.parse(JSON.parse(readFileSync(join(out, 'model-card.json'), 'utf8')));
     expect(onDisk.review).to.deep.equal(card.review);

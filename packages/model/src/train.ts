@@ -101,6 +101,12 @@ export interface PhotoTrainOptions {
   /** Augmented copies per training photo made from the original at cache time (crop/JPEG, tone/blur). */
   variants: number;
   /**
+   * Share of drawn photos turned a quarter turn (either way) before the flip and shift: items lie on
+   * beds and floors in any direction (shoes toes-up, trousers across the frame), Fashion-MNIST's stand
+   * upright. Default 0.
+   */
+  rotate?: number;
+  /**
    * Which photos (by sender) are held out for validation; default: the split of the model `init`
    * continues if it learned from photos (clothing-photos.ts splitForRun), else VALIDATION_SPLIT.
    */
@@ -169,6 +175,14 @@ function putImage(src: Uint8Array, off: number, x: Float32Array, dst: number, fl
       const sc = flip ? 27 - sc0 : sc0;
       x[dst + r * 28 + c] = sr >= 0 && sr < 28 && sc0 >= 0 && sc0 < 28 ? src[off + sr * 28 + sc]! / 255 : 0;
     }
+}
+
+/** A 28×28 image turned a quarter turn: clockwise (k = 1) or anticlockwise (k = 3). */
+export function quarterTurn(src: Uint8Array, off: number, k: 1 | 3): Uint8Array {
+  const out = new Uint8Array(PIXELS_PER_IMAGE);
+  for (let r = 0; r < 28; r++)
+    for (let c = 0; c < 28; c++) out[r * 28 + c] = k === 1 ? src[off + (27 - c) * 28 + r]! : src[off + c * 28 + 27 - r]!;
+  return out;
 }
 
 /** Training photos as the batches draw them: each photo's preprocessed variants that succeeded. */
@@ -424,7 +438,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         augmentation:
           (opts.flip ? 'Fashion-MNIST: random horizontal flip (p=0.5)' : 'Fashion-MNIST: none') +
           (ph
-            ? `; photos: ${ph.variants} augmented copies per photo from the original (crop 80–100 % + downscale + JPEG quality 20–60; brightness/contrast ±30 %/±30 levels + blur σ 0.5–1.8), then random flip and ±2 px shifts on the 28×28`
+            ? `; photos: ${ph.variants} augmented copies per photo from the original (crop 80–100 % + downscale + JPEG quality 20–60; brightness/contrast ±30 %/±30 levels + blur σ 0.5–1.8), then ${ph.rotate ? `a quarter turn either way (p=${ph.rotate}), ` : ''}random flip and ±2 px shifts on the 28×28`
             : ''),
         history,
         ...(prior ? { initFrom: { version: prior.version, training: prior.training, testAccuracy: prior.evaluation.accuracy } } : {}),
@@ -436,7 +450,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         command:
           `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''}${opts.freezeConvs ? ' --freeze-convs' : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''} --workers ${workers}${flipAverage && !prior?.inference?.flipAverage ? ' --flip-average' : ''}` +
           (ph
-            ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.setLoss === 'max' ? ' --set-loss max' : ''}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}${ph.reviewed ? ' --with-reviews' : ''}`
+            ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.setLoss === 'max' ? ' --set-loss max' : ''}${ph.rotate ? ` --photo-rotate ${ph.rotate}` : ''}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}${ph.reviewed ? ' --with-reviews' : ''}`
             : ' --no-photos'),
       },
       data: {
@@ -582,7 +596,12 @@ function drawPhoto(pool: PhotoPool, batch: Batch, k: number, ph: PhotoTrainOptio
   const rows = pool.rows[i]!;
   const row = rows[Math.floor(rand() * rows.length)]!;
   const shift = () => Math.floor(rand() * 5) - 2;
-  putImage(pool.pixels, row * PIXELS_PER_IMAGE, batch.x, k * PIXELS_PER_IMAGE, rand() < 0.5, shift(), shift());
+  // one draw decides whether to turn, so runs without --photo-rotate keep their random sequence
+  const turn = ph.rotate ? rand() < ph.rotate : false;
+  const [src, off] = turn
+    ? [quarterTurn(pool.pixels, row * PIXELS_PER_IMAGE, rand() < 0.5 ? 1 : 3), 0]
+    : [pool.pixels, row * PIXELS_PER_IMAGE];
+  putImage(src, off, batch.x, k * PIXELS_PER_IMAGE, rand() < 0.5, shift(), shift());
   if (p.outOfScope) {
     batch.setW[k] = 0;
     batch.uniW[k] = ph.oosWeight;

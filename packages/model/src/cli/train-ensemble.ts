@@ -1,5 +1,7 @@
 /**
  * pnpm train:ensemble [--out models/fashion-cnn] [--no-onnx] [--photo-limit N] [--flip-average] MEMBER_DIR MEMBER_DIR [...]
+ * pnpm train:ensemble --split MODEL_DIR --out DIR
+ * The second form writes the members of a combined model as DIR/member-1 … to fine-tune one by one.
  * Combines trained 'deep' members (e.g. two `pnpm train:recipe --seeds …` runs) into one model, fits
  * its temperature and review thresholds on the photo validation split, evaluates it and writes its
  * card and ONNX export (train-ensemble.ts). --flip-average: it answers each image as the mean logits of
@@ -8,7 +10,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closeLoggers, createLogger, loadConfig } from '@refund-vision/shared';
-import { trainEnsemble } from '../train-ensemble.ts';
+import { splitEnsemble, trainEnsemble } from '../train-ensemble.ts';
 import { PHOTO_DEFAULTS } from '../train.ts';
 
 const { values, positionals } = parseArgs({
@@ -18,12 +20,14 @@ const { values, positionals } = parseArgs({
     'no-onnx': { type: 'boolean', default: false },
     'photo-limit': { type: 'string' },
     'flip-average': { type: 'boolean', default: false },
+    split: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
-if (values.help || positionals.length < 2) {
+if (values.help || (values.split ? !values.out || positionals.length : positionals.length < 2)) {
   process.stdout.write(
-    'usage: pnpm train:ensemble [--out DIR] [--no-onnx] [--photo-limit N] [--flip-average] MEMBER_DIR MEMBER_DIR [...]\n',
+    'usage: pnpm train:ensemble [--out DIR] [--no-onnx] [--photo-limit N] [--flip-average] MEMBER_DIR MEMBER_DIR [...]\n' +
+      '       pnpm train:ensemble --split MODEL_DIR --out DIR   (the members of a combined model, to fine-tune one by one)\n',
   );
   process.exit(values.help ? 0 : 2);
 }
@@ -35,7 +39,7 @@ if (photoLimit !== undefined && !(Number.isInteger(photoLimit) && photoLimit > 0
 
 const cfg = loadConfig();
 const logger = createLogger('train', { dir: cfg.logs.dir, level: cfg.logs.level, console: false });
-try {
+async function combine(): Promise<void> {
   const { card, dir } = await trainEnsemble({
     members: positionals,
     out: values.out ?? cfg.model.dir,
@@ -55,6 +59,12 @@ try {
         : '') +
       '\n',
   );
+}
+
+try {
+  if (values.split)
+    for (const dir of await splitEnsemble({ dir: values.split, out: values.out!, logger })) process.stderr.write(`wrote ${dir}\n`);
+  else await combine();
 } catch (e) {
   process.stderr.write(`train:ensemble failed: ${(e as Error).message}\n`);
   process.exitCode = 1;

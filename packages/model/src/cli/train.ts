@@ -1,7 +1,7 @@
 /**
  * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
  *            [--validation 5000] [--no-flip] [--limit N] [--init DIR] [--out models/fashion-cnn] [--no-onnx]
- *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--set-loss sum|max] [--photo-limit N] [--max-sender-share 0.1]
+ *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--set-loss sum|max] [--photo-rotate 0] [--photo-limit N] [--max-sender-share 0.1]
  *            [--with-reviews [--review-holdout 0.2]] [--workers N] [--flip-average]
  * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh; with
  * --epochs 0 it only recalibrates it on the photo validation split and chooses the review thresholds.
@@ -40,6 +40,7 @@ const { values } = parseArgs({
     'oos-weight': { type: 'string', default: String(PHOTO_DEFAULTS.oosWeight) },
     'photo-variants': { type: 'string', default: String(PHOTO_DEFAULTS.variants) },
     'set-loss': { type: 'string', default: 'sum' },
+    'photo-rotate': { type: 'string', default: '0' },
     'photo-limit': { type: 'string' },
     // no default: absent, a model continued with --init keeps its own split (splitForRun)
     'max-sender-share': { type: 'string' },
@@ -57,7 +58,7 @@ if (values.help) {
   process.stdout.write(
     `usage: pnpm train [--arch ${Object.keys(ARCHITECTURES).join('|')}] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n` +
       `                  [--validation N] [--no-flip] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n` +
-      `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--set-loss sum|max] [--photo-limit N] [--max-sender-share X]\n` +
+      `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--set-loss sum|max] [--photo-rotate P] [--photo-limit N] [--max-sender-share X]\n` +
       `                  [--with-reviews [--review-holdout 0.2]] [--workers N (default ${defaultWorkers()})] [--flip-average]\n`,
   );
   process.exit(0);
@@ -103,6 +104,7 @@ const photos: PhotoTrainOptions | undefined = values['no-photos']
       variants: int('photo-variants', values['photo-variants'], 0)!,
       limit: int('photo-limit', values['photo-limit'], 1),
       setLoss: setLossMode(values['set-loss']),
+      rotate: num('photo-rotate', values['photo-rotate'], 0, 1),
       // 1 = the uncapped split the models before November 28 were held out by
       ...(values['max-sender-share'] === undefined
         ? {}
