@@ -183,7 +183,11 @@ function installRuntimeDeps(root: string, out: string, log: (m: string) => void)
     ],
     { cwd: out, encoding: 'utf8', env: { ...process.env, CI: 'true' } },
   );
-  if (r.status !== 0) throw new Error(`pnpm install in ${out} failed:\n${(r.stdout ?? '') + (r.stderr ?? '')}`.slice(-4000));
+  // r.error: pnpm (or npx) could not be started at all, so there is no output to show.
+  if (r.status !== 0)
+    throw new Error(
+      `pnpm install in ${out} failed${r.error ? ` (${r.error.message})` : ''}:\n${(r.stdout ?? '') + (r.stderr ?? '')}`.slice(-4000),
+    );
   for (const p of PRUNE) rmSync(join(out, p), { recursive: true, force: true });
   pruneFiles(join(out, 'node_modules'));
   writeFileSync(stamp, digest);

@@ -165,16 +165,32 @@ export function apiAvailable(): boolean {
   return existsSync(join(ROOT, API_MAIN));
 }
 
-/** Starts the API as its own process on a free loopback port and waits for /readyz 200. */
-export async function startApi(env: Record<string, string>, opts: { timeoutMs?: number; viaTsxCli?: boolean } = {}): Promise<RunningApi> {
+/** How to start the API: a command line and the folder it runs in. */
+export interface ApiCommand {
+  cmd: string;
+  args: string[];
+  cwd: string;
+}
+
+/** The API from TypeScript source, as in development: `node --import tsx packages/api/src/main.ts`. */
+export const API_FROM_SOURCE: ApiCommand = { cmd: process.execPath, args: tsxArgs(API_MAIN), cwd: ROOT };
+
+/** The same through tsx's CLI, as `pnpm api` runs it (the CLI adds a parent process). */
+export const API_VIA_TSX_CLI: ApiCommand = { cmd: join(ROOT, 'node_modules', '.bin', 'tsx'), args: [join(ROOT, API_MAIN)], cwd: ROOT };
+
+/** The API of a `pnpm build` output as the image runs it: plain `node bin/main.mjs`, cwd = the app folder. */
+export function apiFromBuild(dir: string): ApiCommand {
+  return { cmd: process.execPath, args: [join(dir, 'bin', 'main.mjs')], cwd: dir };
+}
+
+/** Starts the API (from source unless told) on a free loopback port and waits for /readyz 200. */
+export async function startApi(env: Record<string, string>, opts: { timeoutMs?: number; command?: ApiCommand } = {}): Promise<RunningApi> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
+  const { cmd, args, cwd } = opts.command ?? API_FROM_SOURCE;
   const port = await freePort();
   const t0 = performance.now();
-  const [cmd, args] = opts.viaTsxCli
-    ? [join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, API_MAIN)]]
-    : [process.execPath, tsxArgs(API_MAIN)];
   const child = spawn(cmd, args, {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

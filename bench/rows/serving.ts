@@ -6,7 +6,20 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exists, unavailable, type Ctx } from '../lib/context.ts';
 import { BodyFactory, loadAutocannon, runLoad, type LoadResult } from '../lib/load.ts';
-import { apiAvailable, pinned, run, startApi, treeRss, tsxArgs, type RunningApi } from '../lib/proc.ts';
+import { buildApp } from '../../deploy/build.ts';
+import {
+  API_FROM_SOURCE,
+  API_VIA_TSX_CLI,
+  apiAvailable,
+  apiFromBuild,
+  pinned,
+  run,
+  startApi,
+  treeRss,
+  tsxArgs,
+  type ApiCommand,
+  type RunningApi,
+} from '../lib/proc.ts';
 import { maxRelativeDeviation, median, windowMedians } from '../lib/stats.ts';
 import type { Row } from '../lib/table.ts';
 
@@ -34,37 +47,83 @@ function apiMissing(): string | undefined {
   return undefined;
 }
 
-export async function measureColdStart(ctx: Ctx): Promise<Row[]> {
-  const metric = 'API cold start: process start → /readyz 200';
-  const goal = { kind: 'ours<=', value: 1500 } as const;
-  const missing = apiMissing();
-  if (missing) return [unavailable(4, metric, 'ms', missing, goal)];
-  const runs = ctx.quick ? 2 : 5;
+/** Starts of the API, each with a fresh SQLite file, to the first /readyz 200 (ms). */
+async function coldStarts(ctx: Ctx, runs: number, command: ApiCommand): Promise<number[]> {
   const times: number[] = [];
-  const viaCli: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const api = await startApi(apiEnv(ctx));
+    const api = await startApi(apiEnv(ctx), { command });
     times.push(api.readyMs);
     await api.stop();
   }
-  if (!ctx.quick) {
-    for (let i = 0; i < 3; i++) {
-      const api = await startApi(apiEnv(ctx), { viaTsxCli: true });
-      viaCli.push(api.readyMs);
-      await api.stop();
-    }
+  return times;
+}
+
+const coldStartNote = (what: string, times: number[]) =>
+  `median of ${times.length} starts of ${what} (fresh SQLite each, default engine), runs: ${times.map((t) => t.toFixed(0)).join(', ')} ms`;
+
+/**
+ * `pnpm build` into the run's temp dir, as the image is built: esbuild bundles plus a flat production
+ * install beside them. A failure is returned, not thrown, so that the row can say so.
+ */
+async function buildForBench(ctx: Ctx): Promise<{ dir: string; ms: number } | { error: string }> {
+  const t0 = performance.now();
+  try {
+    const r = await buildApp({ out: join(ctx.tmp, 'app'), log: (m) => ctx.log(`  build: ${m}`) });
+    return { dir: r.dir, ms: performance.now() - t0 };
+  } catch (e) {
+    // A failed install carries pnpm's whole output: its first and last lines say enough for a table note.
+    const lines = (e instanceof Error ? e.message : String(e)).split('\n').filter((l) => l.trim());
+    return { error: lines.length > 1 ? `${lines[0]} … ${lines[lines.length - 1]}` : (lines[0] ?? 'unknown error') };
   }
-  return [
-    {
-      item: 4,
-      metric,
-      unit: 'ms',
-      ours: median(times),
-      peer: null,
-      goal,
-      note: `median of ${runs} starts of \`node --import tsx packages/api/src/main.ts\` (fresh SQLite each, default engine), runs: ${times.map((t) => t.toFixed(0)).join(', ')} ms${viaCli.length ? `; through the tsx CLI (as \`pnpm api\`, pnpm's own start not counted): median ${median(viaCli).toFixed(0)} ms` : ''}`,
-    },
-  ];
+}
+
+const COLD_START = 'process start → /readyz 200';
+
+/** The goal's row: the API as the image and the Kubernetes pods start it, from a fresh `pnpm build`. */
+async function productionStart(ctx: Ctx, runs: number, goal: Row['goal']): Promise<Row> {
+  const metric = `API cold start, production build (bin/main.mjs): ${COLD_START}`;
+  ctx.log('  building the app as `pnpm build` does …');
+  const built = await buildForBench(ctx);
+  // No fallback to another start: a figure for something production does not run would judge the goal wrongly.
+  if ('error' in built) return unavailable(4, metric, 'ms', `not available: the build failed: ${built.error}`, goal);
+  const times = await coldStarts(ctx, runs, apiFromBuild(built.dir));
+  return {
+    item: 4,
+    metric,
+    unit: 'ms',
+    ours: median(times),
+    peer: null,
+    goal,
+    note: `what the image and the Kubernetes pods run: ${coldStartNote('`node bin/main.mjs` with cwd = a `pnpm build` output', times)}; the build before them (bundles + flat production install) took ${(built.ms / 1000).toFixed(1)} s, not counted`,
+  };
+}
+
+/** The start in development (`pnpm api`; `npm start` adds the scheduler): TypeScript through tsx's loader. No goal. */
+async function sourceStart(ctx: Ctx, runs: number): Promise<Row> {
+  const times = await coldStarts(ctx, runs, API_FROM_SOURCE);
+  // The tsx CLI adds a parent process; only the full run spends time on it.
+  const viaCli = ctx.quick ? [] : await coldStarts(ctx, 3, API_VIA_TSX_CLI);
+  return {
+    item: 4,
+    metric: `API cold start from source under tsx (development): ${COLD_START}`,
+    unit: 'ms',
+    ours: median(times),
+    peer: null,
+    note: `${coldStartNote('`node --import tsx packages/api/src/main.ts`', times)}${viaCli.length ? `; through the tsx CLI (as \`pnpm api\`, pnpm's own start not counted): median ${median(viaCli).toFixed(0)} ms` : ''}; no goal: production does not run tsx (the goal is judged on the row above)`,
+  };
+}
+
+/**
+ * Item 4, judged on what production runs: a new replica (scale-out, a rollout) is where a cold start
+ * costs, and the image starts the esbuild bundles, not TypeScript under tsx. The tsx start from source,
+ * whose loader hooks every module, is reported beside it for development.
+ */
+export async function measureColdStart(ctx: Ctx): Promise<Row[]> {
+  const goal = { kind: 'ours<=', value: 1500 } as const;
+  const missing = apiMissing();
+  if (missing) return [unavailable(4, `API cold start: ${COLD_START}`, 'ms', missing, goal)];
+  const runs = ctx.quick ? 2 : 5;
+  return [await productionStart(ctx, runs, goal), await sourceStart(ctx, runs)];
 }
 
 async function testPixels(ctx: Ctx): Promise<Uint8Array> {
