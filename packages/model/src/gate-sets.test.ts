@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { loadClothingPhotos, splitBySender, UNCAPPED_SPLIT, VALIDATION_SPLIT } from './clothing-photos.ts';
 import { encodePixels, modelReviewReason, type ReviewPolicy } from '@refund-vision/shared';
 import { readCard } from './classifier.ts';
-import { photoValidationSet, reviewHoldoutSet } from './gate-sets.ts';
+import { photoValidationSets, reviewHoldoutSet } from './gate-sets.ts';
+import { loadClassifier } from './classifier.ts';
 import { BUNDLED_MODEL_DIR } from './testing/model-variant.ts';
 
 describe('gate sets', () => {
@@ -11,13 +12,44 @@ describe('gate sets', () => {
     const held = (s: typeof VALIDATION_SPLIT) => new Set(splitBySender(data.photos, s).validation.map((p) => p.id));
     const [capped, uncapped] = [held(VALIDATION_SPLIT), held(UNCAPPED_SPLIT)];
     const both = [...capped].filter((id) => uncapped.has(id)).length;
-    const one = await photoValidationSet({ splits: [VALIDATION_SPLIT] });
-    const pair = await photoValidationSet({ splits: [VALIDATION_SPLIT, UNCAPPED_SPLIT] });
+    const one = (await photoValidationSets({ splits: [VALIDATION_SPLIT] }))[0]!;
+    const pair = (await photoValidationSets({ splits: [VALIDATION_SPLIT, UNCAPPED_SPLIT] }))[0]!;
     // a photo that cannot be preprocessed is left out of either (a handful in the real data)
     expect(one.n).to.be.within(capped.size * 0.97, capped.size);
     expect(pair.n).to.be.within(both * 0.97, both);
     expect(pair.n).to.be.below(one.n);
     expect(pair.pixels.length).to.equal(pair.n * 784);
+  });
+
+  it('judges the same photos three ways: the answers, the right ones accepted, no wrong one accepted', async function () {
+    this.timeout(60_000);
+    const [answers, acceptedRight, noWrongAccepted] = await photoValidationSets({ limit: 120, splits: [UNCAPPED_SPLIT] });
+    expect([answers!.n, acceptedRight!.n, noWrongAccepted!.n]).to.deep.equal([answers!.n, answers!.n, answers!.n]);
+    const clf = await loadClassifier({ dir: BUNDLED_MODEL_DIR, backend: 'onnx' });
+    try {
+      const probs = await clf.predict(answers!.pixels, answers!.n);
+      const judge = (set: typeof answers, model: object) =>
+        Array.from({ length: set!.n }, (_, i) => set!.isCorrect(probs, i, model as never));
+      const card = clf.card;
+      const everyone = { card: { ...card, review: { ...card.review!, lowConfidence: { score: 'maxProb', threshold: 1.01 } } } };
+      const nobody = { card: { ...card, review: undefined } };
+      // every answer to a person: nothing accepted, so nothing wrong accepted
+      expect(judge(acceptedRight, everyone).some(Boolean)).to.equal(false);
+      expect(judge(noWrongAccepted, everyone).every(Boolean)).to.equal(true);
+      // nothing to a person: both say what the answers' set says of in-scope photos, and an
+      // out-of-scope photo is accepted wrongly
+      const plain = judge(answers, nobody);
+      expect(judge(acceptedRight, nobody)).to.deep.equal(plain);
+      expect(judge(noWrongAccepted, nobody)).to.deep.equal(plain);
+      // the card's own policy lies between: some right answers accepted, some wrong ones kept back
+      const own = [judge(answers, clf), judge(acceptedRight, clf), judge(noWrongAccepted, clf)];
+      const count = (xs: boolean[]) => xs.filter(Boolean).length;
+      expect(count(own[1]!)).to.be.above(0).and.below(count(plain));
+      expect(count(own[2]!)).to.be.above(count(plain));
+      own[1]!.forEach((ok, i) => ok && expect(own[0]![i]).to.equal(true));
+    } finally {
+      await clf.dispose();
+    }
   });
 
   it('an item no class fits is right when the card policy sends it to a person, for either reason', () => {

@@ -49,10 +49,16 @@ export async function fashionMnistTestSet(limit?: number): Promise<EvalSet> {
 
 /**
  * The real-photo validation split (by sender, as training holds it out), through the shared
- * preprocessing cache. Right means: an in-scope photo's top class is one of its label's classes; an
- * out-of-scope photo is sent to a person (sentToPerson).
+ * preprocessing cache, as three sets of the same photos, each judging one thing:
+ * - "photo validation": an in-scope photo's top class is one of its label's classes; an out-of-scope
+ *   photo is sent to a person (sentToPerson) — the answers;
+ * - "… accepted right": an in-scope photo answered right AND accepted without a person — the work the
+ *   model saves, which a recalibration or new review thresholds change while the answers stay;
+ * - "… no wrong accepted": nothing wrong passes without a person — what a refund department pays for.
+ * So a candidate with the same answers passes by accepting more right answers beyond noise, and fails
+ * by letting more wrong ones through; a model that answers better passes on the first set as before.
  */
-export async function photoValidationSet(opts: { limit?: number; splits?: readonly ValidationSplit[] } = {}): Promise<EvalSet> {
+export async function photoValidationSets(opts: { limit?: number; splits?: readonly ValidationSplit[] } = {}): Promise<EvalSet[]> {
   const data = await loadClothingPhotos();
   // photos held out from every model compared (each card names the split its model was held out by)
   const held = (opts.splits?.length ? opts.splits : [VALIDATION_SPLIT]).map(
@@ -68,15 +74,13 @@ export async function photoValidationSet(opts: { limit?: number; splits?: readon
   chosen.forEach((_, i) => {
     if (arrays.ok[i] === 1) pixels.set(arrays.pixels.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE), k++ * PIXELS_PER_IMAGE);
   });
-  return {
-    name: 'photo validation',
-    n: photos.length,
-    pixels,
-    isCorrect: (probs, i, model) => {
-      const p = photos[i]!;
-      return p.outOfScope ? sentToPerson(probs, i, model) : setCorrect(probs, i, p);
-    },
-  };
+  const right = (probs: Float32Array, i: number) => !photos[i]!.outOfScope && setCorrect(probs, i, photos[i]!);
+  const set = (name: string, isCorrect: EvalSet['isCorrect']): EvalSet => ({ name, n: photos.length, pixels, isCorrect });
+  return [
+    set('photo validation', (probs, i, model) => (photos[i]!.outOfScope ? sentToPerson(probs, i, model) : right(probs, i))),
+    set('photo validation, accepted right', (probs, i, model) => right(probs, i) && !sentToPerson(probs, i, model)),
+    set('photo validation, no wrong accepted', (probs, i, model) => right(probs, i) || sentToPerson(probs, i, model)),
+  ];
 }
 
 export const REVIEW_HOLDOUT_FILE = 'review-holdout.json';

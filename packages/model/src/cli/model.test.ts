@@ -40,6 +40,11 @@ describe('pnpm model (registry CLI)', function () {
     // the real-photo validation split (held out by sender), through the shared preprocessing
     expect(report.sets[1].name).to.equal('photo validation');
     expect(report.sets[1].n).to.be.within(450, 500);
+    // and the same photos judged by what the card's review policy lets through without a person
+    expect(report.sets.slice(2).map((s: { name: string; n: number }) => [s.name, s.n])).to.deep.equal([
+      ['photo validation, accepted right', report.sets[1].n],
+      ['photo validation, no wrong accepted', report.sets[1].n],
+    ]);
     expect(report.sets[0].pWorse).to.be.within(0, 1);
     expect(report.sets[0].championAccuracy).to.be.above(0.85);
 

@@ -11,7 +11,7 @@ import { loadConfig } from '@refund-vision/shared';
 import { loadClassifier, type Classifier } from '../classifier.ts';
 import { validationSplitOf } from '../clothing-photos.ts';
 import { formatGateReport, gate, type GateReport } from '../gate.ts';
-import { fashionMnistTestSet, pairOutcomes, photoValidationSet, readReviewHoldout, reviewHoldoutSet, type EvalSet } from '../gate-sets.ts';
+import { fashionMnistTestSet, pairOutcomes, photoValidationSets, readReviewHoldout, reviewHoldoutSet, type EvalSet } from '../gate-sets.ts';
 import { ModelRegistry, RegistryError } from '../registry.ts';
 
 const USAGE = `usage: pnpm model list | history | add DIR [--note TEXT] | gate VERSION [--limit N] [--no-photos]
@@ -67,10 +67,10 @@ async function runGate(version: string): Promise<GateReport> {
     else {
       try {
         sets.push(
-          await photoValidationSet({
+          ...(await photoValidationSets({
             ...(limit ? { limit } : {}),
             splits: [validationSplitOf(champion.card), validationSplitOf(candidate.card)],
-          }),
+          })),
         );
       } catch (e) {
         // No photo dataset here: the gate says so instead of silently judging on fewer sets.
