@@ -35,6 +35,15 @@ function small(seed: number, w: [number, number, number], firstKernel = 3): tf.S
   });
 }
 
+/** Large logits: a wrong block or a wrong flatten order changes the answer visibly. */
+function loud(members: tf.Sequential[]): tf.Sequential[] {
+  for (const m of members) {
+    const last = m.layers.at(-1)!;
+    last.setWeights(last.getWeights().map((w) => tf.tidy(() => w.mul(8))));
+  }
+  return members;
+}
+
 /** Random bright images: non-zero everywhere, so any misplaced weight shows in the answer. */
 function images(n: number, seed: number): Uint8Array {
   const r = seededRandom(seed);
@@ -67,12 +76,7 @@ describe('combineMembers (an ensemble as one wider net)', () => {
   before(() => initTf('wasm'));
 
   it('answers softmax of the mean of the members’ logits, for members of different widths', () => {
-    const members = [small(1, [4, 6, 5]), small(20, [3, 5, 7]), small(40, [4, 6, 5])];
-    // large logits: a wrong block or a wrong flatten order changes the answer visibly
-    for (const m of members) {
-      const last = m.layers.at(-1)!;
-      last.setWeights(last.getWeights().map((w) => tf.tidy(() => w.mul(8))));
-    }
+    const members = loud([small(1, [4, 6, 5]), small(20, [3, 5, 7]), small(40, [4, 6, 5])]);
     const wide = combineMembers(members);
     expect(wide.layers.map((l) => (l.outputShape as number[]).at(-1))).to.deep.equal([11, 11, 17, 17, 153, 153, 17, 10]);
     const n = 16;
@@ -125,11 +129,7 @@ describe('combineMembers (an ensemble as one wider net)', () => {
   });
 
   it('splits back into its members (splitMembers), which combine into the same answers', () => {
-    const members = [small(1, [4, 6, 5]), small(20, [4, 6, 5]), small(40, [4, 6, 5])];
-    for (const m of members) {
-      const last = m.layers.at(-1)!;
-      last.setWeights(last.getWeights().map((w) => tf.tidy(() => w.mul(8))));
-    }
+    const members = loud([small(1, [4, 6, 5]), small(20, [4, 6, 5]), small(40, [4, 6, 5])]);
     const wide = combineMembers(members);
     const n = 16;
     const px = images(n, 5);
