@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodePixels, type ReviewedItem } from '@refund-vision/shared';
 import { readReviewHoldout } from './gate-sets.ts';
-import { fetchReviewedItems, isHeldBack, reviewArrays, splitReviews, writeReviewHoldout } from './reviews-data.ts';
+import { fetchReviewedItems, isHeldBack, mergeReviewHoldouts, reviewArrays, splitReviews, writeReviewHoldout } from './reviews-data.ts';
 
 const item = (i: number, classIndex: number | null): ReviewedItem => ({
   id: `item-${i}`,
@@ -44,6 +44,26 @@ describe('reviewed items as training data', () => {
       expect(back.items.map((x) => x.id)).to.deep.equal(['item-0', 'item-1', 'item-2']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('merges the held-back files of members combined into one: held back by all of them', () => {
+    const root = mkdtempSync(join(tmpdir(), 'rv-holdouts-'));
+    try {
+      const [a, b, none] = ['a', 'b', 'none'].map((d) => mkdtempSync(join(root, d)));
+      // a held back 20 % of the first 100 items, b (a later fetch, a smaller share) 10 % of 150
+      writeReviewHoldout(a!, splitReviews(items.slice(0, 100), 0.2).holdout, 0.2);
+      writeReviewHoldout(b!, splitReviews(items.slice(0, 150), 0.1).holdout, 0.1);
+      expect(mergeReviewHoldouts([none!])).to.equal(null);
+      const merged = mergeReviewHoldouts([a!, none!, b!])!;
+      expect(merged.share).to.equal(0.1);
+      // exactly the items of either file that b's share holds back too (a held back more; b trained on those)
+      const want = items.slice(0, 150).filter((it) => isHeldBack(it.id, 0.1));
+      expect(merged.items.map((x) => x.id).sort()).to.deep.equal(want.map((it) => it.id).sort());
+      expect(want.length).to.be.above(5);
+      expect(readReviewHoldout(a!)!.items.length).to.be.above(merged.items.filter((x) => Number(x.id.slice(5)) < 100).length);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodePixels, PIXELS_PER_IMAGE, TrainingSetResponse, type ReviewedItem } from '@refund-vision/shared';
-import { REVIEW_HOLDOUT_FILE, type ReviewHoldout } from './gate-sets.ts';
+import { readReviewHoldout, REVIEW_HOLDOUT_FILE, type ReviewHoldout } from './gate-sets.ts';
 
 export async function fetchReviewedItems(apiUrl: string, apiKey?: string): Promise<ReviewedItem[]> {
   const url = `${apiUrl.replace(/\/+$/, '')}/v1/reviews/training-set`;
@@ -37,13 +37,31 @@ export function splitReviews(items: ReviewedItem[], share: number): { train: Rev
 }
 
 export function writeReviewHoldout(dir: string, holdout: ReviewedItem[], share: number): ReviewHoldout {
-  const file: ReviewHoldout = {
+  return writeHoldoutFile(dir, {
     createdAt: new Date().toISOString(),
     share,
     items: holdout.map((it) => ({ id: it.id, pixels: it.pixels, classIndex: it.classIndex })),
-  };
+  });
+}
+
+export function writeHoldoutFile(dir: string, file: ReviewHoldout): ReviewHoldout {
   writeFileSync(join(dir, REVIEW_HOLDOUT_FILE), JSON.stringify(file));
   return file;
+}
+
+/**
+ * The held-back reviews of models that are combined into one (`pnpm train:ensemble`): an item is held
+ * back by every member that trained on reviews when its hash falls under the smallest share among
+ * them (a member that trained on none held back all), so the combined model's gate set is the union of
+ * the members' held-back items that pass that share. Null when no member trained on reviews.
+ */
+export function mergeReviewHoldouts(dirs: readonly string[]): ReviewHoldout | null {
+  const files = dirs.map((d) => readReviewHoldout(d)).filter((h): h is ReviewHoldout => h !== null);
+  if (!files.length) return null;
+  const share = Math.min(...files.map((f) => f.share));
+  const items = new Map<string, ReviewHoldout['items'][number]>();
+  for (const f of files) for (const it of f.items) if (isHeldBack(it.id, share) && !items.has(it.id)) items.set(it.id, it);
+  return { createdAt: new Date().toISOString(), share, items: [...items.values()] };
 }
 
 /** Reviewed items as arrays: the 28×28s, and per item its class, or null for out of scope. */

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
+import { encodePixels, ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
+import { readReviewHoldout, REVIEW_HOLDOUT_FILE } from './gate-sets.ts';
 import { applyTemperature } from './calibration.ts';
 import { loadClassifier, readCard } from './classifier.ts';
 import { photoSplitOf, VALIDATION_SPLIT } from './clothing-photos.ts';
@@ -11,6 +12,7 @@ import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadModel } from './io.ts';
 import { architectureOf } from './architectures.ts';
 import { predictTf } from './predict-tf.ts';
+import { isHeldBack } from './reviews-data.ts';
 import { train } from './train.ts';
 import { ensembleMembersOf, splitEnsemble, trainEnsemble } from './train-ensemble.ts';
 
@@ -66,6 +68,7 @@ describe('train:ensemble (two tiny deep members)', function () {
     const t = (onDisk as Record<string, any>).calibration.temperature as number;
     expect(t).to.be.within(0.25, 8);
     expect(onDisk.review?.lowConfidence).to.be.an('object');
+    expect(readReviewHoldout(out)).to.equal(null); // no member trained on reviews
 
     // the served answers: softmax(mean of the member logits / T), then the card's confidence map
     const test = await loadFashionMnist('test');
@@ -89,7 +92,17 @@ describe('train:ensemble (two tiny deep members)', function () {
   it('--split writes the members of the combined model back as deep models that train --init continues', async () => {
     const ens = join(tmp, 'ens'); // written by the first test
     const out = join(tmp, 'split');
+    // as if it had been trained --with-reviews: its held-back reviews stay held back by its members
+    // (an id the share holds back: ids are held back by their hash)
+    const id = Array.from({ length: 100 }, (_, k) => `r${k}`).find((x) => isHeldBack(x, 0.2))!;
+    const holdout = {
+      createdAt: '2026-11-29T00:00:00.000Z',
+      share: 0.2,
+      items: [{ id, pixels: encodePixels(new Uint8Array(784)), classIndex: 3 }],
+    };
+    writeFileSync(join(ens, REVIEW_HOLDOUT_FILE), JSON.stringify(holdout));
     const dirs = await splitEnsemble({ dir: ens, out, testLimit: 100 });
+    for (const d of dirs) expect(readReviewHoldout(d)).to.deep.equal(holdout);
     expect(dirs).to.deep.equal([join(out, 'member-1'), join(out, 'member-2')]);
     const ensCard = readCard(ens);
     const cards = dirs.map((d) => readCard(d)); // valid against the schema
@@ -120,6 +133,17 @@ describe('train:ensemble (two tiny deep members)', function () {
     expect(Math.max(...got.map((v, i) => Math.abs(v - want[i]!)))).to.be.below(1e-4);
     orig.dispose();
     part.dispose();
+    // combined again, the model carries them for the gate
+    const again = await trainEnsemble({
+      members: dirs,
+      out: join(tmp, 'again'),
+      photos: { share: 0.25, oosWeight: 0.5, variants: 0, limit: 40, cacheDir: join(tmp, 'photo-cache') },
+      testLimit: 100,
+      validation: 50,
+      progress: () => {},
+    });
+    again.model.dispose();
+    expect(readReviewHoldout(join(tmp, 'again'))!.items.map((x) => x.id)).to.deep.equal([id]);
     // a model that records no members is not a combined one
     expect(ensembleMembersOf(readCard(join(tmp, 'a')))).to.equal(undefined);
     let err: Error | undefined;

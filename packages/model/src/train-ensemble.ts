@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Logger } from '@refund-vision/shared';
 import { architectureOf } from './architectures.ts';
 import { readCard } from './classifier.ts';
+import { readReviewHoldout } from './gate-sets.ts';
 import { photoSplitOf } from './clothing-photos.ts';
 import { combineMembers, splitMembers } from './ensemble.ts';
 import { initTf } from './engine.ts';
@@ -17,6 +18,7 @@ import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadModel, saveModel } from './io.ts';
 import { evaluate } from './metrics.ts';
 import { predictTf } from './predict-tf.ts';
+import { mergeReviewHoldouts, writeHoldoutFile } from './reviews-data.ts';
 import { train, type PhotoTrainOptions, type TrainResult } from './train.ts';
 
 export interface EnsembleOptions {
@@ -112,6 +114,9 @@ export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult>
     training.calibrationCommand = training.command;
     training.command = training.initFrom.training.command;
     writeFileSync(join(result.dir, 'model-card.json'), `${JSON.stringify(result.card, null, 2)}\n`);
+    // reviews no member trained on travel with the model for the gate, as beside a `--with-reviews` run
+    const holdout = mergeReviewHoldouts(opts.members);
+    if (holdout) writeHoldoutFile(result.dir, holdout);
     return result;
   } finally {
     models.forEach((m) => m.dispose());
@@ -152,6 +157,7 @@ export async function splitEnsemble(opts: { dir: string; out: string; testLimit?
   const test = await loadFashionMnist('test', { logger: opts.logger });
   const n = Math.min(opts.testLimit ?? test.count, test.count);
   const flipAverage = card.inference?.flipAverage === true;
+  const holdout = readReviewHoldout(opts.dir);
   const dirs: string[] = [];
   try {
     for (const [i, part] of parts.entries()) {
@@ -178,6 +184,8 @@ export async function splitEnsemble(opts: { dir: string; out: string; testLimit?
       delete memberCard.review;
       delete memberCard.onnx;
       writeFileSync(join(dir, 'model-card.json'), `${JSON.stringify(memberCard, null, 2)}\n`);
+      // the reviews the combined model held back stay held back by its members
+      if (holdout) writeHoldoutFile(dir, holdout);
       opts.logger?.info('ensemble member written', { dir, version: saved.version, testAccuracy: evaluation.accuracy });
       dirs.push(dir);
     }
