@@ -44,7 +44,7 @@ describe('pnpm train --with-reviews', function () {
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  const train = (out: string, key: string) =>
+  const train = (out: string, key: string, more?: string[]) =>
     new Promise<{ code: number | null; err: string }>((resolve) => {
       const args = [
         join(root, 'packages/model/src/cli/train.ts'),
@@ -57,7 +57,16 @@ describe('pnpm train --with-reviews', function () {
         '--validation',
         '100',
       ];
-      args.push('--photo-limit', '12', '--photo-variants', '0', '--with-reviews', '--review-holdout', '0.25', '--out', out, '--no-onnx');
+      args.push(
+        '--photo-limit',
+        '12',
+        '--photo-variants',
+        '0',
+        ...(more ?? ['--with-reviews', '--review-holdout', '0.25']),
+        '--out',
+        out,
+        '--no-onnx',
+      );
       const child = spawn(join(root, 'node_modules/.bin/tsx'), args, {
         env: { ...process.env, API_URL: url, API_KEY: key, LOG_CONSOLE: 'false' },
         stdio: ['ignore', 'ignore', 'pipe'],
@@ -80,6 +89,12 @@ describe('pnpm train --with-reviews', function () {
     expect(card.data.reviews.trainItems).to.equal(40 - held.length);
     expect(card.data.reviews.outOfScope).to.equal(items.filter((x) => x.classIndex === null && !isHeldBack(x.id, 0.25)).length);
     expect(card.training.command).to.contain('--with-reviews');
+
+    // continued without reviews (a fine-tune, a recalibration): the held-back items are still unseen
+    const next = join(tmp, 'next');
+    const again = await train(next, 'reviews-key-0123456789', ['--init', out, '--epochs', '0']);
+    expect(again.code, again.err).to.equal(0);
+    expect(JSON.parse(readFileSync(join(next, 'review-holdout.json'), 'utf8'))).to.deep.equal(holdout);
   });
 
   it('a refused key stops before training, naming the endpoint', async () => {

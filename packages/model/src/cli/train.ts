@@ -18,7 +18,8 @@ import { parseArgs } from 'node:util';
 import { closeLoggers, createLogger, loadConfig, type ReviewedItem } from '@refund-vision/shared';
 import { ARCHITECTURES } from '../architectures.ts';
 import type { SetLossMode } from '../set-loss.ts';
-import { fetchReviewedItems, reviewArrays, splitReviews, writeReviewHoldout } from '../reviews-data.ts';
+import { fetchReviewedItems, reviewArrays, splitReviews, writeHoldoutFile, writeReviewHoldout } from '../reviews-data.ts';
+import { readReviewHoldout } from '../gate-sets.ts';
 import { VALIDATION_SPLIT } from '../clothing-photos.ts';
 import { PHOTO_DEFAULTS, TRAIN_DEFAULTS, train, type PhotoTrainOptions } from '../train.ts';
 import { defaultWorkers } from '../replicas.ts';
@@ -151,6 +152,11 @@ try {
     logger,
   });
   if (reviews) writeReviewHoldout(dir, reviews.holdout, reviews.share);
+  else if (values.init) {
+    // trained on no reviews: the ones the model it continues held back are still unseen, and stay the gate's
+    const kept = readReviewHoldout(values.init);
+    if (kept) writeHoldoutFile(dir, kept);
+  }
   if (!values['no-onnx']) {
     const { exportOnnx } = await import('../onnx-export.ts');
     const onnxPath = await exportOnnx(dir);
