@@ -25,6 +25,8 @@ describe('gate sets', () => {
     this.timeout(60_000);
     const [answers, acceptedRight, noWrongAccepted] = await photoValidationSets({ limit: 120, splits: [UNCAPPED_SPLIT] });
     expect([answers!.n, acceptedRight!.n, noWrongAccepted!.n]).to.deep.equal([answers!.n, answers!.n, answers!.n]);
+    // the answers are judged; what the cards' policies accept is reported beside them (gate-sets.ts says why)
+    expect([answers!.reportedOnly, acceptedRight!.reportedOnly, noWrongAccepted!.reportedOnly]).to.deep.equal([undefined, true, true]);
     const clf = await loadClassifier({ dir: BUNDLED_MODEL_DIR, backend: 'onnx' });
     try {
       const probs = await clf.predict(answers!.pixels, answers!.n);

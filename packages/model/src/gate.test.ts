@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { binomialUpperTail, gate, mcnemar } from './gate.ts';
+import { binomialUpperTail, formatGateReport, gate, mcnemar } from './gate.ts';
 
 const outcomes = (pairs: Array<[boolean, boolean, number]>) => {
   const champion: boolean[] = [];
@@ -68,6 +68,12 @@ describe('evaluation gate (McNemar exact)', () => {
     const flat = gate([same]);
     expect(flat.passed).to.equal(false);
     expect(flat.reason).to.equal('not better beyond sampling noise on any set');
+    // a set reported only is measured and shown, and changes no verdict either way
+    const shown = gate([same, { ...better, reportedOnly: true }]);
+    expect(shown.passed).to.equal(false);
+    expect(shown.sets[1]).to.include({ verdict: 'better', reportedOnly: true });
+    expect(gate([same, better, { ...worse, reportedOnly: true }]).passed).to.equal(true);
+    expect(formatGateReport(shown)).to.contain('→ better (reported, not judged)');
   });
 
   it('refuses unpaired sets', () => {

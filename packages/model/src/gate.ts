@@ -16,6 +16,8 @@ export interface PairedOutcomes {
   champion: ArrayLike<boolean>;
   /** Per item: was the candidate right? Same items, same order. */
   candidate: ArrayLike<boolean>;
+  /** Reported beside the verdict, not judged (see gate-sets.ts: what the review policies accept). */
+  reportedOnly?: boolean;
 }
 
 export interface McNemar {
@@ -88,6 +90,8 @@ export function mcnemar(set: Pick<PairedOutcomes, 'champion' | 'candidate'>): Mc
 export interface GateSetResult extends McNemar {
   name: string;
   verdict: 'worse' | 'better' | 'no significant difference' | 'empty';
+  /** The set was reported, and left out of the pass rule. */
+  reportedOnly?: boolean;
 }
 
 export interface GateReport {
@@ -101,10 +105,11 @@ export function gate(sets: PairedOutcomes[], alpha = 0.05): GateReport {
   const results: GateSetResult[] = sets.map((s) => {
     const m = mcnemar(s);
     const verdict = m.n === 0 ? 'empty' : m.pWorse < alpha ? 'worse' : m.pBetter < alpha ? 'better' : 'no significant difference';
-    return { name: s.name, ...m, verdict };
+    return { name: s.name, ...m, verdict, ...(s.reportedOnly ? { reportedOnly: true } : {}) };
   });
-  const worse = results.filter((r) => r.verdict === 'worse');
-  const better = results.filter((r) => r.verdict === 'better');
+  const judged = results.filter((r) => !r.reportedOnly);
+  const worse = judged.filter((r) => r.verdict === 'worse');
+  const better = judged.filter((r) => r.verdict === 'better');
   const passed = worse.length === 0 && better.length > 0;
   const reason = worse.length
     ? `worse beyond sampling noise on ${worse.map((r) => `${r.name} (p=${r.pWorse.toPrecision(2)})`).join(', ')}`
@@ -121,7 +126,7 @@ export function formatGateReport(r: GateReport): string {
     (s) =>
       `  ${s.name}: n=${s.n} champion ${pct(s.championAccuracy)} candidate ${pct(s.candidateAccuracy)} ` +
       `discordant ${s.championOnly}/${s.candidateOnly} (champion-only/candidate-only) p(worse)=${s.pWorse.toPrecision(3)} ` +
-      `p(better)=${s.pBetter.toPrecision(3)} → ${s.verdict}`,
+      `p(better)=${s.pBetter.toPrecision(3)} → ${s.verdict}${s.reportedOnly ? ' (reported, not judged)' : ''}`,
   );
   return [`gate ${r.passed ? 'PASSED' : 'FAILED'} (α=${r.alpha}): ${r.reason}`, ...lines].join('\n');
 }

@@ -40,7 +40,8 @@ describe('pnpm model (registry CLI)', function () {
     // the real-photo validation split (held out by sender), through the shared preprocessing
     expect(report.sets[1].name).to.equal('photo validation');
     expect(report.sets[1].n).to.be.within(450, 500);
-    // and the same photos judged by what the card's review policy lets through without a person
+    // and, reported beside the verdict (not judged), what each card's review policy lets through
+    expect(report.sets.slice(2).map((s: { reportedOnly?: boolean }) => s.reportedOnly)).to.deep.equal([true, true]);
     expect(report.sets.slice(2).map((s: { name: string; n: number }) => [s.name, s.n])).to.deep.equal([
       ['photo validation, accepted right', report.sets[1].n],
       ['photo validation, no wrong accepted', report.sets[1].n],
