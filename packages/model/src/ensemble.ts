@@ -58,6 +58,25 @@ function wideLayer(cls: string, cfg: Config, width: number, first: boolean): tf.
   }
 }
 
+/** H, W of the feature map the Flatten at `li` flattens ([1, 1] when it flattens a vector). */
+function flattenedGrid(layers: readonly tf.layers.Layer[], li: number): [number, number] {
+  const shape = layers[li - 1]?.outputShape as number[] | undefined;
+  return shape && shape.length === 4 ? [shape[1]!, shape[2]!] : [1, 1];
+}
+
+/**
+ * How a kernel's rows are laid out: (ky, kx, channel) for a convolution, (y, x, channel) for a Dense
+ * after a Flatten (H×W positions), (unit) for a Dense after a Dense. Members own consecutive channel
+ * blocks at every position.
+ */
+function kernelRows(cls: string, kernelShape: readonly number[], spatial: [number, number] | undefined) {
+  const [kh, kw] = cls === 'Conv2D' ? (kernelShape as [number, number]) : [1, 1];
+  const positions = cls === 'Conv2D' ? kh * kw : spatial ? spatial[0] * spatial[1] : 1;
+  /** input channels per position */
+  const channels = kernelShape[kernelShape.length - 2]! / (cls === 'Conv2D' ? 1 : positions);
+  return { kh, kw, positions, channels };
+}
+
 /**
  * The members as one net whose softmax is softmax(mean of the members' logits). The members must
  * have the same layer kinds and settings in the same order, end in a softmax Dense layer, and take
@@ -86,10 +105,7 @@ export function combineMembers(members: readonly tf.LayersModel[]): tf.Sequentia
     const last = li === n - 1;
     if (last && !(cls === 'Dense' && cfgs[0]!.activation === 'softmax'))
       throw new Error(`ensemble: the last layer must be a softmax Dense, got ${cls} (${cfgs[0]!.activation ?? '-'})`);
-    if (cls === 'Flatten') {
-      const shape = members[0]!.layers[li - 1]?.outputShape as number[] | undefined;
-      spatial = shape && shape.length === 4 ? [shape[1]!, shape[2]!] : [1, 1];
-    }
+    if (cls === 'Flatten') spatial = flattenedGrid(members[0]!.layers, li);
     if (cls !== 'Conv2D' && cls !== 'Dense') {
       layers.push(wideLayer(cls, cfgs[0]!, 0, li === 0));
       weights.push([]);
@@ -103,11 +119,9 @@ export function combineMembers(members: readonly tf.LayersModel[]): tf.Sequentia
     if (last && outW.some((w) => w !== total)) throw new Error('ensemble: the members answer over different numbers of classes');
     layers.push(wideLayer(cls, cfgs[0]!, total, li === 0));
     const outOff = outW.map((_, i) => (last ? 0 : sum(outW.slice(0, i))));
-    // rows of a kernel: (ky, kx, channel) for a convolution, (y, x, channel) for a Dense after a
-    // Flatten (H×W positions), (unit) for a Dense after a Dense; members own consecutive channel blocks
-    const [kh, kw] = cls === 'Conv2D' ? (mw[0]![0]!.shape as [number, number]) : [1, 1];
-    const positions = cls === 'Conv2D' ? kh * kw : spatial ? spatial[0] * spatial[1] : 1;
-    const channelsIn = inWidths ?? mw.map((w) => w[0]!.shape[w[0]!.shape.length - 2]! / (cls === 'Conv2D' ? 1 : positions));
+    const rows = mw.map((w) => kernelRows(cls, w[0]!.shape, spatial));
+    const { kh, kw, positions } = rows[0]!;
+    const channelsIn = inWidths ?? rows.map((r) => r.channels);
     // members reading the shared input read the same channels
     const inOff = channelsIn.map((_, i) => (inWidths ? sum(channelsIn.slice(0, i)) : 0));
     const cin = inWidths ? sum(channelsIn) : channelsIn[0]!;
@@ -162,10 +176,7 @@ export function splitMembers(wide: tf.LayersModel, M: number): tf.Sequential[] {
     const cfg = layer.getConfig() as Config;
     shapeKey(cls, cfg); // refuses layer kinds combineMembers would not have made
     const last = li === n - 1;
-    if (cls === 'Flatten') {
-      const shape = wide.layers[li - 1]?.outputShape as number[] | undefined;
-      spatial = shape && shape.length === 4 ? [shape[1]!, shape[2]!] : [1, 1];
-    }
+    if (cls === 'Flatten') spatial = flattenedGrid(wide.layers, li);
     if (cls !== 'Conv2D' && cls !== 'Dense') {
       for (let m = 0; m < M; m++) {
         members[m]!.push(wideLayer(cls, cfg, 0, li === 0));
@@ -180,9 +191,7 @@ export function splitMembers(wide: tf.LayersModel, M: number): tf.Sequential[] {
     const total = shape[shape.length - 1]!;
     if (!last && total % M) throw new Error(`ensemble: layer ${li + 1} has ${total} units, not a multiple of ${M} members`);
     const out = last ? total : total / M;
-    const [kh, kw] = cls === 'Conv2D' ? (shape as [number, number]) : [1, 1];
-    const positions = cls === 'Conv2D' ? kh * kw : spatial ? spatial[0] * spatial[1] : 1;
-    const cin = shape[shape.length - 2]! / (cls === 'Conv2D' ? 1 : positions);
+    const { kh, kw, positions, channels: cin } = kernelRows(cls, shape, spatial);
     const cm = inWidth ?? cin;
     for (let m = 0; m < M; m++) {
       const inOff = inWidth === undefined ? 0 : m * cm;

@@ -4,7 +4,7 @@
  * training (`review-holdout.json` beside a model trained with --with-reviews). Each set says, per
  * item, whether an answer is right, so both models are judged by one rule.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { decodePixels, modelReviewReason, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
@@ -132,6 +132,12 @@ export function readReviewHoldout(modelDir: string): ReviewHoldout | null {
   const path = join(modelDir, REVIEW_HOLDOUT_FILE);
   if (!existsSync(path)) return null;
   return ReviewHoldout.parse(JSON.parse(readFileSync(path, 'utf8')));
+}
+
+/** Writes the held-back file beside a model (reviews-data.ts makes it from reviewed items). */
+export function writeHoldoutFile(modelDir: string, file: ReviewHoldout): ReviewHoldout {
+  writeFileSync(join(modelDir, REVIEW_HOLDOUT_FILE), JSON.stringify(file));
+  return file;
 }
 
 /** Both models answer every set; the outcomes come back paired for the gate. */

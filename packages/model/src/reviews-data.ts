@@ -5,10 +5,8 @@
  * beside the trained model for the evaluation gate.
  */
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { decodePixels, PIXELS_PER_IMAGE, TrainingSetResponse, type ReviewedItem } from '@refund-vision/shared';
-import { readReviewHoldout, REVIEW_HOLDOUT_FILE, type ReviewHoldout } from './gate-sets.ts';
+import { readReviewHoldout, writeHoldoutFile, type ReviewHoldout } from './gate-sets.ts';
 
 export async function fetchReviewedItems(apiUrl: string, apiKey?: string): Promise<ReviewedItem[]> {
   const url = `${apiUrl.replace(/\/+$/, '')}/v1/reviews/training-set`;
@@ -42,11 +40,6 @@ export function writeReviewHoldout(dir: string, holdout: ReviewedItem[], share: 
     share,
     items: holdout.map((it) => ({ id: it.id, pixels: it.pixels, classIndex: it.classIndex })),
   });
-}
-
-export function writeHoldoutFile(dir: string, file: ReviewHoldout): ReviewHoldout {
-  writeFileSync(join(dir, REVIEW_HOLDOUT_FILE), JSON.stringify(file));
-  return file;
 }
 
 /**

@@ -4,13 +4,13 @@
  * the photo validation split and folded in, review thresholds chosen, both test sets evaluated and a
  * card written. The card keeps each member's version, figures and training record.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@refund-vision/shared';
 import { architectureOf } from './architectures.ts';
 import { readCard } from './classifier.ts';
-import { readReviewHoldout } from './gate-sets.ts';
+import { readReviewHoldout, writeHoldoutFile } from './gate-sets.ts';
 import { photoSplitOf } from './clothing-photos.ts';
 import { combineMembers, splitMembers } from './ensemble.ts';
 import { initTf } from './engine.ts';
@@ -18,7 +18,7 @@ import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadModel, saveModel } from './io.ts';
 import { evaluate } from './metrics.ts';
 import { predictTf } from './predict-tf.ts';
-import { mergeReviewHoldouts, writeHoldoutFile } from './reviews-data.ts';
+import { mergeReviewHoldouts } from './reviews-data.ts';
 import { train, type PhotoTrainOptions, type TrainResult } from './train.ts';
 
 export interface EnsembleOptions {
@@ -162,7 +162,6 @@ export async function splitEnsemble(opts: { dir: string; out: string; testLimit?
   try {
     for (const [i, part] of parts.entries()) {
       const dir = join(opts.out, `member-${i + 1}`);
-      mkdirSync(dir, { recursive: true });
       const saved = await saveModel(part, dir);
       const { perClassMeanConfidence: _, ...evaluation } = evaluate(predictTf(part, test.images, n, 1000, flipAverage), test.labels, n);
       const { confidenceMap: __, ...inference } = card.inference ?? {};
