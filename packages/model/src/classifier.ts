@@ -132,14 +132,18 @@ export async function loadClassifier(opts: LoadClassifierOptions): Promise<Class
   // TensorFlow.js loads only here: the onnx path starts faster without it.
   const { initTf, tf, useTfEngine } = await import('./engine.ts');
   const { predictTf } = await import('./predict-tf.ts');
+  const { servingNets } = await import('./ensemble.ts');
   const engine = await initTf(choice, log);
   const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
-  log?.info('model loaded', { engine, version: card.version, dir });
+  const { nets, members, why } = servingNets(model, card);
+  if (members) model.dispose();
+  else if (why) log?.warn('serving the combined net whole, not its members', { version: card.version, reason: why });
+  log?.info('model loaded', { engine, version: card.version, dir, nets: nets.length });
   const run = async (p: Uint8Array, n: number) => {
     await useTfEngine(engine);
-    return predictTf(model, p, n, undefined, card.inference?.flipAverage === true);
+    return predictTf(nets, p, n, undefined, card.inference?.flipAverage === true);
   };
   return make(card, engine, run, async () => {
-    model.dispose();
+    nets.forEach((net) => net.dispose());
   });
 }

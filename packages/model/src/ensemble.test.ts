@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { NUM_CLASSES, PIXELS_PER_IMAGE, seededRandom } from '@refund-vision/shared';
 import onnxProto from 'onnx-proto';
 import { ARCHITECTURES } from './architectures.ts';
-import { initTf, tf } from './engine.ts';
-import { combineMembers, splitMembers } from './ensemble.ts';
+import { initTf, tensorCount, tf } from './engine.ts';
+import { combineMembers, servingNets, splitMembers } from './ensemble.ts';
 import { buildOnnxModel } from './onnx-export.ts';
 import { createOnnxRunner } from './onnx-engine.ts';
 import { predictTf } from './predict-tf.ts';
@@ -153,5 +153,39 @@ describe('combineMembers (an ensemble as one wider net)', () => {
     conv.setWeights([tf.tensor(kd, k!.shape), b!]);
     expect(() => splitMembers(wide, 3)).to.throw(/layer 3 mixes the members' channels/);
     for (const m of [...members, ...parts, wide, wide2, again]) m.dispose();
+  });
+  it('serves a combined net as its members when its card records them (servingNets): the same answers, mirror included', () => {
+    const members = loud([small(3, [4, 6, 5]), small(30, [4, 6, 5])]);
+    const wide = combineMembers(members);
+    const card = { training: { epochs: 0, initFrom: { training: { members: [{ version: 'a' }, { version: 'b' }] } } } };
+    const n = 24;
+    const px = images(n, 9);
+    const before = tensorCount();
+    const served = servingNets(wide, card);
+    expect(served.members).to.equal(true);
+    expect(served.nets).to.have.length(2);
+    for (const flip of [false, true]) {
+      const got = predictTf(served.nets, px, n, 10, flip);
+      expect(worstGap(got, predictTf(wide, px, n, 10, flip))).to.be.below(1e-5);
+      // not just one member's answer
+      expect(worstGap(got, predictTf(served.nets[0]!, px, n, 10, flip))).to.be.above(0.01);
+    }
+    served.nets.forEach((net) => net.dispose());
+    expect(tensorCount()).to.equal(before);
+    // a card without members, and a net whose blocks mix the members: the net itself
+    expect(servingNets(wide, { training: { epochs: 3 } })).to.deep.equal({ nets: [wide], members: false });
+    const conv = wide.layers[2]!;
+    const [k, b] = conv.getWeights();
+    const kd = (k!.dataSync() as Float32Array).slice();
+    kd[7] = 0.5; // input channel 0 (member 1) into output channel 7 (member 2)
+    conv.setWeights([tf.tensor(kd, k!.shape), b!]);
+    const beforeMixed = tensorCount();
+    const mixed = servingNets(wide, card);
+    expect(mixed.members).to.equal(false);
+    expect(mixed.nets).to.deep.equal([wide]);
+    expect(mixed.why).to.match(/layer 3 mixes the members' channels/);
+    // refusing frees what the split had made so far
+    expect(tensorCount()).to.equal(beforeMixed);
+    for (const m of [...members, wide]) m.dispose();
   });
 });

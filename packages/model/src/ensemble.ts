@@ -189,10 +189,26 @@ export function splitMembers(wide: tf.LayersModel, M: number): tf.Sequential[] {
     const k = kt!.dataSync() as Float32Array;
     const b = bt?.dataSync() as Float32Array | undefined;
     const total = shape[shape.length - 1]!;
-    if (!last && total % M) throw new Error(`ensemble: layer ${li + 1} has ${total} units, not a multiple of ${M} members`);
+    if (!last && total % M) {
+      tf.dispose(weights.flat(2));
+      throw new Error(`ensemble: layer ${li + 1} has ${total} units, not a multiple of ${M} members`);
+    }
     const out = last ? total : total / M;
     const { kh, kw, positions, channels: cin } = kernelRows(cls, shape, spatial);
     const cm = inWidth ?? cin;
+    // what the members' blocks leave out must be zero, or the net is not an ensemble of them
+    if (inWidth !== undefined) {
+      for (let p = 0; p < positions; p++)
+        for (let a = 0; a < cin; a++)
+          for (let o = 0; o < total; o++) {
+            const inBlock = Math.floor(a / cm);
+            const outBlock = last ? inBlock : Math.floor(o / out);
+            if (inBlock !== outBlock && k[(p * cin + a) * total + o] !== 0) {
+              tf.dispose(weights.flat(2));
+              throw new Error(`ensemble: layer ${li + 1} mixes the members' channels (fine-tuned as one net?): cannot split it into ${M}`);
+            }
+          }
+    }
     for (let m = 0; m < M; m++) {
       const inOff = inWidth === undefined ? 0 : m * cm;
       const outOff = last ? 0 : m * out;
@@ -205,17 +221,6 @@ export function splitMembers(wide: tf.LayersModel, M: number): tf.Sequential[] {
       members[m]!.push(wideLayer(cls, cfg, out, li === 0));
       weights[m]!.push(mw);
     }
-    // what the members' blocks leave out must be zero, or the net is not an ensemble of them
-    if (inWidth !== undefined) {
-      for (let p = 0; p < positions; p++)
-        for (let a = 0; a < cin; a++)
-          for (let o = 0; o < total; o++) {
-            const inBlock = Math.floor(a / cm);
-            const outBlock = last ? inBlock : Math.floor(o / out);
-            if (inBlock !== outBlock && k[(p * cin + a) * total + o] !== 0)
-              throw new Error(`ensemble: layer ${li + 1} mixes the members' channels (fine-tuned as one net?): cannot split it into ${M}`);
-          }
-    }
     if (cls === 'Dense') spatial = undefined;
     inWidth = last ? undefined : out;
   }
@@ -227,4 +232,34 @@ export function splitMembers(wide: tf.LayersModel, M: number): tf.Sequential[] {
     tf.dispose(weights[m]!.flat());
     return net;
   });
+}
+
+type MemberRecord = { version: string; testAccuracy?: number; training: Record<string, unknown> };
+
+/**
+ * The members a combined model was made of, from its card: `pnpm train:ensemble` records them in
+ * `training.members`, and every recalibration or fine-tune since keeps that record under
+ * `training.initFrom.training`.
+ */
+export function ensembleMembersOf(card: unknown): MemberRecord[] | undefined {
+  for (let t = (card as Record<string, any>)?.training; t; t = t.initFrom?.training)
+    if (Array.isArray(t.members) && t.members.length >= 2) return t.members as MemberRecord[];
+  return undefined;
+}
+
+/**
+ * The nets tfjs runs to answer as `net` does: its members when the card records them and the net
+ * still splits into them, else the net itself. tfjs has no grouped convolution, so the combined
+ * net computes all M² member-sized blocks of its inner layers, zeros included: its members do
+ * 1/M of that work, and predictTf averages their logits as the combined last layer does. A net
+ * fine-tuned as one (its blocks mix members) is served whole.
+ */
+export function servingNets(net: tf.LayersModel, card: unknown): { nets: tf.LayersModel[]; members: boolean; why?: string } {
+  const M = ensembleMembersOf(card)?.length;
+  if (!M) return { nets: [net], members: false };
+  try {
+    return { nets: splitMembers(net, M), members: true };
+  } catch (e) {
+    return { nets: [net], members: false, why: (e as Error).message };
+  }
 }

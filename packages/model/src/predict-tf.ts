@@ -5,11 +5,21 @@ import { tf } from './engine.ts';
 /**
  * N×784 uint8 (0–255) → N×10 probabilities, in chunks of `chunk` images. flipAverage: softmax of the
  * mean of the log-probabilities of each image and its mirror image, i.e. of their mean logits (the
- * model card's `inference.flipAverage`; the ONNX export builds the same into its graph).
+ * model card's `inference.flipAverage`; the ONNX export builds the same into its graph). Several
+ * nets (an ensemble's members, ensemble.ts servingNets): the mean over nets and views the same way,
+ * which is the combined net's answer, as its last layer averages the members' logits.
  */
-export function predictTf(model: tf.LayersModel, pixels: Uint8Array, n: number, chunk = 1000, flipAverage = false): Float32Array {
+export function predictTf(
+  nets: tf.LayersModel | readonly tf.LayersModel[],
+  pixels: Uint8Array,
+  n: number,
+  chunk = 1000,
+  flipAverage = false,
+): Float32Array {
   if (pixels.length < n * PIXELS_PER_IMAGE)
     throw new Error(`predict: ${pixels.length} bytes for ${n} images of ${PIXELS_PER_IMAGE} pixels`);
+  const models = Array.isArray(nets) ? (nets as readonly tf.LayersModel[]) : [nets as tf.LayersModel];
+  if (!models.length) throw new Error('predict: no net to run');
   const out = new Float32Array(n * NUM_CLASSES);
   for (let start = 0; start < n; start += chunk) {
     const m = Math.min(chunk, n - start);
@@ -19,11 +29,12 @@ export function predictTf(model: tf.LayersModel, pixels: Uint8Array, n: number, 
         Float32Array.from(part, (v) => v / 255),
         [m, 28, 28, 1],
       );
-      if (!flipAverage) return model.predict(x) as tf.Tensor;
-      const both = model.predict(tf.concat([x, tf.reverse(x, 2)])) as tf.Tensor2D;
-      const logp = tf.log(tf.maximum(both, 1e-30));
-      const [a, b] = tf.split(logp, 2);
-      return tf.softmax(tf.add(a!, b!).div(2));
+      if (!flipAverage && models.length === 1) return models[0]!.predict(x) as tf.Tensor;
+      const input = flipAverage ? tf.concat([x, tf.reverse(x, 2)]) : x;
+      // log-probabilities are the logits up to a constant per image, which the softmax cancels
+      const logp = models.map((net) => tf.log(tf.maximum(net.predict(input) as tf.Tensor2D, 1e-30)));
+      const views = flipAverage ? logp.flatMap((l) => tf.split(l, 2)) : logp;
+      return tf.softmax(tf.addN(views).div(views.length));
     });
     out.set(probs.dataSync() as Float32Array, start * NUM_CLASSES);
     probs.dispose();

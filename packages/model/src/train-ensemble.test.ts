@@ -14,7 +14,8 @@ import { architectureOf } from './architectures.ts';
 import { predictTf } from './predict-tf.ts';
 import { isHeldBack } from './reviews-data.ts';
 import { train } from './train.ts';
-import { ensembleMembersOf, splitEnsemble, trainEnsemble } from './train-ensemble.ts';
+import { ensembleMembersOf } from './ensemble.ts';
+import { splitEnsemble, trainEnsemble } from './train-ensemble.ts';
 
 describe('train:ensemble (two tiny deep members)', function () {
   this.timeout(300_000);

@@ -12,7 +12,7 @@ import { architectureOf } from './architectures.ts';
 import { readCard } from './classifier.ts';
 import { readReviewHoldout, writeHoldoutFile } from './gate-sets.ts';
 import { photoSplitOf } from './clothing-photos.ts';
-import { combineMembers, splitMembers } from './ensemble.ts';
+import { combineMembers, ensembleMembersOf, splitMembers } from './ensemble.ts';
 import { initTf } from './engine.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadModel, saveModel } from './io.ts';
@@ -122,19 +122,6 @@ export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult>
     models.forEach((m) => m.dispose());
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-type MemberRecord = { version: string; testAccuracy?: number; training: Record<string, unknown> };
-
-/**
- * The members a combined model was made of, from its card: `pnpm train:ensemble` records them in
- * `training.members`, and every recalibration or fine-tune since keeps that record under
- * `training.initFrom.training`.
- */
-export function ensembleMembersOf(card: unknown): MemberRecord[] | undefined {
-  for (let t = (card as Record<string, any>)?.training; t; t = t.initFrom?.training)
-    if (Array.isArray(t.members) && t.members.length >= 2) return t.members as MemberRecord[];
-  return undefined;
 }
 
 /**

@@ -29,6 +29,7 @@ import { readCard } from './classifier.ts';
 import { loadModel, saveModel } from './io.ts';
 import { argmaxRow, classDistribution, evaluate, pixelStats } from './metrics.ts';
 import { predictTf } from './predict-tf.ts';
+import { servingNets } from './ensemble.ts';
 import { fitServedConfidenceMap, fitTemperature, foldTemperature } from './calibration.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
 import { accuracyAim, type SenderCrossValidation } from './sender-cross-validation.ts';
@@ -211,8 +212,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // fine-tuning keeps the architecture of the model it starts from, whatever --arch says
   const arch = architecture((prior && architectureOf(prior)) ?? opts.arch);
   const flipAverage = opts.flipAverage ?? prior?.inference?.flipAverage === true;
-  /** The net's softmax (what the temperature is fitted to). */
-  const softmaxOf = (model: tf.LayersModel, pixels: Uint8Array, n: number) => predictTf(model, pixels, n, undefined, flipAverage);
+  /**
+   * The net's softmax (what the temperature is fitted to). A combined ensemble runs as its members
+   * (servingNets), split again at each call because calibration changes the net's last layer.
+   */
+  const softmaxOf = (model: tf.LayersModel, pixels: Uint8Array, n: number) => {
+    const { nets, members } = servingNets(model, prior);
+    try {
+      return predictTf(nets, pixels, n, undefined, flipAverage);
+    } finally {
+      if (members) nets.forEach((net) => net.dispose());
+    }
+  };
   /** Fitted on the validation photos once the temperature is folded in; until then none. */
   let confidenceMap: ConfidenceMap | undefined;
   /** The model's answers as serving gives them (classifier.ts applies the same map). */
