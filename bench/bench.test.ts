@@ -83,6 +83,13 @@ describe('bench helpers', () => {
         [10],
       ]);
     });
+    it('counts what a served ensemble computes: 1/M of the block-diagonal layers, times the views', () => {
+      // conv 194,688 + conv 2,230,272 + dense 204,800 + dense 1,280 MACs; the two inner layers halve
+      const c = countFlops(refModel, undefined, { members: 2, views: 2 });
+      expect(c.macs).to.equal((194_688 + (2_230_272 + 204_800) / 2 + 1_280) * 2);
+      expect(c.flops).to.equal(2 * c.macs);
+      expect(c.params).to.equal(225_034);
+    });
     it('follows same padding and strides', () => {
       expect(windowOut(28, 3, 2, 'same')).to.equal(14);
       expect(windowOut(7, 2, 2, 'valid')).to.equal(3);

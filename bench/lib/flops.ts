@@ -63,7 +63,19 @@ function inputShapeOf(first: KerasLayer): number[] | undefined {
 
 const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 
-export function countFlops(modelJson: unknown, fallbackInput: number[] = [28, 28, 1]): FlopCount {
+/**
+ * What the served model computes, when it is more than model.json's layers once: `members` for an
+ * ensemble written as one wide net (packages/model/src/ensemble.ts), whose convolutions and dense
+ * layers between the first and the last are block diagonal, so an engine that groups them (our ONNX
+ * export, the PyTorch peer) does 1/M of their counted work; `views` for mirror averaging (each image
+ * and its mirror go through the net).
+ */
+export interface ServedWork {
+  members?: number;
+  views?: number;
+}
+
+export function countFlops(modelJson: unknown, fallbackInput: number[] = [28, 28, 1], served: ServedWork = {}): FlopCount {
   const layers = kerasLayers(modelJson);
   const inputShape = inputShapeOf(layers[0]!) ?? fallbackInput;
   let shape = [...inputShape];
@@ -164,6 +176,13 @@ export function countFlops(modelJson: unknown, fallbackInput: number[] = [28, 28
     }
     out.push({ name, className: layer.class_name, outShape: [...shape], macs, params });
   }
+  const weighted = out.flatMap((l, i) => (['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Dense'].includes(l.className) ? [i] : []));
+  const members = served.members ?? 1;
+  const views = served.views ?? 1;
+  out.forEach((l, i) => {
+    const inner = weighted.includes(i) && i !== weighted[0] && i !== weighted.at(-1);
+    l.macs = (inner ? l.macs / members : l.macs) * views;
+  });
   const macs = out.reduce((a, l) => a + l.macs, 0);
   return { flops: 2 * macs, macs, params: out.reduce((a, l) => a + l.params, 0), inputShape, layers: out };
 }

@@ -22,6 +22,7 @@ interface OursResult {
 }
 interface TorchResult {
   torch: string;
+  members?: number;
   threads: number;
   weights: string;
   weightsError?: string;
@@ -64,6 +65,21 @@ async function ours(ctx: Ctx, backend: string, seconds: number, withAccuracy: bo
   return JSON.parse(last) as OursResult;
 }
 
+/**
+ * The work the served model does per image, from its card: the members of a combined ensemble
+ * (`pnpm train:ensemble` records them in training.members, kept under training.initFrom by every
+ * recalibration since) and the mirror view.
+ */
+function servedWork(card: any): { members: number; views: number } {
+  let members = 1;
+  for (let t = card?.training; t; t = t.initFrom?.training)
+    if (Array.isArray(t.members) && t.members.length >= 2) {
+      members = t.members.length;
+      break;
+    }
+  return { members, views: card?.inference?.flipAverage === true ? 2 : 1 };
+}
+
 export async function measureInference(ctx: Ctx): Promise<Row[]> {
   const item = 1;
   if (!existsSync(join(ctx.modelDir, 'model.json')) || !exists('packages/model/src/index.ts')) {
@@ -73,7 +89,8 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
   const seconds = ctx.quick ? 1 : 2;
   const rows: Row[] = [];
 
-  const flops = countFlops(JSON.parse(readFileSync(join(ctx.modelDir, 'model.json'), 'utf8')));
+  const served = servedWork(card);
+  const flops = countFlops(JSON.parse(readFileSync(join(ctx.modelDir, 'model.json'), 'utf8')), undefined, served);
   const cardFlops = Number(card?.architecture?.flopsPerImage ?? NaN);
   ctx.log(`  measuring one core's FP32 peak …`);
   const peak = await measurePeak(ctx.cpu);
@@ -172,7 +189,9 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
         ...(e.name === primary ? { goal: { kind: 'ratio<=', value: 0.5 } as const } : {}),
         note: [
           `median of ${e.res.runs[b]} runs in ${rounds} round(s) alternating with PyTorch, 3 warm-up runs each, ${canPin() ? `pinned to CPU ${ctx.cpu}` : 'NOT pinned (no taskset)'}${e.name === 'onnx' ? ', ORT 1 intra-op thread' : ', tfjs wasm (single-threaded in Node)'}`,
-          torch ? `PyTorch median of ${torch.runs[b]} runs` : `peer: ${torchErr}`,
+          torch
+            ? `PyTorch median of ${torch.runs[b]} runs${torch.members ? `, the ensemble run as its ${torch.members} members (bench/py/kerasnet.py split_members)` : ''}`
+            : `peer: ${torchErr}`,
           e.name === primary ? 'engine the API uses (auto)' : 'secondary engine, no goal',
         ].join('; '),
       });
@@ -186,7 +205,7 @@ export async function measureInference(ctx: Ctx): Promise<Row[]> {
     ours: Number.isFinite(best) ? best : null,
     peer: limitMs,
     peerName: 'limit',
-    note: `${(flops.flops / 1e6).toFixed(2)} MFLOP/img counted from model.json${Number.isFinite(cardFlops) ? ` (card: ${(cardFlops / 1e6).toFixed(2)})` : ''} ÷ ${peak.gflops.toFixed(1)} GFLOP/s (${peak.how}; nominal ${peak.nominalGflops.toFixed(0)} GFLOP/s = ${peak.nominalHow})`,
+    note: `${(flops.flops / 1e6).toFixed(2)} MFLOP/img counted from model.json as served (${served.members > 1 ? `${served.members} members, their zero blocks left out` : 'one net'}, ${served.views} view${served.views > 1 ? 's' : ''})${Number.isFinite(cardFlops) ? ` (card, one view of the net as stored: ${(cardFlops / 1e6).toFixed(2)})` : ''} ÷ ${peak.gflops.toFixed(1)} GFLOP/s (${peak.how}; nominal ${peak.nominalGflops.toFixed(0)} GFLOP/s = ${peak.nominalHow})`,
   });
   const primaryRes = engines.find((e) => e.name === primary)?.res;
   rows.push({
