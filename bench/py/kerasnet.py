@@ -6,6 +6,7 @@ transposed and the rows of the first Dense after a Flatten are permuted, so the 
 the same function without an extra transpose at run time.
 """
 import copy
+import gzip
 import json
 import os
 
@@ -194,7 +195,8 @@ def read_weights(model_dir, model_json):
     """{name: np.ndarray} from the tfjs weight manifest (float32 only) plus the names in file order."""
     out, order = {}, []
     for group in model_json['weightsManifest']:
-        buf = b''.join(open(os.path.join(model_dir, p), 'rb').read() for p in group['paths'])
+        # a combined ensemble's weights are stored gzipped (packages/model/src/model-files.ts)
+        buf = b''.join((gzip.open if p.endswith('.gz') else open)(os.path.join(model_dir, p), 'rb').read() for p in group['paths'])
         off = 0
         for spec in group['weights']:
             if spec.get('quantization'):

@@ -8,6 +8,7 @@ import { loadClassifier, type Classifier } from './classifier.ts';
 import { EngineUnavailableError, tensorCount, tf } from './engine.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { argmaxRow, evaluate } from './metrics.ts';
+import { readArtifacts, weightFiles, writeWeights } from './model-files.ts';
 import { exportOnnx } from './onnx-export.ts';
 
 const MODEL_DIR = join(projectRoot(), 'models', 'fashion-cnn');
@@ -96,7 +97,7 @@ describe('classifier on the committed model', () => {
     let tmp: string;
     beforeEach(() => {
       tmp = mkdtempSync(join(tmpdir(), 'rv-model-'));
-      for (const f of ['model.json', 'weights.bin', 'model-card.json']) copyFileSync(join(MODEL_DIR, f), join(tmp, f));
+      for (const f of ['model.json', ...weightFiles(MODEL_DIR), 'model-card.json']) copyFileSync(join(MODEL_DIR, f), join(tmp, f));
     });
     afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -199,9 +200,9 @@ describe('classifier on the committed model', () => {
     });
 
     it('weights that do not match the card are refused', async () => {
-      const w = readFileSync(join(tmp, 'weights.bin'));
+      const w = readArtifacts(tmp).weights;
       w[100] = w[100]! ^ 1;
-      writeFileSync(join(tmp, 'weights.bin'), w);
+      writeWeights(tmp, w);
       let err: unknown;
       try {
         await loadClassifier({ dir: tmp, backend: 'wasm' });

@@ -107,11 +107,8 @@ export async function loadClassifier(opts: LoadClassifierOptions): Promise<Class
   const log = opts.logger;
   const choice = opts.backend ?? parseBackend(process.env.TFJS_BACKEND);
   const card = readCard(dir);
-  const { artifacts, weights } = readArtifacts(dir);
-  const actual = weightsVersion(weights);
-  if (actual !== card.version)
-    throw new Error(`model-card.json in ${dir} is for weights ${card.version}, but the weights hash to ${actual}`);
-
+  // The ONNX engine serves model.onnx, which the card ties to its version by the export's own hash
+  // (onnxProblem); the tfjs weights (61 MB for eight members, gzipped) are read only to serve them.
   if (choice === 'onnx' || choice === 'auto') {
     const problem = onnxProblem(dir, card) ?? (await loadOrt()).failure;
     if (!problem) {
@@ -129,6 +126,10 @@ export async function loadClassifier(opts: LoadClassifierOptions): Promise<Class
     log?.debug('onnx engine unavailable, trying tfjs', { reason: problem });
   }
 
+  const { artifacts, weights } = readArtifacts(dir);
+  const actual = weightsVersion(weights);
+  if (actual !== card.version)
+    throw new Error(`model-card.json in ${dir} is for weights ${card.version}, but the weights hash to ${actual}`);
   // TensorFlow.js loads only here: the onnx path starts faster without it.
   const { initTf, tf, useTfEngine } = await import('./engine.ts');
   const { predictTf } = await import('./predict-tf.ts');

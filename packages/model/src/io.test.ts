@@ -1,10 +1,12 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ARCHITECTURES } from './architectures.ts';
 import { initTf, tf } from './engine.ts';
 import { MODEL_JSON, WEIGHTS_FILE, loadModel, readArtifacts, saveModel, weightsVersion } from './io.ts';
+import { GZIPPED_WEIGHTS_FILE, weightFiles } from './model-files.ts';
+import { gunzipSync } from 'node:zlib';
 
 describe('model save/load without tfjs-node', () => {
   let tmp: string;
@@ -44,6 +46,39 @@ describe('model save/load without tfjs-node', () => {
       writeFileSync(join(dir, WEIGHTS_FILE), w.subarray(0, w.length - 8));
       expect(() => readArtifacts(dir)).to.throw(/weights hold .* bytes/);
     });
+  });
+
+  it('stores mostly-zero weights (a combined ensemble) gzipped, with the version of the weights themselves', async () => {
+    const dir = join(tmp, 'zeros');
+    const model = ARCHITECTURES.fast!.build(2);
+    // zero all but the last layer: well over half of the values
+    for (const l of model.layers.slice(0, -1)) if (l.getWeights().length) l.setWeights(l.getWeights().map((w) => tf.zerosLike(w)));
+    const dense = await saveModel(ARCHITECTURES.fast!.build(2), join(tmp, 'dense'));
+    const saved = await saveModel(model, dir);
+    expect(weightFiles(dir)).to.deep.equal([GZIPPED_WEIGHTS_FILE]);
+    expect(existsSync(join(dir, WEIGHTS_FILE))).to.equal(false);
+    const raw = gunzipSync(readFileSync(join(dir, GZIPPED_WEIGHTS_FILE)));
+    expect(saved.version).to.equal(weightsVersion(raw));
+    expect(readFileSync(join(dir, GZIPPED_WEIGHTS_FILE)).byteLength).to.be.below(raw.byteLength / 2);
+    expect(weightFiles(dense.dir)).to.deep.equal([WEIGHTS_FILE]);
+    const back = await loadModel(dir);
+    const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 4);
+    const a = model.predict(x) as tf.Tensor;
+    const b = back.predict(x) as tf.Tensor;
+    expect(Array.from(await b.data())).to.deep.equal(Array.from(await a.data()));
+    tf.dispose([x, a, b]);
+    // saving dense weights into the same folder leaves no stale gzipped file behind
+    await saveModel(back, dir);
+    expect(weightFiles(dir)).to.deep.equal([GZIPPED_WEIGHTS_FILE]);
+    const other = ARCHITECTURES.fast!.build(5);
+    await saveModel(other, dir);
+    expect(weightFiles(dir)).to.deep.equal([WEIGHTS_FILE]);
+    expect(existsSync(join(dir, GZIPPED_WEIGHTS_FILE))).to.equal(false);
+    // a damaged gzip file is an error naming it
+    await saveModel(model, dir);
+    writeFileSync(join(dir, GZIPPED_WEIGHTS_FILE), Buffer.from('not gzip'));
+    expect(() => readArtifacts(dir)).to.throw(/cannot read weights .*weights\.bin\.gz/);
+    for (const m of [model, back, other]) m.dispose();
   });
 
   it('names the file when model.json is missing', () => {

@@ -2,27 +2,21 @@
  * Save and load tfjs layers models on disk without tfjs-node (whose file:// handler is the only
  * built-in one in Node): the standard model.json + weights layout, read and written by hand.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tf } from './engine.ts';
-import { MODEL_JSON, WEIGHTS_FILE, readArtifacts, weightsVersion } from './model-files.ts';
+import { MODEL_JSON, WEIGHTS_FILE, readArtifacts, weightsVersion, writeAtomic, writeWeights } from './model-files.ts';
 
 export { MODEL_JSON, WEIGHTS_FILE, readArtifacts, weightsVersion, type LoadedArtifacts } from './model-files.ts';
 
 export interface SavedModel {
   dir: string;
   weightBytes: number;
-  /** sha-256 of the weights file, first 12 hex digits: the model version. */
+  /** sha-256 of the weights (as the net holds them, whatever the file's form), first 12 hex digits: the model version. */
   version: string;
 }
 
-/** Writes via a temporary name, so a reader never sees half a file. */
-function writeAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
-
+/** Writes model.json and the weights (gzipped when mostly zeros: a combined ensemble, model-files.ts). */
 export async function saveModel(model: tf.LayersModel, dir: string): Promise<SavedModel> {
   const out = resolve(dir);
   mkdirSync(out, { recursive: true });
@@ -30,7 +24,6 @@ export async function saveModel(model: tf.LayersModel, dir: string): Promise<Sav
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData ?? new ArrayBuffer(0)));
-      writeAtomic(join(out, WEIGHTS_FILE), weights);
       const json = {
         format: artifacts.format ?? 'layers-model',
         generatedBy: artifacts.generatedBy,
@@ -39,6 +32,7 @@ export async function saveModel(model: tf.LayersModel, dir: string): Promise<Sav
         weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
       };
       writeAtomic(join(out, MODEL_JSON), JSON.stringify(json));
+      writeWeights(out, weights);
       saved = { dir: out, weightBytes: weights.byteLength, version: weightsVersion(weights) };
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     }),

@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelRegistry } from './registry.ts';
-import { WEIGHTS_FILE } from './model-files.ts';
+import { readArtifacts, weightFiles } from './model-files.ts';
 import { BUNDLED_MODEL_DIR, makeVariant } from './testing/model-variant.ts';
 
 const BUNDLED = BUNDLED_MODEL_DIR;
@@ -32,7 +32,8 @@ describe('model registry', () => {
     const v2 = await variant(join(tmp, 'cand'), 1);
     expect(await reg.add(join(tmp, 'cand'), { by: 'ana' })).to.equal(v2);
     expect(await reg.add(join(tmp, 'cand'))).to.equal(v2); // idempotent
-    expect(readFileSync(join(reg.root, 'versions', v2, WEIGHTS_FILE))).to.deep.equal(readFileSync(join(tmp, 'cand', WEIGHTS_FILE)));
+    expect(readArtifacts(join(reg.root, 'versions', v2)).weights).to.deep.equal(readArtifacts(join(tmp, 'cand')).weights);
+    expect(weightFiles(join(reg.root, 'versions', v2))).to.deep.equal(weightFiles(join(tmp, 'cand')));
 
     await reg.move('challenger', v2, { by: 'ana', reason: 'shadow it', kind: 'challenge' });
     await reg.move('champion', v2, { by: 'ben', reason: 'gate passed', kind: 'promote' });

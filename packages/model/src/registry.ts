@@ -15,7 +15,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { readCard, ONNX_FILE } from './classifier.ts';
-import { MODEL_JSON, WEIGHTS_FILE, readArtifacts, weightsVersion } from './model-files.ts';
+import { MODEL_JSON, readArtifacts, weightFiles, weightsVersion } from './model-files.ts';
 import type { GateReport } from './gate.ts';
 import { REVIEW_HOLDOUT_FILE } from './gate-sets.ts';
 
@@ -198,7 +198,7 @@ export class ModelRegistry {
       rmSync(tmp, { recursive: true, force: true });
       mkdirSync(tmp, { recursive: true });
       // The held-back reviewed items travel with the model: the gate judges it on them.
-      for (const f of [MODEL_JSON, WEIGHTS_FILE, 'model-card.json', ONNX_FILE, REVIEW_HOLDOUT_FILE]) {
+      for (const f of [MODEL_JSON, ...weightFiles(src), 'model-card.json', ONNX_FILE, REVIEW_HOLDOUT_FILE]) {
         if (existsSync(join(src, f))) cpSync(join(src, f), join(tmp, f));
       }
       rmSync(dest, { recursive: true, force: true });

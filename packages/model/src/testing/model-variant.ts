@@ -6,16 +6,16 @@
  */
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { WEIGHTS_FILE, weightsVersion } from '../model-files.ts';
+import { readArtifacts, weightsVersion, writeWeights } from '../model-files.ts';
 
 export const BUNDLED_MODEL_DIR = resolve(import.meta.dirname, '../../../../models/fashion-cnn');
 
 /** Writes the variant into `dir` and returns its version. Its model.onnx is stale until `withOnnx`. */
 export async function makeVariant(dir: string, delta: number, opts: { from?: string; withOnnx?: boolean } = {}): Promise<string> {
   cpSync(opts.from ?? BUNDLED_MODEL_DIR, dir, { recursive: true });
-  const w = readFileSync(join(dir, WEIGHTS_FILE));
+  const w = readArtifacts(dir).weights;
   w[100] = (w[100]! + delta) & 0xff;
-  writeFileSync(join(dir, WEIGHTS_FILE), w);
+  writeWeights(dir, w);
   const card = JSON.parse(readFileSync(join(dir, 'model-card.json'), 'utf8'));
   card.version = weightsVersion(w);
   writeFileSync(join(dir, 'model-card.json'), JSON.stringify(card));
