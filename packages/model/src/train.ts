@@ -1,6 +1,6 @@
 /**
  * Trains a CNN on Fashion-MNIST on the wasm engine and writes models/fashion-cnn/ (model.json,
- * weights.bin, model-card.json). Reproducible: the seed drives weight init, shuffling, augmentation
+ * weights.bin or weights.bin.gz, model-card.json). Reproducible: the seed drives weight init, shuffling, augmentation
  * and dropout (Math.random is swapped for a seeded generator while training, since tfjs dropout
  * with a fixed seed would reuse one mask for every step).
  *
