@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensembleMembersOf } from '@refund-vision/model';
 import { countFlops } from '../lib/flops.ts';
 import { exists, peerProblem, readCardJson, unavailable, type Ctx } from '../lib/context.ts';
 import { measurePeak } from '../lib/peak.ts';
@@ -67,17 +68,10 @@ async function ours(ctx: Ctx, backend: string, seconds: number, withAccuracy: bo
 
 /**
  * The work the served model does per image, from its card: the members of a combined ensemble
- * (`pnpm train:ensemble` records them in training.members, kept under training.initFrom by every
- * recalibration since) and the mirror view.
+ * and the mirror view.
  */
 function servedWork(card: any): { members: number; views: number } {
-  let members = 1;
-  for (let t = card?.training; t; t = t.initFrom?.training)
-    if (Array.isArray(t.members) && t.members.length >= 2) {
-      members = t.members.length;
-      break;
-    }
-  return { members, views: card?.inference?.flipAverage === true ? 2 : 1 };
+  return { members: ensembleMembersOf(card)?.length ?? 1, views: card?.inference?.flipAverage === true ? 2 : 1 };
 }
 
 export async function measureInference(ctx: Ctx): Promise<Row[]> {

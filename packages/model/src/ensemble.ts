@@ -10,6 +10,7 @@
  * initialised from the ensemble.
  */
 import { tf } from './engine.ts';
+import { ensembleMembersOf } from './ensemble-members.ts';
 
 type Config = Record<string, any>;
 
@@ -232,19 +233,6 @@ export function splitMembers(wide: tf.LayersModel, M: number): tf.Sequential[] {
     tf.dispose(weights[m]!.flat());
     return net;
   });
-}
-
-type MemberRecord = { version: string; testAccuracy?: number; training: Record<string, unknown> };
-
-/**
- * The members a combined model was made of, from its card: `pnpm train:ensemble` records them in
- * `training.members`, and every recalibration or fine-tune since keeps that record under
- * `training.initFrom.training`.
- */
-export function ensembleMembersOf(card: unknown): MemberRecord[] | undefined {
-  for (let t = (card as Record<string, any>)?.training; t; t = t.initFrom?.training)
-    if (Array.isArray(t.members) && t.members.length >= 2) return t.members as MemberRecord[];
-  return undefined;
 }
 
 /**

@@ -7,6 +7,7 @@ export { EngineUnavailableError, parseBackend, type BackendChoice, type EngineNa
 export { tensorCount } from './tensor-count.ts';
 export { loadFashionMnist, candidateDirs, DatasetError, type FashionMnist, type Split } from './fashion-mnist.ts';
 export { readArtifacts, weightsVersion, MODEL_JSON, WEIGHTS_FILE } from './model-files.ts';
+export { ensembleMembersOf } from './ensemble-members.ts';
 export { evaluate, argmaxRow, pixelStats, classDistribution, type Evaluation, type PixelStats } from './metrics.ts';
 export { evaluateModel, type EvaluationReport } from './evaluate.ts';
 export {

@@ -14,7 +14,7 @@ import { architectureOf } from './architectures.ts';
 import { predictTf } from './predict-tf.ts';
 import { isHeldBack } from './reviews-data.ts';
 import { train } from './train.ts';
-import { ensembleMembersOf } from './ensemble.ts';
+import { ensembleMembersOf } from './ensemble-members.ts';
 import { splitEnsemble, trainEnsemble } from './train-ensemble.ts';
 
 describe('train:ensemble (two tiny deep members)', function () {
