@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from kerasnet import load_model, read_u8, to_input
+from kerasnet import FlipAverage, Members, load_model, read_u8, to_input
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--model-dir', required=True)
@@ -24,7 +24,13 @@ a = ap.parse_args()
 
 torch.set_num_threads(a.threads)
 torch.manual_seed(1)
-model, info = load_model(a.model_dir, want_weights=False)
+# a combined ensemble trains as one of its members, as `pnpm train` does (never the wide net)
+full, full_info = load_model(a.model_dir)
+net = full.net if isinstance(full, FlipAverage) else full
+if isinstance(net, Members):
+    model, info = nn.Sequential(net.members[0], nn.Softmax(dim=1)), {'inputShape': full_info['inputShape'], 'memberOf': len(net.members)}
+else:
+    model, info = load_model(a.model_dir, want_weights=False)
 model.train()
 # The Keras model ends in softmax; train on its log like categorical cross-entropy does.
 opt = torch.optim.Adam(model.parameters(), lr=a.lr)
@@ -47,4 +53,4 @@ for bi, i in enumerate(range(0, n, a.batch)):
     done += len(idx)
 secs = time.perf_counter() - t_start
 print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'batch': a.batch, 'images': done,
-                  'msPer1000': secs * 1000 / done * 1000, 'finalLoss': float(loss)}))
+                  'msPer1000': secs * 1000 / done * 1000, 'finalLoss': float(loss), **({'memberOf': info['memberOf']} if 'memberOf' in info else {})}))

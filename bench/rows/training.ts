@@ -1,7 +1,8 @@
 /**
  * Item 8: training speed, ms per 1,000 images of one epoch: ours (tfjs wasm with the model
  * package's kernels, one thread by construction) vs PyTorch (one thread), same architecture, Adam,
- * the model card's batch size, a slice of the epoch on the same training images.
+ * the model card's batch size, a slice of the epoch on the same training images. A combined
+ * ensemble trains as one of its members on both sides (bench/workers/train.ts, torch_train.py).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ export async function measureTraining(ctx: Ctx): Promise<Row[]> {
   // Slice files: the first `images` training images (the data loader wrote more).
   const common = ['--images', d.trainImages, '--labels', d.trainLabels, '--batch', String(batch), '--lr', String(lr)];
   ctx.log(`  ours (wasm), ${images} images …`);
-  let ours: { msPer1000: number; backend: string } | undefined;
+  let ours: { msPer1000: number; backend: string; memberOf?: number } | undefined;
   let oursErr: string | undefined;
   const r = await run(
     ...pinned(ctx.cpu, process.execPath, tsxArgs('bench/workers/train.ts', ['--dir', ctx.modelDir, '--limit', String(images), ...common])),
@@ -31,7 +32,7 @@ export async function measureTraining(ctx: Ctx): Promise<Row[]> {
   const last = r.stdout.trim().split('\n').pop() ?? '';
   if (r.code === 0 && last.startsWith('{')) ours = JSON.parse(last);
   else oursErr = r.stderr.trim().split('\n').slice(-2).join(' | ');
-  let torch: { msPer1000: number; torch: string; threads: number } | undefined;
+  let torch: { msPer1000: number; torch: string; threads: number; memberOf?: number } | undefined;
   let torchErr = peerProblem(ctx, 'torch');
   if (!torchErr) {
     ctx.log(`  PyTorch, ${images} images …`);
@@ -53,6 +54,9 @@ export async function measureTraining(ctx: Ctx): Promise<Row[]> {
       ...(torch ? { peerName: `PyTorch ${torch.torch}, ${torch.threads} thread` } : {}),
       note: [
         `${images} training images, batch ${batch}, Adam, first 3 batches excluded, ${canPin() ? `pinned to CPU ${ctx.cpu}` : 'NOT pinned (no taskset)'}; ours: ${ours ? `tfjs ${ours.backend}` : `failed: ${oursErr}`}`,
+        ours?.memberOf || torch?.memberOf
+          ? `the committed model is an ensemble: both sides train one of its ${ours?.memberOf ?? torch?.memberOf} members (what pnpm train trains)${ours?.memberOf && torch?.memberOf ? '' : ' — NOT both: not comparable'}`
+          : '',
         torchErr ? `peer: ${torchErr}` : '',
         'no numeric goal in issue 6',
       ]

@@ -2,10 +2,14 @@
  * Our training speed: ms per 1,000 images of one epoch on the wasm engine (with the model package's
  * custom kernels), the committed architecture, Adam, the card's batch size, trainOnBatch like
  * `pnpm train` does (including building each batch from uint8 pixels), first batches excluded.
+ * A combined ensemble trains as one of its members: `pnpm train` trains members, never the wide net.
  * Prints one JSON line.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { initTf, tf } from '../../packages/model/src/engine.ts';
+import { splitMembers } from '../../packages/model/src/ensemble.ts';
+import { ensembleMembersOf } from '../../packages/model/src/ensemble-members.ts';
 import { loadModel } from '../../packages/model/src/io.ts';
 import { parseArgs, need } from '../lib/args.ts';
 
@@ -15,7 +19,13 @@ const labels = new Uint8Array(readFileSync(need(args, 'labels')));
 const bs = Number(need(args, 'batch'));
 const warm = Number(args.get('warmup-batches') ?? 3);
 const backend = await initTf((args.get('backend') ?? 'wasm') as 'wasm');
-const model = await loadModel(need(args, 'dir'));
+const dir = need(args, 'dir');
+const wide = await loadModel(dir);
+const members = ensembleMembersOf(JSON.parse(readFileSync(join(dir, 'model-card.json'), 'utf8')))?.length;
+const parts = members ? splitMembers(wide, members) : [wide];
+if (members) wide.dispose();
+parts.slice(1).forEach((p) => p.dispose());
+const model = parts[0]!;
 model.compile({ optimizer: tf.train.adam(Number(args.get('lr') ?? 0.001)), loss: 'categoricalCrossentropy' });
 const n = Math.min(labels.length, Number(args.get('limit') ?? labels.length));
 const x = new Float32Array(bs * 784);
@@ -41,4 +51,13 @@ for (let b = 0, from = 0; from < n; b++, from += bs) {
   done += m;
 }
 const sec = (performance.now() - t0) / 1000;
-console.log(JSON.stringify({ backend, batch: bs, images: done, msPer1000: (sec * 1000 * 1000) / done, finalLoss: loss }));
+console.log(
+  JSON.stringify({
+    backend,
+    batch: bs,
+    images: done,
+    msPer1000: (sec * 1000 * 1000) / done,
+    finalLoss: loss,
+    ...(members ? { memberOf: members } : {}),
+  }),
+);
