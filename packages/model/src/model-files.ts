@@ -2,8 +2,8 @@
  * The files of a saved tfjs layers model (model.json + weights.bin), read without loading TensorFlow.js.
  * A weight file may be gzipped (weights.bin.gz): a combined ensemble is mostly the zero blocks
  * between its members (ensemble.ts): 15.4 MB for four members gzip to 3.7 MB, 61 MB for eight to
- * 7.4 MB. The
- * version is the hash of the weights as the net holds them, so it does not depend on the file's form.
+ * 7.4 MB. The version is the hash of the weights as the net holds them, so it does not depend on
+ * the file's form.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
