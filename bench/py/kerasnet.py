@@ -346,9 +346,9 @@ class FlipAverage(nn.Module):
         return torch.softmax((logp[:n] + logp[n:]) / 2, dim=1)
 
 
-def load_model(model_dir, want_weights=True, group=True):
+def load_model(model_dir, want_weights=True):
     """(model, info) — info says whether our trained weights were loaded or why not, and how many
-    members an ensemble was run as (group: split_members)."""
+    members an ensemble was run as (split_members)."""
     with open(os.path.join(model_dir, 'model.json')) as f:
         mj = json.load(f)
     layers = keras_layers(mj)
@@ -359,7 +359,7 @@ def load_model(model_dir, want_weights=True, group=True):
             weights, order = read_weights(model_dir, mj)
             load_weights(plan, weights, order)
             info['weights'] = 'loaded'
-            members = split_members(model) if group else None
+            members = split_members(model)
             if members is not None:
                 model = members
                 info['members'] = len(members.members)

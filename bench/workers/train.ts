@@ -8,8 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initTf, tf } from '../../packages/model/src/engine.ts';
-import { splitMembers } from '../../packages/model/src/ensemble.ts';
-import { ensembleMembersOf } from '../../packages/model/src/ensemble-members.ts';
+import { servingNets } from '../../packages/model/src/ensemble.ts';
 import { loadModel } from '../../packages/model/src/io.ts';
 import { parseArgs, need } from '../lib/args.ts';
 
@@ -21,11 +20,12 @@ const warm = Number(args.get('warmup-batches') ?? 3);
 const backend = await initTf((args.get('backend') ?? 'wasm') as 'wasm');
 const dir = need(args, 'dir');
 const wide = await loadModel(dir);
-const members = ensembleMembersOf(JSON.parse(readFileSync(join(dir, 'model-card.json'), 'utf8')))?.length;
-const parts = members ? splitMembers(wide, members) : [wide];
-if (members) wide.dispose();
-parts.slice(1).forEach((p) => p.dispose());
-const model = parts[0]!;
+// the same split the tfjs engines serve with; an ensemble trains as its first member
+const served = servingNets(wide, JSON.parse(readFileSync(join(dir, 'model-card.json'), 'utf8')));
+if (served.members) wide.dispose();
+served.nets.slice(1).forEach((p) => p.dispose());
+const model = served.nets[0]!;
+const members = served.members ? served.nets.length : undefined;
 model.compile({ optimizer: tf.train.adam(Number(args.get('lr') ?? 0.001)), loss: 'categoricalCrossentropy' });
 const n = Math.min(labels.length, Number(args.get('limit') ?? labels.length));
 const x = new Float32Array(bs * 784);

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tf } from './engine.ts';
-import { MODEL_JSON, WEIGHTS_FILE, readArtifacts, weightsVersion, writeAtomic, writeWeights } from './model-files.ts';
+import { MODEL_JSON, readArtifacts, weightsVersion, writeAtomic, writeWeightsFile } from './model-files.ts';
 
 export { MODEL_JSON, WEIGHTS_FILE, readArtifacts, weightsVersion, type LoadedArtifacts } from './model-files.ts';
 
@@ -24,15 +24,15 @@ export async function saveModel(model: tf.LayersModel, dir: string): Promise<Sav
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData ?? new ArrayBuffer(0)));
+      const file = writeWeightsFile(out, weights);
       const json = {
         format: artifacts.format ?? 'layers-model',
         generatedBy: artifacts.generatedBy,
         convertedBy: artifacts.convertedBy ?? null,
         modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
+        weightsManifest: [{ paths: [file], weights: artifacts.weightSpecs ?? [] }],
       };
       writeAtomic(join(out, MODEL_JSON), JSON.stringify(json));
-      writeWeights(out, weights);
       saved = { dir: out, weightBytes: weights.byteLength, version: weightsVersion(weights) };
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     }),

@@ -37,20 +37,30 @@ export function weightFiles(dir: string): string[] {
 }
 
 /**
- * Replaces the weights of a saved model with `weights` (same layout) as one file, gzipped when
- * they are mostly zeros, and points model.json at it. Returns the file name.
+ * Writes `weights` into `dir` as one file, gzipped when they are mostly zeros, and removes the file of
+ * the other form. Returns the file name, for model.json's manifest.
+ */
+export function writeWeightsFile(dir: string, weights: Uint8Array): string {
+  const base = resolve(dir);
+  const file = mostlyZeros(weights) ? GZIPPED_WEIGHTS_FILE : WEIGHTS_FILE;
+  writeAtomic(join(base, file), file === GZIPPED_WEIGHTS_FILE ? gzipSync(weights, { level: 6 }) : weights);
+  rmSync(join(base, file === GZIPPED_WEIGHTS_FILE ? WEIGHTS_FILE : GZIPPED_WEIGHTS_FILE), { force: true });
+  return file;
+}
+
+/**
+ * Replaces the weights of a saved model with `weights` (same layout) as one file (writeWeightsFile)
+ * and points model.json at it. Returns the file name.
  */
 export function writeWeights(dir: string, weights: Uint8Array): string {
   const base = resolve(dir);
   const jsonPath = join(base, MODEL_JSON);
   const json = JSON.parse(readFileSync(jsonPath, 'utf8'));
-  const old = weightFiles(base);
-  const file = mostlyZeros(weights) ? GZIPPED_WEIGHTS_FILE : WEIGHTS_FILE;
-  writeAtomic(join(base, file), file === GZIPPED_WEIGHTS_FILE ? gzipSync(weights, { level: 6 }) : weights);
-  const specs = (json.weightsManifest as tf.io.WeightsManifestConfig).flatMap((g) => g.weights);
-  json.weightsManifest = [{ paths: [file], weights: specs }];
+  const manifest = json.weightsManifest as tf.io.WeightsManifestConfig;
+  const file = writeWeightsFile(base, weights);
+  json.weightsManifest = [{ paths: [file], weights: manifest.flatMap((g) => g.weights) }];
   writeAtomic(jsonPath, JSON.stringify(json));
-  for (const f of new Set([...old, WEIGHTS_FILE, GZIPPED_WEIGHTS_FILE])) if (f !== file) rmSync(join(base, f), { force: true });
+  for (const f of manifest.flatMap((g) => g.paths)) if (f !== file) rmSync(join(base, f), { force: true });
   return file;
 }
 
