@@ -11,6 +11,7 @@ import { loadClassifier, type Classifier } from '@refund-vision/model/classifier
 import { ModelRegistry, SwappableClassifier } from '@refund-vision/model';
 import { createApp } from './app.ts';
 import { checkExposure } from './http/auth.ts';
+import { expressMessageClasses } from './http/express-messages.ts';
 import type { ServerState } from './deps.ts';
 import { DATABASE_WATCH_DEFAULTS, watchDatabase, type DatabaseWatchOptions } from './database-watch.ts';
 import { createInferenceQueue } from './inference-queue.ts';
@@ -95,7 +96,12 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
   const requestTimeout = config.api.requestTimeoutMs;
   const headersTimeout = Math.min(config.api.headersTimeoutMs, requestTimeout);
   const server = createServer(
-    { requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(headersTimeout / 4))) },
+    {
+      requestTimeout,
+      headersTimeout,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(headersTimeout / 4))),
+      ...expressMessageClasses(app),
+    },
     app,
   );
   try {

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { sql } from 'kysely';
 import { RunSummary } from '@refund-vision/shared';
 import { freshPostgresUrl } from '../testing/postgres.ts';
 import { pixelStats } from '../pixel-stats.ts';
@@ -290,8 +291,10 @@ describe('store on sqlite: files', () => {
     throw new Error('expected the store to be refused');
   };
 
-  it('creates its folder and uses WAL', async () => {
+  it("creates its folder, uses WAL and keeps SQLite's own 2 MB page cache (not better-sqlite3's 16 MB)", async () => {
     const store = await openStore({ path: join(dir, 'a', 'b', 'rv.db') });
+    const { rows } = await sql<{ cache_size: number }>`pragma cache_size`.execute(store.db);
+    expect(rows[0]!.cache_size).to.equal(-2000);
     await store.close();
     const db = new Database(join(dir, 'a', 'b', 'rv.db'), { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).to.equal('wal');
