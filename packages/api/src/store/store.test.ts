@@ -291,6 +291,38 @@ describe('store on sqlite: files', () => {
     throw new Error('expected the store to be refused');
   };
 
+  it('waits for a write lock another connection holds without blocking the event loop, then writes', async () => {
+    const path = join(dir, 'lock.db');
+    const a = await openStore({ path });
+    const b = await openStore({ path });
+    try {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      // BEGIN IMMEDIATE takes the write lock at once; a's transaction keeps it until released
+      const first = a.db.transaction().execute(async () => {
+        locked();
+        await held;
+      });
+      await isLocked;
+      const t0 = performance.now();
+      const second = b.db.transaction().execute(() => Promise.resolve(performance.now()));
+      // SQLite's own busy handler would sleep on this thread: no timer would fire and a could never commit
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      await new Promise((r) => setTimeout(r, 100));
+      release();
+      const [, began] = await Promise.all([first, second]);
+      clearInterval(timer);
+      expect(began - t0).to.be.at.least(90);
+      expect(ticks).to.be.at.least(5);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it("creates its folder, uses WAL and keeps SQLite's own 2 MB page cache (not better-sqlite3's 16 MB)", async () => {
     const store = await openStore({ path: join(dir, 'a', 'b', 'rv.db') });
     const { rows } = await sql<{ cache_size: number }>`pragma cache_size`.execute(store.db);
