@@ -74,9 +74,11 @@ const isBusy = (e: unknown) => /^SQLITE_BUSY/.test(String((e as { code?: unknown
  * waits on the event loop (a turn, then 1 ms steps), so other requests progress meanwhile. After
  * BUSY_TIMEOUT_MS the last error is thrown, as the busy handler would have failed.
  */
-async function beginImmediate(connection: DatabaseConnection): Promise<void> {
+async function beginImmediate(connection: DatabaseConnection, file: Database.Database): Promise<void> {
   const deadline = performance.now() + BUSY_TIMEOUT_MS;
-  await connection.executeQuery(CompiledQuery.raw('pragma busy_timeout = 0'));
+  // Straight on the handle, not through Kysely: the transaction holds the one connection, and these
+  // run on every write.
+  file.pragma('busy_timeout = 0');
   try {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -88,7 +90,7 @@ async function beginImmediate(connection: DatabaseConnection): Promise<void> {
       await new Promise((resolve) => (attempt === 0 ? setImmediate(resolve) : setTimeout(resolve, 1)));
     }
   } finally {
-    await connection.executeQuery(CompiledQuery.raw(`pragma busy_timeout = ${BUSY_TIMEOUT_MS}`));
+    file.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
 }
 
@@ -99,9 +101,12 @@ async function beginImmediate(connection: DatabaseConnection): Promise<void> {
  * transactional), so two processes starting together migrate once.
  */
 class StoreSqliteDialect extends SqliteDialect {
+  constructor(private readonly file: Database.Database) {
+    super({ database: file });
+  }
   override createDriver() {
     const driver = super.createDriver();
-    driver.beginTransaction = (connection: DatabaseConnection) => beginImmediate(connection);
+    driver.beginTransaction = (connection: DatabaseConnection) => beginImmediate(connection, this.file);
     return driver;
   }
   override createAdapter() {
@@ -243,7 +248,7 @@ export async function openDatabase(opts: OpenStoreOptions): Promise<StoreDatabas
     if (!opts.path) throw new StoreError('store-missing', 'no store configured: set DB_PATH or DATABASE_URL');
     location = opts.path;
     const file = cachingPrepare(openSqliteFile(opts.path, readOnly));
-    db = new Kysely<Tables>({ dialect: new StoreSqliteDialect({ database: file }) });
+    db = new Kysely<Tables>({ dialect: new StoreSqliteDialect(file) });
   }
 
   const applied: string[] = [];
