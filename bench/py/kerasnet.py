@@ -346,7 +346,7 @@ class FlipAverage(nn.Module):
         return torch.softmax((logp[:n] + logp[n:]) / 2, dim=1)
 
 
-def load_model(model_dir, want_weights=True):
+def load_model(model_dir):
     """(model, info) — info says whether our trained weights were loaded or why not, and how many
     members an ensemble was run as (split_members)."""
     with open(os.path.join(model_dir, 'model.json')) as f:
@@ -354,20 +354,19 @@ def load_model(model_dir, want_weights=True):
     layers = keras_layers(mj)
     model, plan, in_shape = build(layers)
     info = {'weights': 'random', 'inputShape': in_shape, 'params': sum(p.numel() for p in model.parameters())}
-    if want_weights:
-        try:
-            weights, order = read_weights(model_dir, mj)
-            load_weights(plan, weights, order)
-            info['weights'] = 'loaded'
-            members = split_members(model)
-            if members is not None:
-                model = members
-                info['members'] = len(members.members)
-        except Exception as e:  # time is what counts; say why accuracy is missing
-            info['weightsError'] = f'{type(e).__name__}: {e}'
+    try:
+        weights, order = read_weights(model_dir, mj)
+        load_weights(plan, weights, order)
+        info['weights'] = 'loaded'
+        members = split_members(model)
+        if members is not None:
+            model = members
+            info['members'] = len(members.members)
+    except Exception as e:  # time is what counts; say why accuracy is missing
+        info['weightsError'] = f'{type(e).__name__}: {e}'
     card_path = os.path.join(model_dir, 'model-card.json')
-    # inference only: training (torch_train.py) times the net itself
-    if want_weights and os.path.exists(card_path):
+    # torch_train.py unwraps this again: it times the net itself
+    if os.path.exists(card_path):
         with open(card_path) as f:
             if (json.load(f).get('inference') or {}).get('flipAverage'):
                 model = FlipAverage(model)

@@ -24,13 +24,13 @@ a = ap.parse_args()
 
 torch.set_num_threads(a.threads)
 torch.manual_seed(1)
-# a combined ensemble trains as one of its members, as `pnpm train` does (never the wide net)
-full, full_info = load_model(a.model_dir)
-net = full.net if isinstance(full, FlipAverage) else full
-if isinstance(net, Members):
-    model, info = nn.Sequential(net.members[0], nn.Softmax(dim=1)), {'inputShape': full_info['inputShape'], 'memberOf': len(net.members)}
-else:
-    model, info = load_model(a.model_dir, want_weights=False)
+# a combined ensemble trains as one of its members, as `pnpm train` does (never the wide net); a
+# single net trains as loaded (its trained weights cost the same per step as fresh ones)
+model, info = load_model(a.model_dir)
+if isinstance(model, FlipAverage):  # mirror averaging is how the card serves, not how it trains
+    model = model.net
+if isinstance(model, Members):
+    model, info = nn.Sequential(model.members[0], nn.Softmax(dim=1)), {**info, 'memberOf': len(model.members)}
 model.train()
 # The Keras model ends in softmax; train on its log like categorical cross-entropy does.
 opt = torch.optim.Adam(model.parameters(), lr=a.lr)
