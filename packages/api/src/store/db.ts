@@ -66,39 +66,42 @@ export function redactUrl(url: string): string {
 const isBusy = (e: unknown) => /^SQLITE_BUSY/.test(String((e as { code?: unknown } | null)?.code ?? ''));
 
 /**
- * BEGIN IMMEDIATE without blocking the event loop while another process holds the write lock.
- * SQLite's busy handler sleeps on this thread (1, 2, 5, 10 ms … up to BUSY_TIMEOUT_MS); with two API
- * workers under batch-1 load about one BEGIN in six found the lock held and the handler slept ~2 ms
- * on average, ~6 % of each worker's time in which it parsed, inferred and answered nothing. Here the
- * connection's busy timeout is 0 for the BEGIN only: SQLITE_BUSY comes back at once, and the retry
- * waits on the event loop (a turn, then 1 ms steps), so other requests progress meanwhile. After
- * BUSY_TIMEOUT_MS the last error is thrown, as the busy handler would have failed.
+ * The connection, waiting for another process's lock on the event loop instead of in SQLite's busy
+ * handler. That handler sleeps on this thread (1, 2, 5, 10 ms … up to BUSY_TIMEOUT_MS): with two API
+ * workers under batch-1 load about one BEGIN in six found the other's write lock held and slept ~2 ms
+ * on average, ~6 % of each worker's time in which it parsed, inferred and answered nothing. So the
+ * handle's busy timeout is 0 once the store is open (openSqliteFile): SQLITE_BUSY comes back at once,
+ * and the statement is tried again after a turn of the event loop, then in 1 ms steps, so other
+ * requests progress meanwhile; after BUSY_TIMEOUT_MS the error is thrown, as the handler would have.
+ * Only statements SQLite says may be retried are: those outside a transaction (BEGIN IMMEDIATE and
+ * single writes such as closing a run or claiming a review item) and COMMIT. A busy statement inside
+ * a transaction fails at once and the transaction rolls back; in WAL mode, after BEGIN IMMEDIATE took
+ * the write lock, that does not happen.
  */
-async function beginImmediate(connection: DatabaseConnection, file: Database.Database): Promise<void> {
-  const deadline = performance.now() + BUSY_TIMEOUT_MS;
-  // Straight on the handle, not through Kysely: the transaction holds the one connection, and these
-  // run on every write.
-  file.pragma('busy_timeout = 0');
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-        return;
-      } catch (e) {
-        if (!isBusy(e) || performance.now() > deadline) throw e;
+function waitingForLocks(connection: DatabaseConnection, file: Database.Database): DatabaseConnection {
+  return {
+    async executeQuery(query) {
+      const deadline = performance.now() + BUSY_TIMEOUT_MS;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await connection.executeQuery(query);
+        } catch (e) {
+          const retryable = !file.inTransaction || /^\s*commit\b/i.test(query.sql);
+          if (!isBusy(e) || !retryable || performance.now() > deadline) throw e;
+        }
+        await new Promise((resolve) => (attempt === 0 ? setImmediate(resolve) : setTimeout(resolve, 1)));
       }
-      await new Promise((resolve) => (attempt === 0 ? setImmediate(resolve) : setTimeout(resolve, 1)));
-    }
-  } finally {
-    file.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  }
+    },
+    streamQuery: (query, chunkSize) => connection.streamQuery(query, chunkSize),
+  };
 }
 
 /**
- * SQLite through Kysely, with two changes: write transactions BEGIN IMMEDIATE (a deferred one that
- * reads and then writes can fail with SQLITE_BUSY at once when another process wrote in between,
- * instead of waiting on the busy timeout), and migrations run in one transaction (SQLite DDL is
- * transactional), so two processes starting together migrate once.
+ * SQLite through Kysely, with three changes: every statement waits for locks on the event loop
+ * (waitingForLocks); write transactions BEGIN IMMEDIATE (a deferred one that reads and then writes
+ * can fail with SQLITE_BUSY at once when another process wrote in between, and could not be retried);
+ * and migrations run in one transaction (SQLite DDL is transactional), so two processes starting
+ * together migrate once.
  */
 class StoreSqliteDialect extends SqliteDialect {
   constructor(private readonly file: Database.Database) {
@@ -106,7 +109,16 @@ class StoreSqliteDialect extends SqliteDialect {
   }
   override createDriver() {
     const driver = super.createDriver();
-    driver.beginTransaction = (connection: DatabaseConnection) => beginImmediate(connection, this.file);
+    const acquire = driver.acquireConnection.bind(driver);
+    // the driver has one connection, handed out under a mutex: one wrapper serves every acquisition
+    let waiting: DatabaseConnection | undefined;
+    driver.acquireConnection = async () => {
+      const connection = await acquire(); // always: the acquisition is the mutex
+      return (waiting ??= waitingForLocks(connection, this.file));
+    };
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
     return driver;
   }
   override createAdapter() {
@@ -193,6 +205,9 @@ function openSqliteFile(path: string, readOnly: boolean): Database.Database {
           'Restore it from a backup, or recover what is readable with `sqlite3 FILE .recover`.',
       );
     }
+    // From here every statement goes through Kysely, which waits for locks on the event loop
+    // (waitingForLocks); the opening above may wait in SQLite's handler, before any request is served.
+    db.pragma('busy_timeout = 0');
     return db;
   } catch (e) {
     db?.close();

@@ -291,10 +291,11 @@ describe('store on sqlite: files', () => {
     throw new Error('expected the store to be refused');
   };
 
-  it('waits for a write lock another connection holds without blocking the event loop, then writes', async () => {
+  it('waits for a write lock another connection holds without blocking the event loop, then writes (transactions and single writes)', async () => {
     const path = join(dir, 'lock.db');
     const a = await openStore({ path });
     const b = await openStore({ path });
+    const c = await openStore({ path });
     try {
       let release!: () => void;
       const held = new Promise<void>((r) => (release = r));
@@ -308,18 +309,28 @@ describe('store on sqlite: files', () => {
       await isLocked;
       const t0 = performance.now();
       const second = b.db.transaction().execute(() => Promise.resolve(performance.now()));
+      // a write outside a transaction (closing a run, claiming a review item) waits the same way
+      const single = c.db
+        .insertInto('runs')
+        .values({ run_key: 'single', source: 'client', model_version: 'v', started_at: new Date().toISOString() })
+        .execute()
+        .then(() => performance.now());
       // SQLite's own busy handler would sleep on this thread: no timer would fire and a could never commit
       let ticks = 0;
       const timer = setInterval(() => ticks++, 5);
       await new Promise((r) => setTimeout(r, 100));
       release();
-      const [, began] = await Promise.all([first, second]);
+      const [, began, wrote] = await Promise.all([first, second, single]);
       clearInterval(timer);
       expect(began - t0).to.be.at.least(90);
+      expect(wrote - t0).to.be.at.least(90);
       expect(ticks).to.be.at.least(5);
+      const rows = await a.db.selectFrom('runs').select('run_key').execute();
+      expect(rows.map((r) => r.run_key)).to.deep.equal(['single']);
     } finally {
       await a.close();
       await b.close();
+      await c.close();
     }
   });
 
