@@ -168,5 +168,14 @@ describe('training (tiny runs on the wasm engine)', function () {
     const c = await train(quick(join(tmp, 'b3'), 8));
     c.model.dispose();
     expect(c.card.version).to.not.equal(a.card.version);
+    // --fm-shift 0 keeps the random sequence; shifted Fashion-MNIST images train other weights
+    const none = await train({ ...quick(join(tmp, 'b4'), 7), fmShift: 0 });
+    const shifted = await train({ ...quick(join(tmp, 'b5'), 7), fmShift: 2 });
+    none.model.dispose();
+    shifted.model.dispose();
+    expect(none.card.version).to.equal(a.card.version);
+    expect(shifted.card.version).to.not.equal(a.card.version);
+    expect(shifted.card.training.command).to.contain('--fm-shift 2');
+    expect(shifted.card.training.augmentation).to.contain('Fashion-MNIST: random horizontal flip (p=0.5), ±2 px shifts');
   });
 });

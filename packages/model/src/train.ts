@@ -58,6 +58,12 @@ export interface TrainOptions {
   validation: number;
   /** Horizontal flips of half the training images (clothes are left–right symmetric). */
   flip: boolean;
+  /**
+   * Shift each Fashion-MNIST training image by up to ±N pixels (zero fill), as photos already are:
+   * Fashion-MNIST centres its items exactly, so a net that never saw them moved cannot take shifted
+   * views at test time without losing accuracy on them. Default 0.
+   */
+  fmShift?: number;
   /** Use only N training images (for timing runs and tests). */
   limit?: number;
   /** Evaluate on only the first N test images (tests); default all 10,000. */
@@ -271,6 +277,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // photos per batch (at least one when photos are on), the rest Fashion-MNIST
     const perPhoto = photoData ? Math.max(1, Math.round(bs * ph!.share)) : 0;
     const perFm = bs - perPhoto;
+    const fmShift = opts.fmShift ?? 0;
     const setLoss = ph?.setLoss ?? 'sum';
     const workers = opts.epochs > 0 ? Math.max(1, Math.floor(opts.workers ?? defaultWorkers())) : 1;
     if (workers > 1)
@@ -309,7 +316,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         batch.mask.fill(0, 0, m * NUM_CLASSES);
         for (let k = 0; k < mFm; k++) {
           const i = order[b * perFm + k]!;
-          putImage(full.images, i * PIXELS_PER_IMAGE, batch.x, k * PIXELS_PER_IMAGE, opts.flip && rand() < 0.5);
+          const flip = opts.flip && rand() < 0.5;
+          // draws only when shifting, so runs without --fm-shift keep their random sequence
+          const [dx, dy] = fmShift
+            ? [Math.floor(rand() * (2 * fmShift + 1)) - fmShift, Math.floor(rand() * (2 * fmShift + 1)) - fmShift]
+            : [0, 0];
+          putImage(full.images, i * PIXELS_PER_IMAGE, batch.x, k * PIXELS_PER_IMAGE, flip, dx, dy);
           batch.mask[k * NUM_CLASSES + full.labels[i]!] = 1;
           batch.setW[k] = 1;
           batch.uniW[k] = 0;
@@ -448,6 +460,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         validationImages: valIdx.length,
         augmentation:
           (opts.flip ? 'Fashion-MNIST: random horizontal flip (p=0.5)' : 'Fashion-MNIST: none') +
+          (opts.fmShift ? `, ±${opts.fmShift} px shifts` : '') +
           (ph
             ? `; photos: ${ph.variants} augmented copies per photo from the original (crop 80–100 % + downscale + JPEG quality 20–60; brightness/contrast ±30 %/±30 levels + blur σ 0.5–1.8), then ${ph.rotate ? `a quarter turn either way (p=${ph.rotate}), ` : ''}random flip and ±2 px shifts on the 28×28`
             : ''),
@@ -459,7 +472,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         ...(ph ? { photos: photoCard.training } : {}),
         ...(opts.freezeConvs ? { frozen: 'convolution stages (only the dense layers trained)' } : {}),
         command:
-          `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''}${opts.freezeConvs ? ' --freeze-convs' : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.limit ? ` --limit ${opts.limit}` : ''} --workers ${workers}${flipAverage && !prior?.inference?.flipAverage ? ' --flip-average' : ''}` +
+          `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''}${opts.freezeConvs ? ' --freeze-convs' : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.fmShift ? ` --fm-shift ${opts.fmShift}` : ''}${opts.limit ? ` --limit ${opts.limit}` : ''} --workers ${workers}${flipAverage && !prior?.inference?.flipAverage ? ' --flip-average' : ''}` +
           (ph
             ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.setLoss === 'max' ? ' --set-loss max' : ''}${ph.rotate ? ` --photo-rotate ${ph.rotate}` : ''}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}${ph.reviewed ? ' --with-reviews' : ''}`
             : ' --no-photos'),

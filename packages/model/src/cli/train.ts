@@ -33,6 +33,7 @@ const { values } = parseArgs({
     lr: { type: 'string', default: String(TRAIN_DEFAULTS.learningRate) },
     validation: { type: 'string', default: String(TRAIN_DEFAULTS.validation) },
     'no-flip': { type: 'boolean', default: false },
+    'fm-shift': { type: 'string', default: '0' },
     'no-onnx': { type: 'boolean', default: false },
     'no-photos': { type: 'boolean', default: false },
     'freeze-convs': { type: 'boolean', default: false },
@@ -58,7 +59,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     `usage: pnpm train [--arch ${Object.keys(ARCHITECTURES).join('|')}] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n` +
-      `                  [--validation N] [--no-flip] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n` +
+      `                  [--validation N] [--no-flip] [--fm-shift N] [--limit N] [--init DIR] [--out DIR] [--no-onnx]\n` +
       `                  [--freeze-convs] [--no-photos] [--photo-share X] [--oos-weight X] [--photo-variants N] [--set-loss sum|max] [--photo-rotate P] [--photo-limit N] [--max-sender-share X]\n` +
       `                  [--with-reviews [--review-holdout 0.2]] [--workers N (default ${defaultWorkers()})] [--flip-average]\n`,
   );
@@ -142,6 +143,7 @@ try {
     learningRate: lr,
     validation: int('validation', values.validation, 1)!,
     flip: !values['no-flip'],
+    fmShift: int('fm-shift', values['fm-shift'], 0),
     limit: int('limit', values.limit, 1),
     out,
     init: values.init,
