@@ -168,6 +168,9 @@ function gather(data: FashionMnist, idx: Int32Array): { pixels: Uint8Array; labe
   return { pixels, labels };
 }
 
+/** A whole-pixel shift drawn uniformly from −n … n. */
+const randomShift = (rand: () => number, n: number) => Math.floor(rand() * (2 * n + 1)) - n;
+
 /** Copies one 28×28 uint8 image into x (0–1 floats) at dst, optionally mirrored and shifted (zero fill). */
 function putImage(src: Uint8Array, off: number, x: Float32Array, dst: number, flip: boolean, dx = 0, dy = 0) {
   if (!dx && !dy) {
@@ -318,9 +321,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           const i = order[b * perFm + k]!;
           const flip = opts.flip && rand() < 0.5;
           // draws only when shifting, so runs without --fm-shift keep their random sequence
-          const [dx, dy] = fmShift
-            ? [Math.floor(rand() * (2 * fmShift + 1)) - fmShift, Math.floor(rand() * (2 * fmShift + 1)) - fmShift]
-            : [0, 0];
+          const [dx, dy] = fmShift ? [randomShift(rand, fmShift), randomShift(rand, fmShift)] : [0, 0];
           putImage(full.images, i * PIXELS_PER_IMAGE, batch.x, k * PIXELS_PER_IMAGE, flip, dx, dy);
           batch.mask[k * NUM_CLASSES + full.labels[i]!] = 1;
           batch.setW[k] = 1;
@@ -619,13 +620,12 @@ function drawPhoto(pool: PhotoPool, batch: Batch, k: number, ph: PhotoTrainOptio
   const p = pool.photos[i]!;
   const rows = pool.rows[i]!;
   const row = rows[Math.floor(rand() * rows.length)]!;
-  const shift = () => Math.floor(rand() * 5) - 2;
   // one draw decides whether to turn, so runs without --photo-rotate keep their random sequence
   const turn = ph.rotate ? rand() < ph.rotate : false;
   const [src, off] = turn
     ? [quarterTurn(pool.pixels, row * PIXELS_PER_IMAGE, rand() < 0.5 ? 1 : 3), 0]
     : [pool.pixels, row * PIXELS_PER_IMAGE];
-  putImage(src, off, batch.x, k * PIXELS_PER_IMAGE, rand() < 0.5, shift(), shift());
+  putImage(src, off, batch.x, k * PIXELS_PER_IMAGE, rand() < 0.5, randomShift(rand, 2), randomShift(rand, 2));
   if (p.outOfScope) {
     batch.setW[k] = 0;
     batch.uniW[k] = ph.oosWeight;
