@@ -1,5 +1,5 @@
 /**
- * `pnpm train:recipe [--out DIR] [--limit N] [--scale F] [--seeds A,B,C[,D]]`: the stages that make one
+ * `pnpm train:recipe [--out DIR] [--limit N] [--scale F] [--seeds A,B,C[,D]] [--from DIR]`: the stages that make one
  * member of the committed ensemble, in one command (61 min on 2 cores for stages 1–7, measured, + ~6 min
  * for stage 8; packages/model/README.md):
  *   1. 8 epochs, lr 1e-3, random horizontal flips, Fashion-MNIST only;
@@ -22,6 +22,8 @@
  * `--seeds A,B,C[,D]` (default 42,7,11,801: stages 1–5, stage 6, stage 7, stage 8; given three, D = C + 1)
  * trains an independent member for an ensemble (`pnpm train:ensemble --flip-average`): another weight
  * init, data order, augmentation and dropout.
+ * `--from DIR` starts at stage 4 from the Fashion-MNIST-only model in DIR (a stage 3): retraining on other
+ * photos or another validation split then skips the hour that never sees a photo.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     limit: { type: 'string' },
     scale: { type: 'string', default: '1' },
     seeds: { type: 'string', default: '42,7,11,801' },
+    from: { type: 'string' },
   },
 });
 const seeds = values.seeds.split(',');
@@ -134,7 +137,11 @@ const stages: string[][] = [
   ],
 ];
 
+// with --from, stage 4 reads that model instead of stage 3's
+const first = values.from ? 3 : 0;
+if (values.from) stages[3] = stages[3]!.map((a, i, all) => (all[i - 1] === '--init' ? values.from! : a));
 for (const [i, args] of stages.entries()) {
+  if (i < first) continue;
   console.error(`stage ${i + 1}/${stages.length}: train ${args.join(' ')}`);
   const r = spawnSync(process.execPath, [...process.execArgv, trainCli, ...args], { stdio: 'inherit' });
   if (r.status !== 0) {
