@@ -115,6 +115,9 @@ describe('Dockerfile and compose.yaml', () => {
       expect(Number(new URL(sched.client.apiUrl).port)).to.equal(api.api.port);
       expect(compose.services.api.ports[0]).to.match(new RegExp(`:${api.api.port}$`));
       expect(sched.client.cron).to.equal('0 18 * * *');
+      // fewer malloc arenas for the client-only scheduler, not for the API (bench/README.md, client RSS)
+      expect(compose.services.scheduler.environment.MALLOC_ARENA_MAX).to.equal('2');
+      expect(compose.services.api.environment.MALLOC_ARENA_MAX).to.equal(undefined);
     });
 
     it('keeps every container read-only and every path it writes on a volume; the inbox is a volume', () => {

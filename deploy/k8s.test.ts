@@ -226,6 +226,10 @@ describe('Kubernetes manifests (deploy/k8s)', function () {
     expect(cron.spec.startingDeadlineSeconds).to.be.a('number').greaterThan(0);
     expect(cron.spec.schedule).to.equal('0 18 * * *');
     expect(() => new Intl.DateTimeFormat('en', { timeZone: cron.spec.timeZone })).not.to.throw();
+    // fewer malloc arenas for the client only (measured: less RSS, same speed; the API lost throughput)
+    const arenas = (x: any) => x.env?.find((e: any) => e.name === 'MALLOC_ARENA_MAX')?.value;
+    expect(arenas(cron.spec.jobTemplate.spec.template.spec.containers[0])).to.equal('2');
+    expect(arenas(c)).to.equal(undefined);
     const pvc = one(p, 'PersistentVolumeClaim');
     for (const { owner, spec } of podSpecs(p).filter((x) => x.owner.kind !== 'Job')) {
       expect(

@@ -12,8 +12,11 @@ import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
 import { ENV_KEYS } from '@refund-vision/shared';
 
-/** Variables the process reads besides the config's ENV_KEYS (see packages/shared/src/config.ts). */
-const OTHER_ENV = new Set(['RV_ROOT', 'RV_CONFIG', 'NODE_ENV']);
+/**
+ * Variables the process reads besides the config's ENV_KEYS (see packages/shared/src/config.ts);
+ * MALLOC_ARENA_MAX is glibc's (the client's processes set it: bench/README.md, client RSS).
+ */
+const OTHER_ENV = new Set(['RV_ROOT', 'RV_CONFIG', 'NODE_ENV', 'MALLOC_ARENA_MAX']);
 
 /** Is `name` an environment variable our processes read? (The config's keys, the root and config file.) */
 export function envReadByCode(name: string): boolean {
