@@ -107,7 +107,15 @@ const stages: string[][] = [
     '--no-onnx',
     '--no-photos',
   ],
-  [...noLimit, '--init', join(work, 'stage3'), ...photoStage(3, '20000', '0.0003', '0.333'), '--out', join(work, 'stage4'), '--no-onnx'],
+  [
+    ...noLimit,
+    '--init',
+    values.from ?? join(work, 'stage3'),
+    ...photoStage(3, '20000', '0.0003', '0.333'),
+    '--out',
+    join(work, 'stage4'),
+    '--no-onnx',
+  ],
   [...noLimit, '--init', join(work, 'stage4'), ...photoStage(1, '15000', '0.0002', '0.25'), '--out', join(work, 'stage5'), '--no-onnx'],
   [
     ...withSeed(seed6),
@@ -137,11 +145,9 @@ const stages: string[][] = [
   ],
 ];
 
-// with --from, stage 4 reads that model instead of stage 3's
-const first = values.from ? 3 : 0;
-if (values.from) stages[3] = stages[3]!.map((a, i, all) => (all[i - 1] === '--init' ? values.from! : a));
 for (const [i, args] of stages.entries()) {
-  if (i < first) continue;
+  // with --from, stage 4 starts from that model (above) and stages 1–3 are not run
+  if (values.from && i < 3) continue;
   console.error(`stage ${i + 1}/${stages.length}: train ${args.join(' ')}`);
   const r = spawnSync(process.execPath, [...process.execArgv, trainCli, ...args], { stdio: 'inherit' });
   if (r.status !== 0) {
