@@ -67,6 +67,10 @@ describe('review page in headless Chromium against the real API', function () {
     await page.goto(`${srv.url}/review`);
     // asked once for a name: typed, Enter
     await page.waitForSelector('#name-form:not([hidden])');
+    // before a name is given the page already shows what waits, without claiming anything
+    await until(`document.querySelectorAll('#queue-table tbody tr').length === 4`);
+    expect(await page.textContent('#queue-count')).to.equal('4 open');
+    expect(await page.textContent('#queue-table tbody')).not.to.contain('Rita');
     await page.keyboard.type('Rita Reviewer');
     await page.keyboard.press('Enter');
     await until(`document.body.dataset.loaded === 'true'`);

@@ -207,6 +207,8 @@ function askName() {
   $('#reviewer-name').value = state.reviewer;
   $('#reviewer-name').focus();
   setStatus('Who is reviewing?');
+  // reading needs no name: show what waits (and who decided what) while the name is asked for
+  Promise.all([drawQueue(), drawAudit()]).catch((e) => e instanceof KeyNeeded || setStatus(e.message, true));
 }
 
 $('#name-form').addEventListener('submit', (e) => {
