@@ -66,6 +66,16 @@ describe('dashboard in headless Chromium against the real API', function () {
       for (const n of await chartCounts(key)) expect(n, key).to.equal(3);
     }
     expect(await chartCounts('confidence')).to.have.length(11); // all classes + one line per class
+    // two days of runs: time ticks on whole UTC hours, no two reading the same
+    const ticks = (await page.evaluate(
+      `Chart.getChart(document.getElementById('chart-images')).scales.x.ticks.map((t) => [t.value, t.label])`,
+    )) as [number, string][];
+    expect(ticks.length).to.be.within(2, 7);
+    expect(new Set(ticks.map(([, l]) => l)).size).to.equal(ticks.length);
+    for (const [v, l] of ticks) {
+      expect(v % 3_600_000, l).to.equal(0);
+      expect(l).to.equal(`${new Date(v).toISOString().slice(5, 10)} ${new Date(v).toISOString().slice(11, 16)}`);
+    }
     expect(await page.locator('#runs-table tbody tr').count()).to.equal(3);
     expect(await page.textContent('#summary'))
       .to.include('Runs3')

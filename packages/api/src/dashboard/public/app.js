@@ -20,14 +20,30 @@ const badge = (h) => el('span', { class: `badge ${h ?? 'none'}` }, h ?? 'open');
 
 // ---- charts ------------------------------------------------------------------------------------
 
-const dateTick = (v) => new Date(v).toISOString().slice(5, 10);
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+/** Tick steps in whole hours or days (UTC), so no two ticks read the same date. */
+const TICK_STEPS = [HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY, 91 * DAY, 182 * DAY];
 function timeAxis(h) {
-  const pad = h.t.length > 1 ? 0 : 86_400_000;
+  const pad = h.t.length > 1 ? 0 : DAY;
+  const min = (h.t[0] ?? Date.now()) - pad;
+  const max = (h.t.at(-1) ?? Date.now()) + pad;
+  // at most ~6 labels: a day's span is labelled with hours, a longer one with dates
+  const step = TICK_STEPS.find((s) => (max - min) / s <= 6) ?? TICK_STEPS.at(-1);
+  const label = (v) => {
+    const iso = new Date(v).toISOString();
+    return step < DAY ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(5, 10);
+  };
   return {
     type: 'linear',
-    min: (h.t[0] ?? Date.now()) - pad,
-    max: (h.t.at(-1) ?? Date.now()) + pad,
-    ticks: { callback: dateTick, maxTicksLimit: 10, maxRotation: 0 },
+    min,
+    max,
+    ticks: { callback: label, maxRotation: 0 },
+    // Chart.js counts steps from the axis minimum (a run's time); ticks on whole UTC hours/days read better
+    afterBuildTicks: (axis) => {
+      axis.ticks = [];
+      for (let v = Math.ceil(min / step) * step; v <= max; v += step) axis.ticks.push({ value: v });
+    },
     grid: { display: false },
   };
 }
