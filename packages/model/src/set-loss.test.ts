@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { initTf, tf } from './engine.ts';
-import { setValuedLoss } from './set-loss.ts';
+import { labelHeadLoss, setValuedLoss, splitHeads } from './set-loss.ts';
 
 describe('set-valued loss', () => {
   before(() => initTf('wasm'));
@@ -68,5 +68,40 @@ describe('set-valued loss', () => {
       expect(at(9)).to.be.closeTo(0, 1e-6);
       expect(at(0)).to.be.above(10); // clipped −ln(1e-7) ≈ 16.1
     }
+  });
+
+  it('a label head: one softmax over 10 + L columns splits into two softmaxes; its loss by hand', () => {
+    // logits: 10 answer classes, then 3 labels
+    const logits = tf.tensor2d([[0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0.5, 0, -1]]);
+    const { answers, labels } = splitHeads(tf.softmax(logits) as tf.Tensor2D);
+    const [za, zl] = tf.split(logits, [10, 3], 1);
+    const a = answers.dataSync();
+    const sa = tf.softmax(za!).dataSync();
+    for (let i = 0; i < 10; i++) expect(a[i]).to.be.closeTo(sa[i]!, 1e-6);
+    const l = labels!.dataSync();
+    const sl = tf.softmax(zl!).dataSync();
+    for (let i = 0; i < 3; i++) expect(l[i]).to.be.closeTo(sl[i]!, 1e-6);
+    // by hand: label 0 of e^0.5 / (e^0.5 + 1 + e^-1) = 1.648721 / 3.016600 = 0.546548 → −ln = 0.604133; weight 0.5
+    const loss = labelHeadLoss(labels!, tf.tensor2d([[1, 0, 0]]), tf.tensor1d([0.5]));
+    expect(loss.dataSync()[0]).to.be.closeTo(0.5 * 0.604133, 1e-5);
+    // a model without the head: the answers are the probabilities as they are
+    const plain = tf.softmax(za!) as tf.Tensor2D;
+    expect(splitHeads(plain)).to.deep.equal({ answers: plain, labels: null });
+    tf.dispose([logits, answers, labels!, za!, zl!, loss, plain]);
+  });
+
+  it('the label head loss has a gradient on wasm through the shared softmax, and moves only the label part', () => {
+    const logits = tf.variable(tf.tensor2d([[0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0]]));
+    const mask = tf.tensor2d([[0, 0, 1]]);
+    const w = tf.tensor1d([1]);
+    const f = () => labelHeadLoss(splitHeads(tf.softmax(logits) as tf.Tensor2D).labels!, mask, w);
+    const before = f().dataSync()[0]!;
+    const answers0 = splitHeads(tf.softmax(logits) as tf.Tensor2D).answers.dataSync();
+    const opt = tf.train.sgd(0.5);
+    for (let i = 0; i < 10; i++) opt.minimize(f);
+    expect(f().dataSync()[0]).to.be.below(before - 0.3);
+    const answers = splitHeads(tf.softmax(logits) as tf.Tensor2D).answers.dataSync();
+    for (let i = 0; i < 10; i++) expect(answers[i]).to.be.closeTo(answers0[i]!, 1e-5);
+    tf.dispose([logits, mask, w]);
   });
 });
