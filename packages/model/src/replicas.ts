@@ -19,7 +19,7 @@ import type { SetLossMode } from './set-loss.ts';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { tf } from './engine.ts';
-import { newBatch, type Batch } from './train-batch.ts';
+import { labelColumns, newBatch, type Batch } from './train-batch.ts';
 
 /** Control words in the shared Int32Array. */
 export const CTL_ARRIVED = 0;
@@ -89,7 +89,7 @@ export async function startReplicas(model: tf.LayersModel, opts: ReplicaOptions)
   if (!(Number.isInteger(n) && n >= 2)) throw new Error(`replicas need at least 2 workers, got ${n}`);
   const trainable = model.trainableWeights;
   const params = trainable.reduce((s, w) => s + w.read().size, 0);
-  const batch = newBatch(opts.batchSize, true);
+  const batch = newBatch(opts.batchSize, true, labelColumns(model));
   const grads = new Float32Array(new SharedArrayBuffer(n * params * 4));
   const ctl = new Int32Array(new SharedArrayBuffer(4 * 4));
   const common = {

@@ -45,7 +45,7 @@ import {
   type PhotoEvaluation,
 } from './photo-metrics.ts';
 import type { SetLossMode } from './set-loss.ts';
-import { batchLoss, newBatch, type Batch } from './train-batch.ts';
+import { batchLoss, labelColumns, newBatch, type Batch } from './train-batch.ts';
 import { defaultWorkers, startReplicas, type Replicas } from './replicas.ts';
 
 export interface TrainOptions {
@@ -293,7 +293,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         setLoss,
       });
     // with replicas the batch is assembled straight into the memory the workers read
-    const batch = replicas?.batch ?? newBatch(bs);
+    const batch = replicas?.batch ?? newBatch(bs, false, labelColumns(model));
     let stepSec = 0;
     let imagesTrained = 0;
     /** One optimizer step on the first m rows of the batch, in this thread (--workers 1). */
