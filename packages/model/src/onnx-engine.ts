@@ -44,7 +44,9 @@ export async function createOnnxRunner(path: string, threads = 1): Promise<OnnxR
   });
   return {
     async run(pixels, n) {
-      const out = new Float32Array(n * NUM_CLASSES);
+      // 10 columns a row, or 10 + L for a model with a label head: the width is the model's
+      let width = 0;
+      let out = new Float32Array(0);
       // Chunks keep the activations cache-sized; one 10,000-image run is several times slower per image.
       for (let start = 0; start < n; start += CHUNK) {
         const m = Math.min(CHUNK, n - start);
@@ -54,8 +56,13 @@ export async function createOnnxRunner(path: string, threads = 1): Promise<OnnxR
         const res = await session.run({ [ONNX_INPUT]: new rt.Tensor('float32', input, [m, PIXELS_PER_IMAGE]) });
         const probs = res[ONNX_OUTPUT]!;
         const data = probs.data as Float32Array;
-        if (data.length !== m * NUM_CLASSES) throw new Error(`onnx model returned ${data.length} values for ${m} images`);
-        out.set(data, start * NUM_CLASSES);
+        if (!width) {
+          width = data.length / m;
+          if (!Number.isInteger(width) || width < NUM_CLASSES) throw new Error(`onnx model returned ${data.length} values for ${m} images`);
+          out = new Float32Array(n * width);
+        }
+        if (data.length !== m * width) throw new Error(`onnx model returned ${data.length} values for ${m} images`);
+        out.set(data, start * width);
         probs.dispose();
       }
       return out;

@@ -45,6 +45,42 @@ describe('ONNX export', () => {
     });
   }
 
+  it('a net with a label head (10 + 3 columns): onnxruntime gives the tfjs rows, with and without mirror averaging', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({
+          inputShape: [28, 28, 1],
+          filters: 4,
+          kernelSize: 3,
+          activation: 'relu',
+          kernelInitializer: tf.initializers.heNormal({ seed: 3 }),
+        }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 13, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
+      ],
+    });
+    const last = model.layers.at(-1)!;
+    last.setWeights(last.getWeights().map((w) => tf.tidy(() => w.mul(20))));
+    const test = await loadFashionMnist('test');
+    const n = 32;
+    const px = test.images.subarray(0, n * PIXELS_PER_IMAGE);
+    for (const flipAverage of [false, true]) {
+      const path = join(tmp, `label-head-${flipAverage}.onnx`);
+      writeFileSync(path, buildOnnxModel(model, 'test', { flipAverage }));
+      const want = predictTf(model, px, n, undefined, flipAverage);
+      expect(want.length).to.equal(n * 13);
+      const runner = await createOnnxRunner(path);
+      const got = await runner.run(px, n);
+      await runner.release();
+      expect(got.length).to.equal(n * 13);
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+      expect(worst, `flipAverage ${flipAverage}`).to.be.below(1e-4);
+    }
+    model.dispose();
+  });
+
   it('refuses a layer it cannot translate', () => {
     const model = tf.sequential({
       layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, activation: 'tanh' })],

@@ -9,6 +9,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
+import { labelColumns } from './label-head.ts';
 import { ONNX_FILE, readCard } from './classifier.ts';
 import { initTf, tf } from './engine.ts';
 import { loadModel } from './io.ts';
@@ -93,6 +94,8 @@ export interface OnnxBuildOptions {
 export function buildOnnxModel(model: tf.LayersModel, version: string, opts: OnnxBuildOptions = {}): Uint8Array {
   const nodes: Node[] = [];
   const inits: Tensor[] = [];
+  // 10 answer classes, or 10 + L with a label head (set-loss.ts splitHeads): one softmax either way
+  const width = labelColumns(model) + NUM_CLASSES;
   let cur = 'scaled';
   let h = 28;
   let w = 28;
@@ -108,7 +111,7 @@ export function buildOnnxModel(model: tf.LayersModel, version: string, opts: Onn
       int64Tensor('flip_ends', [-(2 ** 53)]),
       int64Tensor('flip_axes', [3]),
       int64Tensor('flip_steps', [-1]),
-      int64Tensor('pair_shape', [2, -1, NUM_CLASSES]),
+      int64Tensor('pair_shape', [2, -1, width]),
     );
     nodes.push(
       onnx.NodeProto.create({
@@ -309,14 +312,14 @@ export function buildOnnxModel(model: tf.LayersModel, version: string, opts: Onn
     node: nodes,
     initializer: inits,
     input: [valueInfo(ONNX_INPUT, ['N', PIXELS_PER_IMAGE])],
-    output: [valueInfo(ONNX_OUTPUT, ['N', NUM_CLASSES])],
+    output: [valueInfo(ONNX_OUTPUT, ['N', width])],
   });
   const proto = onnx.ModelProto.create({
     irVersion: 7,
     opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 13 })],
     producerName: 'refund-vision',
     producerVersion: version,
-    docString: `Fashion-MNIST CNN, weights ${version}; input: raw pixels 0-255 (N×784, 0 = background); output: softmax probabilities (N×10).`,
+    docString: `Fashion-MNIST CNN, weights ${version}; input: raw pixels 0-255 (N×784, 0 = background); output: softmax probabilities (N×${width}${width > NUM_CLASSES ? `: the 10 classes, then ${width - NUM_CLASSES} labels of the label head, one softmax over both` : ''}).`,
     graph,
     metadataProps: [onnx.StringStringEntryProto.create({ key: 'weightsVersion', value: version })],
   });

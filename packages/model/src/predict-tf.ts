@@ -3,7 +3,7 @@ import { NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import { tf } from './engine.ts';
 
 /**
- * N×784 uint8 (0–255) → N×10 probabilities, in chunks of `chunk` images. flipAverage: softmax of the
+ * N×784 uint8 (0–255) → N×10 probabilities (N×(10 + L) for a net with a label head), in chunks of `chunk` images. flipAverage: softmax of the
  * mean of the log-probabilities of each image and its mirror image, i.e. of their mean logits (the
  * model card's `inference.flipAverage`; the ONNX export builds the same into its graph). Several
  * nets (an ensemble's members, ensemble.ts servingNets): the mean over nets and views the same way,
@@ -20,7 +20,12 @@ export function predictTf(
     throw new Error(`predict: ${pixels.length} bytes for ${n} images of ${PIXELS_PER_IMAGE} pixels`);
   const models = Array.isArray(nets) ? (nets as readonly tf.LayersModel[]) : [nets as tf.LayersModel];
   if (!models.length) throw new Error('predict: no net to run');
-  const out = new Float32Array(n * NUM_CLASSES);
+  // 10 columns, or 10 + L with a label head (set-loss.ts splitHeads): averaging log-probabilities of
+  // the one softmax over both parts averages each part's logits, so the parts stay two softmaxes
+  const width = models[0]!.outputs[0]!.shape.at(-1) as number;
+  if (width < NUM_CLASSES || models.some((m) => m.outputs[0]!.shape.at(-1) !== width))
+    throw new Error(`predict: nets answer ${models.map((m) => m.outputs[0]!.shape.at(-1)).join(', ')} columns`);
+  const out = new Float32Array(n * width);
   for (let start = 0; start < n; start += chunk) {
     const m = Math.min(chunk, n - start);
     const part = pixels.subarray(start * PIXELS_PER_IMAGE, (start + m) * PIXELS_PER_IMAGE);
@@ -36,7 +41,7 @@ export function predictTf(
       const views = flipAverage ? logp.flatMap((l) => tf.split(l, 2)) : logp;
       return tf.softmax(tf.addN(views).div(views.length));
     });
-    out.set(probs.dataSync() as Float32Array, start * NUM_CLASSES);
+    out.set(probs.dataSync() as Float32Array, start * width);
     probs.dispose();
   }
   return out;

@@ -19,7 +19,8 @@ import type { SetLossMode } from './set-loss.ts';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { tf } from './engine.ts';
-import { labelColumns, newBatch, type Batch } from './train-batch.ts';
+import { labelColumns } from './label-head.ts';
+import { newBatch, type Batch } from './train-batch.ts';
 
 /** Control words in the shared Int32Array. */
 export const CTL_ARRIVED = 0;

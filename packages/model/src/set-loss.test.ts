@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { initTf, tf } from './engine.ts';
-import { labelHeadLoss, setValuedLoss, splitHeads } from './set-loss.ts';
+import { splitHeads } from './label-head.ts';
+import { labelHeadLoss, setValuedLoss } from './set-loss.ts';
 
 describe('set-valued loss', () => {
   before(() => initTf('wasm'));

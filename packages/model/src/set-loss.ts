@@ -12,7 +12,6 @@
  * with 'max' after the same 2 epochs). The out-of-scope term is the cross-entropy to the uniform
  * distribution: the model learns to spread its probability on items it has no class for.
  */
-import { NUM_CLASSES } from '@refund-vision/shared';
 import { tf } from './engine.ts';
 
 const EPS = 1e-7;
@@ -39,23 +38,6 @@ export function setValuedLoss(
     const setTerm = tf.neg(tf.log(inSet));
     const uniformTerm = tf.neg(tf.mean(tf.log(p), 1));
     return tf.mean(tf.add(tf.mul(setTerm, setWeight), tf.mul(uniformTerm, uniformWeight))) as tf.Scalar;
-  });
-}
-
-/**
- * A model with a label head (the photo's label: T-Shirt, Longsleeve, Shoes, Hat ...; see
- * packages/model/README.md, "a head that names the photo's label") ends in ONE softmax over the 10
- * answer classes followed by the L labels. Each part renormalised is exactly the softmax of its own
- * logits, so engines, mirror averaging and the ensemble's logit average serve it unchanged; the two
- * parts' relative mass gets no gradient from either loss, so it does not drift in training.
- */
-export function splitHeads(probs: tf.Tensor2D): { answers: tf.Tensor2D; labels: tf.Tensor2D | null } {
-  const width = probs.shape[1];
-  if (width === NUM_CLASSES) return { answers: probs, labels: null };
-  return tf.tidy(() => {
-    const renorm = (t: tf.Tensor2D) => tf.div(t, tf.sum(t, 1, true).clipByValue(EPS, Infinity)) as tf.Tensor2D;
-    const [a, l] = tf.split(probs, [NUM_CLASSES, width - NUM_CLASSES], 1) as [tf.Tensor2D, tf.Tensor2D];
-    return { answers: renorm(a), labels: renorm(l) };
   });
 }
 

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { initTf, tf } from './engine.ts';
-import { labelHeadLoss, setValuedLoss, splitHeads } from './set-loss.ts';
-import { batchLoss, labelColumns, newBatch } from './train-batch.ts';
+import { splitHeads } from './label-head.ts';
+import { labelHeadLoss, setValuedLoss } from './set-loss.ts';
+import { labelColumns } from './label-head.ts';
+import { batchLoss, newBatch } from './train-batch.ts';
 
 /** A tiny net on the 28×28 input with `outputs` softmax columns. */
 function tinyNet(outputs: number): tf.Sequential {

@@ -5,7 +5,8 @@
  */
 import { NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import { tf } from './engine.ts';
-import { labelHeadLoss, setValuedLoss, splitHeads, type SetLossMode } from './set-loss.ts';
+import { splitHeads } from './label-head.ts';
+import { labelHeadLoss, setValuedLoss, type SetLossMode } from './set-loss.ts';
 
 export interface Batch {
   x: Float32Array;
@@ -16,14 +17,6 @@ export interface Batch {
   labels: number;
   labelMask: Float32Array;
   labelW: Float32Array;
-}
-
-/** How many label columns a model's output has after the 10 answer classes (0: no label head). */
-export function labelColumns(model: tf.LayersModel): number {
-  const width = model.outputs[0]!.shape.at(-1);
-  if (typeof width !== 'number' || width < NUM_CLASSES)
-    throw new Error(`the model's output has ${width} columns, fewer than ${NUM_CLASSES}`);
-  return width - NUM_CLASSES;
 }
 
 export function newBatch(bs: number, shared = false, labels = 0): Batch {

@@ -45,7 +45,8 @@ import {
   type PhotoEvaluation,
 } from './photo-metrics.ts';
 import type { SetLossMode } from './set-loss.ts';
-import { batchLoss, labelColumns, newBatch, type Batch } from './train-batch.ts';
+import { labelColumns } from './label-head.ts';
+import { batchLoss, newBatch, type Batch } from './train-batch.ts';
 import { defaultWorkers, startReplicas, type Replicas } from './replicas.ts';
 
 export interface TrainOptions {
