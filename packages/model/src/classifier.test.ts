@@ -9,7 +9,9 @@ import { EngineUnavailableError, tensorCount, tf } from './engine.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { argmaxRow, evaluate } from './metrics.ts';
 import { readArtifacts, weightFiles, writeWeights } from './model-files.ts';
+import { saveModel } from './io.ts';
 import { exportOnnx } from './onnx-export.ts';
+import { predictTf } from './predict-tf.ts';
 
 const MODEL_DIR = join(projectRoot(), 'models', 'fashion-cnn');
 
@@ -163,6 +165,41 @@ describe('classifier on the committed model', () => {
       let err: unknown;
       await loadClassifier({ dir: tmp, backend: 'onnx' }).catch((e: unknown) => (err = e));
       expect((err as Error).message).to.match(/stale: the card does not average mirror images, the export does/);
+    });
+
+    it('a net with a label head (10 + 3 columns): onnx and tfjs answer the ten classes, renormalised', async () => {
+      const net = tf.sequential({
+        layers: [
+          tf.layers.flatten({ inputShape: [28, 28, 1] }),
+          tf.layers.dense({ units: 13, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }),
+        ],
+      });
+      const saved = await saveModel(net, tmp);
+      const card = JSON.parse(readFileSync(join(tmp, 'model-card.json'), 'utf8'));
+      card.version = saved.version;
+      card.inference = { flipAverage: false };
+      // one net, not the committed ensemble's members
+      delete card.training.members;
+      delete card.training.initFrom;
+      writeFileSync(join(tmp, 'model-card.json'), JSON.stringify(card));
+      await exportOnnx(tmp);
+      const test = await loadFashionMnist('test');
+      const n = 50;
+      const px = test.images.subarray(0, n * PIXELS_PER_IMAGE);
+      const rows = predictTf(net, px, n);
+      net.dispose();
+      for (const backend of ['onnx', 'wasm'] as const) {
+        const c = await loadClassifier({ dir: tmp, backend });
+        const got = await c.predict(px, n);
+        await c.dispose();
+        expect(got.length, backend).to.equal(n * 10);
+        for (let r = 0; r < n; r++) {
+          const part = rows.subarray(r * 13, r * 13 + 10);
+          const sum = part.reduce((s, v) => s + v, 0);
+          expect(sum, 'the labels hold some of the mass').to.be.below(0.999);
+          for (let k = 0; k < 10; k++) expect(got[r * 10 + k], `${backend} row ${r}`).to.be.closeTo(part[k]! / sum, 1e-4);
+        }
+      }
     });
 
     it('a card with inference.confidenceMap: onnx and tfjs both serve the mapped confidence, with the same answers', async () => {
