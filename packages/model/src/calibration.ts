@@ -74,13 +74,18 @@ export function fitTemperature(probs: Float32Array, photos: readonly LabelledPho
   return Math.round(Math.exp((a + b) / 2) * 1e4) / 1e4;
 }
 
-/** Divides the last dense layer's kernel and bias by T (in place): logits z become z/T. */
+/**
+ * Divides the last dense layer's kernel and bias by T (in place): logits z become z/T. With a label
+ * head (label-head.ts) only the ten answer columns: T is fitted to the answers.
+ */
 export function foldTemperature(model: tf.LayersModel, t: number): void {
   const last = model.layers[model.layers.length - 1]!;
   if (last.getClassName() !== 'Dense') throw new Error(`foldTemperature: the last layer is ${last.getClassName()}, not Dense`);
   const act = (last.getConfig() as { activation?: string }).activation;
   if (act !== 'softmax') throw new Error(`foldTemperature: the last layer's activation is ${act}, not softmax`);
-  const scaled = tf.tidy(() => last.getWeights().map((w) => w.div(t)));
+  const width = (last.getConfig() as { units: number }).units;
+  const scale = Float32Array.from({ length: width }, (_, c) => (c < NUM_CLASSES ? 1 / t : 1));
+  const scaled = tf.tidy(() => last.getWeights().map((w) => w.mul(tf.tensor1d(scale))));
   last.setWeights(scaled);
   tf.dispose(scaled);
 }

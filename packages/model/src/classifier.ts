@@ -9,7 +9,7 @@ import { ModelCard, PIXELS_PER_IMAGE, type Logger } from '@refund-vision/shared'
 import { EngineUnavailableError, parseBackend, type BackendChoice, type EngineName } from './backend-choice.ts';
 import { readArtifacts, shortSha256, weightsVersion } from './model-files.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
-import { splitRows } from './label-head.ts';
+import { splitRows } from './label-rows.ts';
 import { createOnnxRunner, loadOrt, type OnnxRunner } from './onnx-engine.ts';
 
 export interface Classifier {

@@ -42,6 +42,11 @@ export const PHOTO_LABELS: Record<string, LabelTarget> = {
   Skip: { kind: 'exclude' },
 };
 
+/** The labels a label head names (label-head.ts), in PHOTO_LABELS order: every label but the unknown ones. */
+export const HEAD_LABELS: readonly string[] = Object.entries(PHOTO_LABELS)
+  .filter(([, t]) => t.kind !== 'exclude')
+  .map(([name]) => name);
+
 /**
  * Labels scored by the "strict" accuracy: the classes issue #9 names for its goal (T-shirt/top,
  * Trouser, Dress, Coat, Shirt, and footwear as any shoe class), each label mapping to one of them.

@@ -35,24 +35,28 @@ export function splitHeads(probs: tf.Tensor2D): { answers: tf.Tensor2D; labels: 
 }
 
 /**
- * Rows of N×(10 + L) served probabilities → the N×10 answers (each row's first part renormalised)
- * and the N×L label probabilities; N×10 rows are returned as they are, with no labels.
+ * The same net with `labels` more output columns: every layer keeps its weights, the last Dense gets
+ * new columns (small seeded random kernel, zero bias) that start as a near-uniform label softmax.
  */
-export function splitRows(probs: Float32Array, n: number): { answers: Float32Array; labels: Float32Array | null; width: number } {
-  const width = n ? probs.length / n : NUM_CLASSES;
-  if (!Number.isInteger(width) || width < NUM_CLASSES) throw new Error(`${probs.length} probabilities for ${n} images`);
-  if (width === NUM_CLASSES) return { answers: probs, labels: null, width };
-  const L = width - NUM_CLASSES;
-  const answers = new Float32Array(n * NUM_CLASSES);
-  const labels = new Float32Array(n * L);
-  for (let r = 0; r < n; r++) {
-    const row = probs.subarray(r * width, (r + 1) * width);
-    let sa = 0;
-    let sl = 0;
-    for (let c = 0; c < NUM_CLASSES; c++) sa += row[c]!;
-    for (let c = NUM_CLASSES; c < width; c++) sl += row[c]!;
-    for (let c = 0; c < NUM_CLASSES; c++) answers[r * NUM_CLASSES + c] = row[c]! / Math.max(sa, EPS);
-    for (let c = 0; c < L; c++) labels[r * L + c] = row[NUM_CLASSES + c]! / Math.max(sl, EPS);
-  }
-  return { answers, labels, width };
+export async function withLabelHead(model: tf.LayersModel, labels: number, seed: number): Promise<tf.LayersModel> {
+  if (labelColumns(model) !== 0) throw new Error('withLabelHead: the net already has a label head');
+  const topology = JSON.parse(model.toJSON(null, true) as string) as {
+    config: { layers: { class_name: string; config: { units?: number } }[] };
+  };
+  const layers = topology.config.layers;
+  const last = layers[layers.length - 1]!;
+  if (last.class_name !== 'Dense') throw new Error(`withLabelHead: the last layer is ${last.class_name}, not Dense`);
+  last.config.units = NUM_CLASSES + labels;
+  const wide = await tf.models.modelFromJSON({ modelTopology: topology } as unknown as tf.io.ModelJSON);
+  model.layers.forEach((layer, i) => {
+    if (i < model.layers.length - 1) return wide.layers[i]!.setWeights(layer.getWeights());
+    const [kernel, bias] = layer.getWeights() as [tf.Tensor2D, tf.Tensor1D];
+    const grown = tf.tidy(() => [
+      tf.concat([kernel, tf.randomNormal([kernel.shape[0], labels], 0, 0.01, 'float32', seed)], 1),
+      tf.concat([bias, tf.zeros([labels])]),
+    ]);
+    wide.layers[i]!.setWeights(grown);
+    tf.dispose(grown);
+  });
+  return wide;
 }

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelCard } from '@refund-vision/shared';
 import { loadClassifier } from './classifier.ts';
-import { VALIDATION_SPLIT, validationSplitOf } from './clothing-photos.ts';
+import { HEAD_LABELS, VALIDATION_SPLIT, validationSplitOf } from './clothing-photos.ts';
+import { labelColumns } from './label-head.ts';
+import { exportOnnx } from './onnx-export.ts';
 import { loadModel } from './io.ts';
 import { quarterTurn, train } from './train.ts';
 
@@ -140,6 +142,38 @@ describe('training (tiny runs on the wasm engine)', function () {
     expect(a.calibration.temperature).to.be.within(0.97, 1.03);
     expect(a.photoEvaluation.setAccuracy).to.equal(c.photoEvaluation.setAccuracy);
     expect(a.training.totalEpochs).to.equal(1);
+  });
+
+  it('--label-head: the net also names the photo label; the card says so, serving answers ten classes, a recalibration keeps it', async () => {
+    const out = join(tmp, 'lh');
+    const photos = {
+      share: 0.25,
+      oosWeight: 0.5,
+      variants: 1,
+      validationSplit: HALF_CAP,
+      limit: 80,
+      cacheDir: join(tmp, 'photo-cache'),
+      labelHead: 1,
+    };
+    const { card, model } = await train({ ...quick(out, 9), photos });
+    expect(labelColumns(model)).to.equal(HEAD_LABELS.length);
+    model.dispose();
+    expect(card.inference!.labelHead).to.deep.equal({ labels: [...HEAD_LABELS], weight: 1 });
+    expect(HEAD_LABELS).to.include.members(['T-Shirt', 'Shoes', 'Hat']).and.not.include('Not sure');
+    expect((card as Record<string, any>).training.command).to.contain('--label-head 1');
+    await exportOnnx(out);
+    const c = await loadClassifier({ dir: out, backend: 'onnx' });
+    const n = 5;
+    const probs = await c.predict(new Uint8Array(n * 784).fill(90), n);
+    await c.dispose();
+    expect(probs.length).to.equal(n * 10);
+    for (let r = 0; r < n; r++) expect(probs.subarray(r * 10, r * 10 + 10).reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-4);
+    // --epochs 0 from it: the head stays, with its weight, though this run did not ask for one
+    const { labelHead: _, validationSplit: __, ...plain } = photos;
+    const again = await train({ ...quick(join(tmp, 'lh0'), 9), epochs: 0, init: out, photos: plain });
+    expect(labelColumns(again.model)).to.equal(HEAD_LABELS.length);
+    again.model.dispose();
+    expect(again.card.inference!.labelHead!.weight).to.equal(1);
   });
 
   it('--freeze-convs trains only the dense layers', async () => {

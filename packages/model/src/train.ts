@@ -33,7 +33,7 @@ import { servingNets } from './ensemble.ts';
 import { fitServedConfidenceMap, fitTemperature, foldTemperature } from './calibration.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
 import { accuracyAim, type SenderCrossValidation } from './sender-cross-validation.ts';
-import { loadClothingPhotos, splitBySender, splitForRun, type Photo, type ValidationSplit } from './clothing-photos.ts';
+import { HEAD_LABELS, loadClothingPhotos, splitBySender, splitForRun, type Photo, type ValidationSplit } from './clothing-photos.ts';
 import { photoArrays } from './photo-arrays.ts';
 import { PREPROCESS_VERSION } from '@refund-vision/preprocess';
 import {
@@ -45,7 +45,8 @@ import {
   type PhotoEvaluation,
 } from './photo-metrics.ts';
 import type { SetLossMode } from './set-loss.ts';
-import { labelColumns } from './label-head.ts';
+import { labelColumns, withLabelHead } from './label-head.ts';
+import { splitRows } from './label-rows.ts';
 import { batchLoss, newBatch, type Batch } from './train-batch.ts';
 import { defaultWorkers, startReplicas, type Replicas } from './replicas.ts';
 
@@ -130,6 +131,11 @@ export interface PhotoTrainOptions {
    * the decided class, or null ("none of these classes") trained like an out-of-scope photo.
    */
   reviewed?: { ids: string[]; pixels: Uint8Array; classes: Array<number | null> };
+  /**
+   * Weight of a label head's loss (`--label-head W`, label-head.ts): the net also learns to name each
+   * training photo's label (HEAD_LABELS). A net without the head gets one first (withLabelHead).
+   */
+  labelHead?: number;
 }
 
 /** Photo options once the run's split is settled (train resolves it before anything reads it). */
@@ -229,7 +235,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const softmaxOf = (model: tf.LayersModel, pixels: Uint8Array, n: number) => {
     const { nets, members } = servingNets(model, prior);
     try {
-      return predictTf(nets, pixels, n, undefined, flipAverage);
+      // the answers; a label head's columns are split off (label-head.ts)
+      return splitRows(predictTf(nets, pixels, n, undefined, flipAverage), n).answers;
     } finally {
       if (members) nets.forEach((net) => net.dispose());
     }
@@ -256,7 +263,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const trainIdx = all.slice(opts.validation);
     const valSet = gather(full, valIdx);
 
-    const model = opts.init ? await loadModel(opts.init) : arch.build(opts.seed);
+    let model = opts.init ? await loadModel(opts.init) : arch.build(opts.seed);
+    const priorHead = prior?.inference?.labelHead;
+    const headWeight = opts.photos?.labelHead ?? priorHead?.weight;
+    if (headWeight && labelColumns(model) === 0) model = await withLabelHead(model, HEAD_LABELS.length, opts.seed);
+    const headLabels = labelColumns(model);
+    if (headLabels && !headWeight) throw new Error('the net has a label head but its card records none (inference.labelHead)');
+    if (headLabels && headLabels !== HEAD_LABELS.length)
+      throw new Error(`the net names ${headLabels} labels, this build knows ${HEAD_LABELS.length} (${HEAD_LABELS.join(', ')})`);
     const optimizer = tf.train.adam(opts.learningRate);
     const ph = opts.photos && { ...opts.photos, validationSplit: splitForRun(opts.photos.validationSplit, prior) };
     if (opts.freezeConvs) {
@@ -318,6 +332,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         const mFm = Math.min(perFm, order.length - b * perFm);
         const m = mFm + perPhoto;
         batch.mask.fill(0, 0, m * NUM_CLASSES);
+        batch.labelMask.fill(0, 0, m * batch.labels);
+        batch.labelW.fill(0, 0, batch.labels ? m : 0);
         for (let k = 0; k < mFm; k++) {
           const i = order[b * perFm + k]!;
           const flip = opts.flip && rand() < 0.5;
@@ -328,7 +344,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           batch.setW[k] = 1;
           batch.uniW[k] = 0;
         }
-        if (photoData) for (let k = mFm; k < m; k++) drawPhoto(photoData.pool, batch, k, ph!, rand);
+        if (photoData) for (let k = mFm; k < m; k++) drawPhoto(photoData.pool, batch, k, ph!, rand, headWeight ?? 0);
         const loss = replicas ? await replicas.step(m, lr) : await stepInThread(m);
         lossSum += loss;
         imagesTrained += m;
@@ -476,7 +492,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         command:
           `pnpm train${opts.init ? ` --init <dir of ${prior!.version}>` : ''}${opts.freezeConvs ? ' --freeze-convs' : ''} --arch ${arch.name} --epochs ${opts.epochs} --batch-size ${opts.batchSize} --seed ${opts.seed} --lr ${opts.learningRate}${opts.flip ? '' : ' --no-flip'}${opts.fmShift ? ` --fm-shift ${opts.fmShift}` : ''}${opts.limit ? ` --limit ${opts.limit}` : ''} --workers ${workers}${flipAverage && !prior?.inference?.flipAverage ? ' --flip-average' : ''}` +
           (ph
-            ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.setLoss === 'max' ? ' --set-loss max' : ''}${ph.rotate ? ` --photo-rotate ${ph.rotate}` : ''}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}${ph.reviewed ? ' --with-reviews' : ''}`
+            ? ` --photo-share ${Math.round(ph.share * 1000) / 1000} --oos-weight ${ph.oosWeight} --photo-variants ${ph.variants}${ph.setLoss === 'max' ? ' --set-loss max' : ''}${ph.rotate ? ` --photo-rotate ${ph.rotate}` : ''}${ph.labelHead ? ` --label-head ${ph.labelHead}` : ''}${ph.limit ? ` --photo-limit ${ph.limit}` : ''}${ph.reviewed ? ' --with-reviews' : ''}`
             : ' --no-photos'),
       },
       data: {
@@ -503,7 +519,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         // the baselines a run of mostly photos is judged against (api health.ts baselinesFor)
         ...(review ? { photos: photoCard.monitoring } : {}),
       },
-      ...(flipAverage || confidenceMap ? { inference: { flipAverage, ...(confidenceMap ? { confidenceMap } : {}) } } : {}),
+      ...(flipAverage || confidenceMap || headLabels
+        ? {
+            inference: {
+              flipAverage,
+              ...(confidenceMap ? { confidenceMap } : {}),
+              ...(headLabels ? { labelHead: { labels: [...HEAD_LABELS], weight: headWeight ?? 0 } } : {}),
+            },
+          }
+        : {}),
       ...(review
         ? {
             review: review.policy,
@@ -612,7 +636,7 @@ async function preparePhotos(
 }
 
 /** Puts the next photo of the (reshuffled each pass) pool into batch row k, with its label set. */
-function drawPhoto(pool: PhotoPool, batch: Batch, k: number, ph: PhotoTrainOptions, rand: () => number): void {
+function drawPhoto(pool: PhotoPool, batch: Batch, k: number, ph: PhotoTrainOptions, rand: () => number, headWeight: number): void {
   if (pool.next >= pool.order.length) {
     pool.order = shuffled(pool.photos.length, rand);
     pool.next = 0;
@@ -634,6 +658,12 @@ function drawPhoto(pool: PhotoPool, batch: Batch, k: number, ph: PhotoTrainOptio
     for (const c of p.classes) batch.mask[k * NUM_CLASSES + c] = 1;
     batch.setW[k] = 1;
     batch.uniW[k] = 0;
+  }
+  // the label head learns the photo's label (reviewed items have none: weight 0)
+  const label = batch.labels ? HEAD_LABELS.indexOf(p.label) : -1;
+  if (label >= 0) {
+    batch.labelMask[k * batch.labels + label] = 1;
+    batch.labelW[k] = headWeight;
   }
 }
 

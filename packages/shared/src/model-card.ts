@@ -100,6 +100,11 @@ export const ModelCard = z
          * the temperature; every engine applies it (classifier.ts). Absent = the softmax as it is.
          */
         confidenceMap: ConfidenceMap.optional(),
+        /**
+         * The net also names the photo's label (packages/model/src/label-head.ts): its output is one
+         * softmax over the 10 classes followed by these labels; the answers are the first part.
+         */
+        labelHead: z.object({ labels: z.array(z.string()).min(2), weight: z.number().positive() }).optional(),
       })
       .passthrough()
       .optional(),

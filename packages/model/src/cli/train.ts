@@ -1,7 +1,7 @@
 /**
  * pnpm train [--arch deep] [--epochs 12] [--batch-size 64] [--seed 42] [--lr 0.001]
  *            [--validation 5000] [--no-flip] [--limit N] [--init DIR] [--out models/fashion-cnn] [--no-onnx]
- *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--set-loss sum|max] [--photo-rotate 0] [--photo-limit N] [--max-sender-share 0.1]
+ *            [--freeze-convs] [--no-photos] [--photo-share 0.333] [--oos-weight 0.5] [--photo-variants 2] [--set-loss sum|max] [--photo-rotate 0] [--photo-limit N] [--max-sender-share 0.1] [--label-head W]
  *            [--with-reviews [--review-holdout 0.2]] [--workers N] [--flip-average]
  * --init DIR fine-tunes the model saved in DIR (same architecture) instead of starting fresh; with
  * --epochs 0 it only recalibrates it on the photo validation split and chooses the review thresholds.
@@ -12,6 +12,8 @@
  * every step in this thread); see replicas.ts.
  * --flip-average makes the model answer each image as the mean logits of it and its mirror image
  * (card inference.flipAverage; a fine-tune keeps what its --init model does).
+ * --label-head W gives the net a second head that names each photo's label, its loss weighted W
+ * (label-head.ts; card inference.labelHead; a fine-tune of a net with a head keeps it).
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,6 +45,7 @@ const { values } = parseArgs({
     'photo-variants': { type: 'string', default: String(PHOTO_DEFAULTS.variants) },
     'set-loss': { type: 'string', default: 'sum' },
     'photo-rotate': { type: 'string', default: '0' },
+    'label-head': { type: 'string' },
     'photo-limit': { type: 'string' },
     // no default: absent, a model continued with --init keeps its own split (splitForRun)
     'max-sender-share': { type: 'string' },
@@ -107,6 +110,7 @@ const photos: PhotoTrainOptions | undefined = values['no-photos']
       limit: int('photo-limit', values['photo-limit'], 1),
       setLoss: setLossMode(values['set-loss']),
       rotate: num('photo-rotate', values['photo-rotate'], 0, 1),
+      ...(values['label-head'] === undefined ? {} : { labelHead: num('label-head', values['label-head'], 0.01, 10) }),
       // 1 = the uncapped split the models before November 28 were held out by
       ...(values['max-sender-share'] === undefined
         ? {}
