@@ -52,6 +52,15 @@ describe('training (tiny runs on the wasm engine)', function () {
     progress: () => {},
   });
   const quick = (out: string, seed: number) => ({ ...opts(out), epochs: 1, limit: 300, validation: 50, testLimit: 100, seed });
+  /** 80 photos from the clothing photos, held out by HALF_CAP, arrays cached in the run's temp folder */
+  const tinyPhotos = () => ({
+    share: 0.25,
+    oosWeight: 0.5,
+    variants: 1,
+    validationSplit: HALF_CAP,
+    limit: 80,
+    cacheDir: join(tmp, 'photo-cache'),
+  });
 
   it('writes model.json, weights and a model card valid against the shared schema, and learns', async () => {
     const out = join(tmp, 'a');
@@ -77,15 +86,7 @@ describe('training (tiny runs on the wasm engine)', function () {
 
   it('with photos: mixes them into batches, calibrates on the validation photos and writes the review policy', async () => {
     const out = join(tmp, 'p');
-    const photoOpts = {
-      share: 0.25,
-      oosWeight: 0.5,
-      variants: 1,
-      rotate: 0.25,
-      validationSplit: HALF_CAP,
-      limit: 80,
-      cacheDir: join(tmp, 'photo-cache'),
-    };
+    const photoOpts = { ...tinyPhotos(), rotate: 0.25 };
     const { card, model } = await train({
       ...quick(out, 7),
       workers: 1, // the in-thread path (the other runs here use the default: 2 workers on 2 cores)
@@ -146,15 +147,7 @@ describe('training (tiny runs on the wasm engine)', function () {
 
   it('--label-head: the net also names the photo label; the card says so, serving answers ten classes, a recalibration keeps it', async () => {
     const out = join(tmp, 'lh');
-    const photos = {
-      share: 0.25,
-      oosWeight: 0.5,
-      variants: 1,
-      validationSplit: HALF_CAP,
-      limit: 80,
-      cacheDir: join(tmp, 'photo-cache'),
-      labelHead: 1,
-    };
+    const photos = { ...tinyPhotos(), labelHead: 1 };
     const { card, model } = await train({ ...quick(out, 9), photos });
     expect(labelColumns(model)).to.equal(HEAD_LABELS.length);
     model.dispose();
