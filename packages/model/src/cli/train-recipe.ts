@@ -1,5 +1,5 @@
 /**
- * `pnpm train:recipe [--out DIR] [--limit N] [--scale F] [--seeds A,B,C[,D]] [--from DIR]`: the stages that make one
+ * `pnpm train:recipe [--out DIR] [--limit N] [--scale F] [--seeds A,B,C[,D]] [--from DIR] [--label-head W]`: the stages that make one
  * member of the committed ensemble, in one command (61 min on 2 cores for stages 1–7, measured, + ~6 min
  * for stage 8; packages/model/README.md):
  *   1. 8 epochs, lr 1e-3, random horizontal flips, Fashion-MNIST only;
@@ -24,6 +24,8 @@
  * init, data order, augmentation and dropout.
  * `--from DIR` starts at stage 4 from the Fashion-MNIST-only model in DIR (a stage 3): retraining on other
  * photos or another validation split then skips the hour that never sees a photo.
+ * `--label-head W` gives every photo stage (4–8) `pnpm train --label-head W`: the net also learns to name
+ * each photo's label (label-head.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -39,6 +41,7 @@ const { values } = parseArgs({
     scale: { type: 'string', default: '1' },
     seeds: { type: 'string', default: '42,7,11,801' },
     from: { type: 'string' },
+    'label-head': { type: 'string' },
   },
 });
 const seeds = values.seeds.split(',');
@@ -72,6 +75,8 @@ const photoStage = (n: number, fmLimit: string, lr: string, share: string, varia
   variants,
   '--set-loss',
   setLoss,
+  // the label head (label-head.ts) learns from the first photo stage on
+  ...(values['label-head'] ? ['--label-head', values['label-head']] : []),
 ];
 const noLimit = common.filter((_, i, a) => a[i] !== '--limit' && a[i - 1] !== '--limit');
 // stages 6 and 7 ran with seeds 7 and 11 by default (other data orders than stages 1–5)
