@@ -17,6 +17,7 @@ import { ensembleMembersOf } from './ensemble-members.ts';
 import { initTf } from './engine.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadModel, saveModel } from './io.ts';
+import { labelColumns } from './label-head.ts';
 import { evaluate } from './metrics.ts';
 import { predictTf } from './predict-tf.ts';
 import { mergeReviewHoldouts } from './reviews-data.ts';
@@ -56,6 +57,12 @@ export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult>
       `train:ensemble: the members were not held out by one photo split (${cards.map((c, i) => `${c.version}: ${splits[i]}`).join(', ')})`,
     );
   const models = await Promise.all(opts.members.map((dir) => loadModel(dir)));
+  // calibration and review below read ten columns; members with a label head need that built first
+  const headed = opts.members.filter((_, i) => labelColumns(models[i]!) > 0);
+  if (headed.length) {
+    models.forEach((m) => m.dispose());
+    throw new Error(`ensemble: members with a label head are not supported yet (${headed.join(', ')})`);
+  }
   const work = mkdtempSync(join(tmpdir(), 'rv-ensemble-'));
   try {
     const wide = combineMembers(models);
