@@ -266,7 +266,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     let model = opts.init ? await loadModel(opts.init) : arch.build(opts.seed);
     const priorHead = prior?.inference?.labelHead;
     const headWeight = opts.photos?.labelHead ?? priorHead?.weight;
-    if (headWeight && labelColumns(model) === 0) model = await withLabelHead(model, HEAD_LABELS.length, opts.seed);
+    if (headWeight && labelColumns(model) === 0) {
+      const narrow = model;
+      model = await withLabelHead(narrow, HEAD_LABELS.length, opts.seed);
+      narrow.dispose();
+    }
     const headLabels = labelColumns(model);
     if (headLabels && !headWeight) throw new Error('the net has a label head but its card records none (inference.labelHead)');
     if (headLabels && headLabels !== HEAD_LABELS.length)
