@@ -10,9 +10,9 @@ set holds the answer (out-of-scope labels hold none, so they lower it too).
 Same schedule as stages 6-8 of `pnpm train:recipe` (photo-heavy epochs, then all of Fashion-MNIST with
 30 % photos and flips), from a Fashion-MNIST-only model; answers and scores with mirror averaging as
 served. Data: `pnpm probe-data --out DIR` (this project's loaders and preprocessing). Run with the Debian
-PyTorch (`apt-get install python3-torch`):
+PyTorch (`apt-get install python3-torch`) from the repository root:
 
-    /usr/bin/python3 packages/model/probes/label_head.py --data DIR --init MODEL_DIR [--seed 1] [--aux 0.5]
+    python3 packages/model/probes/label_head.py --data DIR --init MODEL_DIR [--seed 1] [--aux 0.5]
 
 Prints one JSON line: Fashion-MNIST test accuracy, photo strict / in-scope accuracy, out-of-scope AUROC,
 and the auto-accepted share of in-scope validation photos by both scores, on the split (hindsight) and
