@@ -9,7 +9,7 @@ import { ModelCard, PIXELS_PER_IMAGE, type Logger } from '@refund-vision/shared'
 import { EngineUnavailableError, parseBackend, type BackendChoice, type EngineName } from './backend-choice.ts';
 import { readArtifacts, shortSha256, weightsVersion } from './model-files.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
-import { splitRows } from './label-rows.ts';
+import { answerRows } from './label-rows.ts';
 import { createOnnxRunner, loadOrt, type OnnxRunner } from './onnx-engine.ts';
 
 export interface Classifier {
@@ -89,8 +89,8 @@ function make(
       if (disposed) throw new Error('classifier disposed');
       checkInput(pixels, n);
       if (n === 0) return new Float32Array(0);
-      // a net with a label head answers 10 + L columns; the answers are the first part (label-head.ts)
-      const probs = splitRows(await run(pixels, n), n).answers;
+      // a net with a label head answers 10 + L columns; the answers are the first part (label-rows.ts)
+      const probs = answerRows(await run(pixels, n), n);
       return map ? applyConfidenceMap(probs, map) : probs;
     },
     async warmup() {

@@ -94,7 +94,7 @@ export interface OnnxBuildOptions {
 export function buildOnnxModel(model: tf.LayersModel, version: string, opts: OnnxBuildOptions = {}): Uint8Array {
   const nodes: Node[] = [];
   const inits: Tensor[] = [];
-  // 10 answer classes, or 10 + L with a label head (set-loss.ts splitHeads): one softmax either way
+  // 10 answer classes, or 10 + L with a label head (label-head.ts): one softmax either way
   const width = labelColumns(model) + NUM_CLASSES;
   let cur = 'scaled';
   let h = 28;

@@ -1,6 +1,7 @@
 /** Batched tfjs inference on uint8 pixels, with every intermediate tensor freed. */
 import { NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import { tf } from './engine.ts';
+import { labelColumns } from './label-head.ts';
 
 /**
  * N×784 uint8 (0–255) → N×10 probabilities (N×(10 + L) for a net with a label head), in chunks of `chunk` images. flipAverage: softmax of the
@@ -20,11 +21,11 @@ export function predictTf(
     throw new Error(`predict: ${pixels.length} bytes for ${n} images of ${PIXELS_PER_IMAGE} pixels`);
   const models = Array.isArray(nets) ? (nets as readonly tf.LayersModel[]) : [nets as tf.LayersModel];
   if (!models.length) throw new Error('predict: no net to run');
-  // 10 columns, or 10 + L with a label head (set-loss.ts splitHeads): averaging log-probabilities of
-  // the one softmax over both parts averages each part's logits, so the parts stay two softmaxes
-  const width = models[0]!.outputs[0]!.shape.at(-1) as number;
-  if (width < NUM_CLASSES || models.some((m) => m.outputs[0]!.shape.at(-1) !== width))
-    throw new Error(`predict: nets answer ${models.map((m) => m.outputs[0]!.shape.at(-1)).join(', ')} columns`);
+  // 10 columns, or 10 + L with a label head (label-head.ts): averaging log-probabilities of the one
+  // softmax over both parts averages each part's logits, so the parts stay two softmaxes
+  const widths = models.map((m) => NUM_CLASSES + labelColumns(m));
+  const width = widths[0]!;
+  if (widths.some((w) => w !== width)) throw new Error(`predict: nets answer ${widths.join(', ')} columns`);
   const out = new Float32Array(n * width);
   for (let start = 0; start < n; start += chunk) {
     const m = Math.min(chunk, n - start);

@@ -35,7 +35,7 @@ export function newBatch(bs: number, shared = false, labels = 0): Batch {
 /**
  * The training loss of rows [lo, hi) of `batch` through `model`, times `scale` (a worker's share of
  * the whole batch): what the in-thread step and every worker replica differentiate. A model with a label
- * head (10 + L columns, set-loss.ts splitHeads) adds the label head's loss on the rows that have a label. Call it inside
+ * head (10 + L columns, label-head.ts splitHeads) adds the label head's loss on the rows that have a label. Call it inside
  * the gradient function (optimizer.minimize, tf.variableGrads), which disposes the tensors it makes.
  */
 export function batchLoss(model: tf.LayersModel, batch: Batch, lo: number, hi: number, mode: SetLossMode, scale = 1): tf.Scalar {

@@ -46,7 +46,7 @@ import {
 } from './photo-metrics.ts';
 import type { SetLossMode } from './set-loss.ts';
 import { labelColumns, withLabelHead } from './label-head.ts';
-import { splitRows } from './label-rows.ts';
+import { answerRows } from './label-rows.ts';
 import { batchLoss, newBatch, type Batch } from './train-batch.ts';
 import { defaultWorkers, startReplicas, type Replicas } from './replicas.ts';
 
@@ -236,7 +236,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const { nets, members } = servingNets(model, prior);
     try {
       // the answers; a label head's columns are split off (label-head.ts)
-      return splitRows(predictTf(nets, pixels, n, undefined, flipAverage), n).answers;
+      return answerRows(predictTf(nets, pixels, n, undefined, flipAverage), n);
     } finally {
       if (members) nets.forEach((net) => net.dispose());
     }

@@ -13,6 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { PREPROCESS_VERSION } from '@refund-vision/preprocess';
 import { loadClothingPhotos, splitBySender, VALIDATION_SPLIT, type Photo } from '../clothing-photos.ts';
 import { loadFashionMnist } from '../fashion-mnist.ts';
 import { photoArrays } from '../photo-arrays.ts';
@@ -64,7 +65,7 @@ writeFileSync(
   JSON.stringify({
     split,
     variants,
-    preprocess: tr.key.split('-').slice(0, -1).join('-'),
+    preprocess: PREPROCESS_VERSION,
     train: rows(train, tr.ok, variants),
     validation: rows(validation, va.ok, 1),
   }),
