@@ -89,11 +89,11 @@ describe('inference queue (#12 item 5)', function () {
     const sizes: number[] = [];
     let finished = 0;
     const counting = {
-      predict: async (p: Uint8Array, n: number) => {
+      predictRows: async (p: Uint8Array, n: number) => {
         sizes.push(n);
-        const probs = await classifier.predict(p, n);
+        const rows = await classifier.predictRows(p, n);
         finished++;
-        return probs;
+        return rows;
       },
     };
     const io = await pingPong(() => finished);
@@ -118,6 +118,27 @@ describe('inference queue (#12 item 5)', function () {
     } finally {
       await io.stop();
     }
+  });
+
+  it("a label head's rows come back joined in order beside the answers", async () => {
+    const queue = createInferenceQueue(64);
+    const n = 150;
+    // each image's label row says which image it was: [i, 1 - i / n] (two labels)
+    const headed = {
+      predictRows: async (p: Uint8Array, m: number) => {
+        const rows = await classifier.predictRows(p, m);
+        const first = (p.byteOffset - px.byteOffset) / 784;
+        const labels = Float32Array.from({ length: m * 2 }, (_, k) => (k % 2 ? 1 - (first + (k >> 1)) / n : first + (k >> 1)));
+        return { ...rows, labels };
+      },
+    };
+    const px = new Uint8Array(n * 784);
+    px.set(pixels.subarray(0, n * 784));
+    const { probs, labels } = await queue.predictRows(headed, px, n);
+    expect(probs).to.have.length(n * 10);
+    expect(Array.from(labels!.filter((_, k) => k % 2 === 0))).to.deep.equal(Array.from({ length: n }, (_, i) => i));
+    expect(labels![2 * 149 + 1]).to.be.closeTo(1 - 149 / n, 1e-6);
+    expect((await queue.predictRows(classifier, px, n)).labels, 'no label head, no labels').to.equal(undefined);
   });
 
   it('a failed run fails its own caller only; the next run still gets its turn', async () => {

@@ -16,9 +16,15 @@
  * together, so they still run back to back in arrival order, each on its own turn.
  */
 import { NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
+import type { ServedRows } from '@refund-vision/model';
 
 /** ~60 ms of the committed model per turn (0.95 ms/img); per-image cost is flat from batch ~32 up. */
 export const MAX_IMAGES_PER_RUN = 64;
+
+/** What the queue runs: a classifier's answers, and its label head's probabilities when it has one. */
+export interface RowsModel {
+  predictRows(pixels: Uint8Array, n: number): Promise<ServedRows>;
+}
 
 export interface InferenceQueue {
   /** Runs `work` once every earlier run has finished and the event loop has polled for I/O since. */
@@ -27,7 +33,9 @@ export interface InferenceQueue {
    * N×784 pixels → N×10 probabilities from `model`, in runs of at most maxImagesPerRun images,
    * each on its own turn (queued together, so one request's runs stay in order and contiguous).
    */
-  predict(model: { predict(pixels: Uint8Array, n: number): Promise<Float32Array> }, pixels: Uint8Array, n: number): Promise<Float32Array>;
+  predict(model: RowsModel, pixels: Uint8Array, n: number): Promise<Float32Array>;
+  /** The same, with the label head's N×L probabilities beside the answers when the model has one. */
+  predictRows(model: RowsModel, pixels: Uint8Array, n: number): Promise<ServedRows>;
   /** Runs waiting for their turn (the one running not counted). */
   readonly waiting: number;
 }
@@ -39,22 +47,42 @@ export interface InferenceQueue {
  */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** The chunks' rows back into one batch (each part at its own width). */
+function joinRows(parts: ServedRows[], n: number): ServedRows {
+  const join = (pick: (r: ServedRows) => Float32Array | undefined): Float32Array | undefined => {
+    const chunks = parts.map(pick);
+    if (chunks.some((c) => !c)) return undefined;
+    const out = new Float32Array(chunks.reduce((s, c) => s + c!.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c!, at);
+      at += c!.length;
+    }
+    return out;
+  };
+  const probs = join((r) => r.probs)!;
+  if (probs.length !== n * NUM_CLASSES) throw new Error(`${probs.length} probabilities for ${n} images`);
+  const labels = join((r) => r.labels);
+  return labels ? { probs, labels } : { probs };
+}
+
 export function createInferenceQueue(maxImagesPerRun = MAX_IMAGES_PER_RUN): InferenceQueue {
   let tail: Promise<unknown> = Promise.resolve();
   let waiting = 0;
   return {
     async predict(model, pixels, n) {
+      return (await this.predictRows(model, pixels, n)).probs;
+    },
+    async predictRows(model, pixels, n) {
       // a wrong pixel count goes to the model whole, so its error is the model's own
-      if (n <= maxImagesPerRun || pixels.length !== n * PIXELS_PER_IMAGE) return this.run(() => model.predict(pixels, n));
-      const parts: Promise<Float32Array>[] = [];
+      if (n <= maxImagesPerRun || pixels.length !== n * PIXELS_PER_IMAGE) return this.run(() => model.predictRows(pixels, n));
+      const parts: Promise<ServedRows>[] = [];
       for (let start = 0; start < n; start += maxImagesPerRun) {
         const m = Math.min(maxImagesPerRun, n - start);
         const chunk = pixels.subarray(start * PIXELS_PER_IMAGE, (start + m) * PIXELS_PER_IMAGE);
-        parts.push(this.run(() => model.predict(chunk, m)));
+        parts.push(this.run(() => model.predictRows(chunk, m)));
       }
-      const out = new Float32Array(n * NUM_CLASSES);
-      (await Promise.all(parts)).forEach((probs, k) => out.set(probs, k * maxImagesPerRun * NUM_CLASSES));
-      return out;
+      return joinRows(await Promise.all(parts), n);
     },
     run<T>(work: () => Promise<T>): Promise<T> {
       waiting++;

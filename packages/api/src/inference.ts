@@ -37,14 +37,18 @@ export async function classify(
   if (pixels.length !== n * PIXELS_PER_IMAGE)
     throw new AppError(400, 'bad-pixels', `expected ${n}×${PIXELS_PER_IMAGE} pixels, got ${pixels.length}`);
   const t0 = performance.now();
-  const { result: probs, model } = await deps.classifier.withModel((m) => deps.inference.predict(m, pixels, n));
+  const {
+    result: { probs, labels },
+    model,
+  } = await deps.classifier.withModel((m) => deps.inference.predictRows(m, pixels, n));
   const inferenceMs = performance.now() - t0;
-  const policy = reviewPolicyOf(deps.classifier.card, deps.config.review);
+  // the policy of the model that answered (a swap may have happened since): its label head's rows fit it
+  const policy = reviewPolicyOf(model.card, deps.config.review);
   const predictions: BatchPrediction[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const top3 = topK(probs, i, 3).map((t) => ({ ...t, confidence: round6(t.confidence) }));
     const classIndex = top3[0]!.classIndex;
-    const review = reviewReasonAt(probs, i, classIndex, expected[i], policy);
+    const review = reviewReasonAt(probs, i, classIndex, expected[i], policy, labels);
     predictions[i] = { classIndex, confidence: top3[0]!.confidence, top3, review };
     if (review) predictions[i]!.priority = round6(reviewPriority(probs, i, review, expected[i]));
   }

@@ -182,6 +182,7 @@ function borrowed(c: Classifier): Classifier {
       return c.card;
     },
     predict: (p, n) => c.predict(p, n),
+    predictRows: (p, n) => c.predictRows(p, n),
     warmup: () => c.warmup(),
     dispose: async () => undefined,
   };

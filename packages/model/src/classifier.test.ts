@@ -167,7 +167,7 @@ describe('classifier on the committed model', () => {
       expect((err as Error).message).to.match(/stale: the card does not average mirror images, the export does/);
     });
 
-    it('a net with a label head (10 + 3 columns): onnx and tfjs answer the ten classes, renormalised', async () => {
+    it('a net with a label head (10 + 3 columns): onnx and tfjs answer the ten classes and hand on the labels, each renormalised', async () => {
       const net = tf.sequential({
         layers: [
           tf.layers.flatten({ inputShape: [28, 28, 1] }),
@@ -191,13 +191,19 @@ describe('classifier on the committed model', () => {
       for (const backend of ['onnx', 'wasm'] as const) {
         const c = await loadClassifier({ dir: tmp, backend });
         const got = await c.predict(px, n);
+        const { probs, labels } = await c.predictRows(px, n);
         await c.dispose();
         expect(got.length, backend).to.equal(n * 10);
+        expect(probs, backend).to.deep.equal(got);
+        expect(labels!.length, backend).to.equal(n * 3);
         for (let r = 0; r < n; r++) {
           const part = rows.subarray(r * 13, r * 13 + 10);
           const sum = part.reduce((s, v) => s + v, 0);
           expect(sum, 'the labels hold some of the mass').to.be.below(0.999);
           for (let k = 0; k < 10; k++) expect(got[r * 10 + k], `${backend} row ${r}`).to.be.closeTo(part[k]! / sum, 1e-4);
+          // the label part, renormalised on its own, for a policy that scores by the label head
+          for (let k = 0; k < 3; k++)
+            expect(labels![r * 3 + k], `${backend} label row ${r}`).to.be.closeTo(rows[r * 13 + 10 + k]! / (1 - sum), 1e-4);
         }
       }
     });

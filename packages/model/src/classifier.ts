@@ -9,7 +9,7 @@ import { ModelCard, PIXELS_PER_IMAGE, type Logger } from '@refund-vision/shared'
 import { EngineUnavailableError, parseBackend, type BackendChoice, type EngineName } from './backend-choice.ts';
 import { readArtifacts, shortSha256, weightsVersion } from './model-files.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
-import { answerRows } from './label-rows.ts';
+import { splitRows, type ServedRows } from './label-rows.ts';
 import { createOnnxRunner, loadOrt, type OnnxRunner } from './onnx-engine.ts';
 
 export interface Classifier {
@@ -23,6 +23,11 @@ export interface Classifier {
    * softmax, with the card's confidence map applied when it has one.
    */
   predict(pixels: Uint8Array, n: number): Promise<Float32Array>;
+  /**
+   * The same answers, and from a net with a label head (card `inference.labelHead`) its N×L label
+   * probabilities, which a review policy with a `labelHead` score reads.
+   */
+  predictRows(pixels: Uint8Array, n: number): Promise<ServedRows>;
   warmup(): Promise<void>;
   dispose(): Promise<void>;
 }
@@ -86,12 +91,15 @@ function make(
     engine,
     card,
     async predict(pixels, n) {
+      return (await this.predictRows(pixels, n)).probs;
+    },
+    async predictRows(pixels, n) {
       if (disposed) throw new Error('classifier disposed');
       checkInput(pixels, n);
-      if (n === 0) return new Float32Array(0);
-      // a net with a label head answers 10 + L columns; the answers are the first part (label-rows.ts)
-      const probs = answerRows(await run(pixels, n), n);
-      return map ? applyConfidenceMap(probs, map) : probs;
+      if (n === 0) return { probs: new Float32Array(0) };
+      // a net with a label head answers 10 + L columns: the answers, then the labels (label-rows.ts)
+      const { probs, labels } = splitRows(await run(pixels, n), n);
+      return { probs: map ? applyConfidenceMap(probs, map) : probs, ...(labels ? { labels } : {}) };
     },
     async warmup() {
       await this.predict(new Uint8Array(PIXELS_PER_IMAGE), 1);

@@ -47,6 +47,12 @@ export const HEAD_LABELS: readonly string[] = Object.entries(PHOTO_LABELS)
   .filter(([, t]) => t.kind !== 'exclude')
   .map(([name]) => name);
 
+/** The classes each head label can honestly be, in HEAD_LABELS order (empty: out of scope): a review policy's `labelSets`. */
+export const HEAD_LABEL_SETS: readonly (readonly number[])[] = HEAD_LABELS.map((name) => {
+  const t = PHOTO_LABELS[name]!;
+  return t.kind === 'classes' ? t.classes : [];
+});
+
 /**
  * Labels scored by the "strict" accuracy: the classes issue #9 names for its goal (T-shirt/top,
  * Trouser, Dress, Coat, Shirt, and footwear as any shoe class), each label mapping to one of them.

@@ -69,13 +69,16 @@ export async function evaluateModel(opts: {
       val.forEach((_, i) => {
         if (arr.ok[i]) px.set(arr.pixels.subarray(i * 784, (i + 1) * 784), k++ * 784);
       });
-      const pp = await clf.predict(px, keep.length);
+      const { probs: pp, labels } = await clf.predictRows(px, keep.length);
+      // a policy scoring by the label head reads its probabilities (label-rows.ts)
+      const sets = clf.card.review?.labelSets;
+      const head = labels && sets ? { probs: labels, sets } : undefined;
       photos = {
         split: `photo validation split (held-out senders, ${Math.round(split.share * 100)} %${split.maxSenderShare < 1 ? `, no sender above ${Math.round(split.maxSenderShare * 100)} % of it` : ''})`,
         notPreprocessed: val.length - keep.length,
         source: data.source.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '…/'),
-        ...evaluatePhotos(pp, keep, clf.card.review),
-        bySender95: senderIntervals(pp, keep, clf.card.review),
+        ...evaluatePhotos(pp, keep, clf.card.review, head),
+        bySender95: senderIntervals(pp, keep, clf.card.review, head ? { head } : {}),
         cardSenderCrossValidation: (clf.card as { photoEvaluation?: { senderCrossValidation?: SenderCrossValidation } }).photoEvaluation
           ?.senderCrossValidation,
       };

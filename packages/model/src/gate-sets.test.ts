@@ -31,7 +31,7 @@ describe('gate sets', () => {
     try {
       const probs = await clf.predict(answers!.pixels, answers!.n);
       const judge = (set: typeof answers, model: object) =>
-        Array.from({ length: set!.n }, (_, i) => set!.isCorrect(probs, i, model as never));
+        Array.from({ length: set!.n }, (_, i) => set!.isCorrect({ probs }, i, model as never));
       const card = clf.card;
       const everyone = { card: { ...card, review: { ...card.review!, lowConfidence: { score: 'maxProb', threshold: 1.01 } } } };
       const nobody = { card: { ...card, review: undefined } };
@@ -74,9 +74,9 @@ describe('gate sets', () => {
     const reasons = [0, 1, 2].map((i) => modelReviewReason(probs.subarray(i * 10, i * 10 + 10), policy));
     expect(reasons).to.deep.equal(['out-of-scope', 'low-confidence', undefined]);
     // the first two are right, the auto-accepted one is not; a decided class is judged by the top-1
-    expect([0, 1, 2, 3].map((i) => set.isCorrect(probs, i, model as never))).to.deep.equal([true, true, false, true]);
+    expect([0, 1, 2, 3].map((i) => set.isCorrect({ probs }, i, model as never))).to.deep.equal([true, true, false, true]);
     // without a review policy nothing is sent to a person
     const none = { card: { ...model.card, review: undefined } };
-    expect(set.isCorrect(probs, 0, none as never)).to.equal(false);
+    expect(set.isCorrect({ probs }, 0, none as never)).to.equal(false);
   });
 });

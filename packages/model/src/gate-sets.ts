@@ -12,6 +12,7 @@ import type { Classifier } from './classifier.ts';
 import { loadClothingPhotos, splitBySender, VALIDATION_SPLIT, type ValidationSplit } from './clothing-photos.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { photoArrays } from './photo-arrays.ts';
+import type { ServedRows } from './label-rows.ts';
 import { setCorrect } from './photo-metrics.ts';
 import type { PairedOutcomes } from './gate.ts';
 import { argmaxRow } from './metrics.ts';
@@ -20,8 +21,8 @@ export interface EvalSet {
   name: string;
   n: number;
   pixels: Uint8Array;
-  /** Is this answer (row `i` of N×10 probabilities, from `model`) right for item i? */
-  isCorrect(probs: Float32Array, i: number, model: Classifier): boolean;
+  /** Is this answer (row `i` of `model`'s N×10 probabilities, and its label head's when it has one) right for item i? */
+  isCorrect(rows: ServedRows, i: number, model: Classifier): boolean;
   /** Reported in the gate's report, not judged (gate.ts PairedOutcomes.reportedOnly). */
   reportedOnly?: boolean;
 }
@@ -33,9 +34,14 @@ export interface EvalSet {
  * also weighs the known items it would call "out-of-scope"; counting only that reason here made a
  * policy that names known items better look worse (20 photos of 165 flagged "low-confidence" instead).
  */
-export function sentToPerson(probs: Float32Array, i: number, model: Pick<Classifier, 'card'>): boolean {
+export function sentToPerson({ probs, labels }: ServedRows, i: number, model: Pick<Classifier, 'card'>): boolean {
   const policy = model.card.review;
-  return !!policy && modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy) !== undefined;
+  const width = policy?.labelSets?.length ?? 0;
+  return (
+    !!policy &&
+    modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy, labels?.subarray(i * width, (i + 1) * width)) !==
+      undefined
+  );
 }
 
 export async function fashionMnistTestSet(limit?: number): Promise<EvalSet> {
@@ -45,7 +51,7 @@ export async function fashionMnistTestSet(limit?: number): Promise<EvalSet> {
     name: 'fashion-mnist test',
     n,
     pixels: test.images.subarray(0, n * PIXELS_PER_IMAGE),
-    isCorrect: (probs, i) => argmaxRow(probs, i).index === test.labels[i],
+    isCorrect: ({ probs }, i) => argmaxRow(probs, i).index === test.labels[i],
   };
 }
 
@@ -86,9 +92,9 @@ export async function photoValidationSets(opts: { limit?: number; splits?: reado
     ...(reportedOnly ? { reportedOnly } : {}),
   });
   return [
-    set('photo validation', (probs, i, model) => (photos[i]!.outOfScope ? sentToPerson(probs, i, model) : right(probs, i))),
-    set('photo validation, accepted right', (probs, i, model) => right(probs, i) && !sentToPerson(probs, i, model), true),
-    set('photo validation, no wrong accepted', (probs, i, model) => right(probs, i) || sentToPerson(probs, i, model), true),
+    set('photo validation', (rows, i, model) => (photos[i]!.outOfScope ? sentToPerson(rows, i, model) : right(rows.probs, i))),
+    set('photo validation, accepted right', (rows, i, model) => right(rows.probs, i) && !sentToPerson(rows, i, model), true),
+    set('photo validation, no wrong accepted', (rows, i, model) => right(rows.probs, i) || sentToPerson(rows, i, model), true),
   ];
 }
 
@@ -121,9 +127,9 @@ export function reviewHoldoutSet(holdout: ReviewHoldout): EvalSet {
     name: 'held-back reviews',
     n,
     pixels,
-    isCorrect: (probs, i, model) => {
+    isCorrect: (rows, i, model) => {
       const want = holdout.items[i]!.classIndex;
-      return want === null ? sentToPerson(probs, i, model) : argmaxRow(probs, i).index === want;
+      return want === null ? sentToPerson(rows, i, model) : argmaxRow(rows.probs, i).index === want;
     },
   };
 }
@@ -145,8 +151,8 @@ export async function pairOutcomes(champion: Classifier, candidate: Classifier, 
   const out: PairedOutcomes[] = [];
   for (const set of sets) {
     const judge = async (m: Classifier) => {
-      const probs = await m.predict(set.pixels, set.n);
-      return Array.from({ length: set.n }, (_, i) => set.isCorrect(probs, i, m));
+      const rows = await m.predictRows(set.pixels, set.n);
+      return Array.from({ length: set.n }, (_, i) => set.isCorrect(rows, i, m));
     };
     out.push({
       name: set.name,

@@ -17,6 +17,8 @@ export {
   photoCandidateDirs,
   PHOTO_LABELS,
   STRICT_LABELS,
+  HEAD_LABELS,
+  HEAD_LABEL_SETS,
   type Photo,
   type ClothingPhotos,
 } from './clothing-photos.ts';
@@ -35,6 +37,7 @@ export { buildPng, encodeGrayPng } from './png.ts';
 export { gate, mcnemar, binomialUpperTail, formatGateReport, type GateReport, type GateSetResult, type PairedOutcomes } from './gate.ts';
 export { ModelRegistry, RegistryError, defaultActor, ALIASES, type Alias, type Move, type VersionInfo } from './registry.ts';
 export { SwappableClassifier, type TaggedPrediction } from './swappable.ts';
+export type { ServedRows } from './label-rows.ts';
 
 /** Writes model.onnx from the tfjs weights in `dir`; loads TensorFlow.js on first call, not at import. */
 export async function exportOnnx(dir: string): Promise<string> {

@@ -65,6 +65,49 @@ describe('photo metrics', () => {
     expect(reviewOutcome(probs, photos, policy).reviewShare).to.be.closeTo(flagged / photos.length, 1e-4);
   });
 
+  it("with a label head, scores by it when the head tells right answers from wrong ones better than the answer's probability", () => {
+    // Shoes photos answered as a spread over the shoe classes (a sure answer whose probability is
+    // shared: top-1 about 0.4 whether right or wrong); the head's labels: Shoes, Pants, Hat
+    const rand = seededRandom(7);
+    const sets = [[5, 7, 9], [1], []];
+    const photos: LabelledPhoto[] = [];
+    const rows: number[] = [];
+    const labels: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      if (i % 5 === 0) {
+        photos.push({ label: 'Hat', classes: [], outOfScope: true });
+        rows.push(...onehotish(Math.floor(rand() * K), 0.15 + 0.1 * rand()));
+        labels.push(0.1, 0.1, 0.8);
+        continue;
+      }
+      const right = rand() < 0.8;
+      const p1 = 0.38 + 0.1 * rand();
+      photos.push({ label: 'Shoes', classes: [5, 7, 9], outOfScope: false });
+      // right: Sneaker first, the rest on the other shoe classes; wrong: Trouser first, shaped alike
+      const rest = (1 - p1) / 2;
+      rows.push(...(right ? [0, 0, 0, 0, 0, rest, 0, p1, 0, rest] : [rest, p1, rest, 0, 0, 0, 0, 0, 0, 0]));
+      const q = right ? 0.9 + 0.09 * rand() : 0.05 + 0.3 * rand();
+      labels.push(q, 1 - q - 0.01, 0.01);
+    }
+    const probs = Float32Array.from(rows);
+    const head = { probs: Float32Array.from(labels), sets };
+    const without = chooseReviewPolicy(probs, photos);
+    const withHead = chooseReviewPolicy(probs, photos, undefined, undefined, undefined, head);
+    expect(without.outcome.inScopeAutoAccepted, 'the answer probability cannot tell them apart').to.be.below(0.5);
+    expect(withHead.met).to.equal(true);
+    expect(withHead.policy.lowConfidence.score).to.equal('labelHead');
+    expect(withHead.policy.labelSets).to.deep.equal(sets);
+    expect(withHead.outcome.inScopeAutoAccepted).to.be.at.least(0.75);
+    expect(withHead.outcome.autoAcceptedAccuracy).to.be.at.least(0.95);
+    // the outcome is what the shared policy function does with each photo's label row
+    let flagged = 0;
+    photos.forEach(
+      (_, i) => (flagged += modelReviewReason(probs.subarray(i * K, (i + 1) * K), withHead.policy, labels.slice(i * 3, i * 3 + 3)) ? 1 : 0),
+    );
+    expect(withHead.outcome.reviewShare).to.be.closeTo(flagged / photos.length, 1e-4);
+    expect(evaluatePhotos(probs, photos, withHead.policy, head).review).to.deep.equal(withHead.outcome);
+  });
+
   it('gives up at most AUTO_ACCEPT_TOLERANCE of auto-accepted share for reasons that name what they flag', () => {
     // out-of-scope photos: flat answers; known items: peaked, or split between two classes
     // (doubtful: "low-confidence" names them, a max-probability cut would call them out of scope)

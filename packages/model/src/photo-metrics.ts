@@ -6,6 +6,7 @@
  */
 import {
   CLASS_NAMES,
+  labelHeadScores,
   modelReviewReason,
   normalisedEntropy,
   percentile,
@@ -27,6 +28,19 @@ export interface LabelledPhoto {
 }
 
 const row = (probs: Float32Array, i: number) => probs.subarray(i * K, (i + 1) * K);
+
+/**
+ * A label head's probabilities for the same photos (N×L, label-rows.ts) and the classes each of its
+ * labels can be (empty = out of scope): what a review policy with a `labelHead` score reads.
+ */
+export interface LabelHeadRows {
+  probs: Float32Array;
+  sets: readonly (readonly number[])[];
+}
+
+/** Photo i's label probabilities, or undefined without a label head. */
+export const labelRow = (head: LabelHeadRows | undefined, i: number) =>
+  head && head.probs.subarray(i * head.sets.length, (i + 1) * head.sets.length);
 
 /** Is the top-1 class one the photo can honestly be? */
 export function setCorrect(probs: Float32Array, i: number, p: LabelledPhoto): boolean {
@@ -108,11 +122,16 @@ export interface ReviewOutcome {
   byReason: Partial<Record<ReviewReason, number>>;
 }
 
-export function reviewOutcome(probs: Float32Array, photos: readonly LabelledPhoto[], policy: ReviewPolicy): ReviewOutcome {
+export function reviewOutcome(
+  probs: Float32Array,
+  photos: readonly LabelledPhoto[],
+  policy: ReviewPolicy,
+  head?: LabelHeadRows,
+): ReviewOutcome {
   return outcomeOfReasons(
     probs,
     photos,
-    photos.map((_, i) => modelReviewReason(row(probs, i), policy)),
+    photos.map((_, i) => modelReviewReason(row(probs, i), policy, labelRow(head, i))),
   );
 }
 
@@ -201,7 +220,12 @@ export interface PhotoEvaluation {
 
 const FOOTWEAR = 'Sandal/Sneaker/Ankle boot';
 
-export function evaluatePhotos(probs: Float32Array, photos: readonly LabelledPhoto[], policy?: ReviewPolicy): PhotoEvaluation {
+export function evaluatePhotos(
+  probs: Float32Array,
+  photos: readonly LabelledPhoto[],
+  policy?: ReviewPolicy,
+  head?: LabelHeadRows,
+): PhotoEvaluation {
   if (probs.length < photos.length * K) throw new Error(`evaluatePhotos: ${probs.length} probabilities for ${photos.length} photos`);
   let inN = 0;
   let setHit = 0;
@@ -229,7 +253,7 @@ export function evaluatePhotos(probs: Float32Array, photos: readonly LabelledPho
       confOut += value;
       entOut.push(ent);
       mpOut.push(1 - value);
-      if (policy && modelReviewReason(r, policy)) l.flagged++;
+      if (policy && modelReviewReason(r, policy, labelRow(head, i))) l.flagged++;
       return;
     }
     inN++;
@@ -282,7 +306,7 @@ export function evaluatePhotos(probs: Float32Array, photos: readonly LabelledPho
     meanConfidence: round(confAll / Math.max(photos.length, 1)),
     meanConfidenceInScope: round(confIn / Math.max(inN, 1)),
     meanConfidenceOutOfScope: round(confOut / Math.max(oosN, 1)),
-    ...(policy ? { review: reviewOutcome(probs, photos, policy) } : {}),
+    ...(policy ? { review: reviewOutcome(probs, photos, policy, head) } : {}),
   };
 }
 
@@ -314,6 +338,8 @@ const grid = (from: number, to: number, step: number) =>
  * out-of-scope score (entropy / max probability / none) and low-confidence score (max probability /
  * margin) on a grid, the one that auto-accepts the most in-scope photos while meeting the accuracy
  * and out-of-scope targets. When no combination meets both, the one closest to them (accuracy first).
+ * With a label head (`head`), its two scores join the grid: the probability that the answer is right
+ * and the out-of-scope labels' probability (shared review.ts `labelHeadScores`).
  */
 export function chooseReviewPolicy(
   probs: Float32Array,
@@ -325,6 +351,7 @@ export function chooseReviewPolicy(
    * fitted here are known to lose some on other senders (sender-cross-validation.ts `accuracyAim`).
    */
   aim = targets.autoAcceptedAccuracy,
+  head?: LabelHeadRows,
 ): { policy: ReviewPolicy; outcome: ReviewOutcome; /** all three targets met */ met: boolean } {
   const pctOf = (v: number) => Math.round(v * 1000) / 10;
   const target =
@@ -337,16 +364,20 @@ export function chooseReviewPolicy(
     null,
     ...grid(0.2, 0.95, 0.01).map((threshold) => ({ score: 'entropy' as const, threshold })),
     ...grid(0.2, 0.9, 0.01).map((threshold) => ({ score: 'maxProb' as const, threshold })),
+    ...(head ? grid(0.05, 0.95, 0.01).map((threshold) => ({ score: 'labelHead' as const, threshold })) : []),
   ];
   const lowOptions: ReviewPolicy['lowConfidence'][] = [
     ...grid(0.2, 0.995, 0.005).map((threshold) => ({ score: 'maxProb' as const, threshold })),
     ...grid(0, 0.99, 0.01).map((threshold) => ({ score: 'margin' as const, threshold })),
+    ...(head ? grid(0.2, 0.995, 0.005).map((threshold) => ({ score: 'labelHead' as const, threshold })) : []),
   ];
   // scores once per photo; the grid then only compares numbers
   const n = photos.length;
   const ent = new Float64Array(n);
   const p1 = new Float64Array(n);
   const margin = new Float64Array(n);
+  const headRight = new Float64Array(n);
+  const headOos = new Float64Array(n);
   const ok = new Uint8Array(n);
   photos.forEach((p, i) => {
     const r = row(probs, i);
@@ -358,6 +389,11 @@ export function chooseReviewPolicy(
     ent[i] = normalisedEntropy(r);
     p1[i] = a;
     margin[i] = a - b;
+    if (head) {
+      const scores = labelHeadScores(argmaxRow(probs, i).index, labelRow(head, i)!, head.sets);
+      headRight[i] = scores.right;
+      headOos[i] = scores.outOfScope;
+    }
     ok[i] = setCorrect(probs, i, p) ? 1 : 0;
   });
   const inN = photos.filter((p) => !p.outOfScope).length;
@@ -369,9 +405,17 @@ export function chooseReviewPolicy(
     const oosFlag = new Uint8Array(n);
     if (outOfScope)
       for (let i = 0; i < n; i++)
-        oosFlag[i] = (outOfScope.score === 'entropy' ? ent[i]! >= outOfScope.threshold : p1[i]! < outOfScope.threshold) ? 1 : 0;
+        oosFlag[i] = (
+          outOfScope.score === 'entropy'
+            ? ent[i]! >= outOfScope.threshold
+            : outOfScope.score === 'maxProb'
+              ? p1[i]! < outOfScope.threshold
+              : headOos[i]! >= outOfScope.threshold
+        )
+          ? 1
+          : 0;
     for (const lowConfidence of lowOptions) {
-      const score = lowConfidence.score === 'maxProb' ? p1 : margin;
+      const score = lowConfidence.score === 'maxProb' ? p1 : lowConfidence.score === 'margin' ? margin : headRight;
       let acc = 0;
       let accHit = 0;
       let oosFlagged = 0;
@@ -400,7 +444,7 @@ export function chooseReviewPolicy(
       // in-scope photos it wrongly calls out of scope (a known item that is only doubtful should
       // read "low-confidence").
       const oosNaming = oosAsOos / Math.max(oosN, 1) - inAsOos / Math.max(inN, 1);
-      const policy = { outOfScope, lowConfidence, target };
+      const policy = { outOfScope, lowConfidence, ...(head ? { labelSets: head.sets.map((c) => [...c]) } : {}), target };
       if (met) {
         metPolicies.push({ policy, accepted, oosNaming, oosShare });
         continue;
@@ -424,7 +468,7 @@ export function chooseReviewPolicy(
       if (!best || lexGreater(rank, best.rank)) best = { policy: c.policy, rank };
     }
   }
-  const outcome = reviewOutcome(probs, photos, best!.policy);
+  const outcome = reviewOutcome(probs, photos, best!.policy, head);
   return { policy: best!.policy, outcome, met: metPolicies.length > 0 && outcome.inScopeAutoAccepted >= targets.minAutoAccepted };
 }
 
@@ -433,12 +477,16 @@ function lexGreater(a: number[], b: number[]): boolean {
   return false;
 }
 
-/** The probability rows `idx`, in that order. */
-export function selectRows(probs: Float32Array, idx: readonly number[]): Float32Array {
-  const out = new Float32Array(idx.length * K);
-  idx.forEach((i, k) => out.set(probs.subarray(i * K, (i + 1) * K), k * K));
+/** The probability rows `idx` (rows of `width`, the ten classes unless told), in that order. */
+export function selectRows(probs: Float32Array, idx: readonly number[], width: number = K): Float32Array {
+  const out = new Float32Array(idx.length * width);
+  idx.forEach((i, k) => out.set(probs.subarray(i * width, (i + 1) * width), k * width));
   return out;
 }
+
+/** A label head's rows `idx`, in that order. */
+export const selectHeadRows = (head: LabelHeadRows | undefined, idx: readonly number[]): LabelHeadRows | undefined =>
+  head && { probs: selectRows(head.probs, idx, head.sets.length), sets: head.sets };
 
 /** The photo indices of each sender, senders in order of first appearance. */
 export function senderGroups(photos: readonly { senderId: string }[]): number[][] {
@@ -475,7 +523,7 @@ export function senderIntervals(
   probs: Float32Array,
   photos: readonly (LabelledPhoto & { senderId: string })[],
   policy?: ReviewPolicy,
-  opts: { rounds?: number; seed?: number } = {},
+  opts: { rounds?: number; seed?: number; head?: LabelHeadRows } = {},
 ): SenderIntervals {
   const rounds = opts.rounds ?? 500;
   const rand = seededRandom(opts.seed ?? 1);
@@ -494,6 +542,7 @@ export function senderIntervals(
       selectRows(probs, idx),
       idx.map((i) => photos[i]!),
       policy,
+      selectHeadRows(opts.head, idx),
     );
     figures.strictAccuracy.push(e.strictAccuracy);
     figures.setAccuracy.push(e.setAccuracy);

@@ -54,6 +54,24 @@ describe('sender cross-validation of the calibration and the review thresholds',
     expect(crossValidation!.method).to.contain(`demanding ${Math.round(aim * 1000) / 10} %`);
   });
 
+  it("carries a label head's scores into the thresholds chosen on each half", () => {
+    const { probs, photos } = photosOf(5, 40, 50, 1);
+    // a head of eleven labels, one per class and one out of scope, that knows each photo's label
+    const sets = [...Array.from({ length: K }, (_, c) => [c]), []];
+    const rand = seededRandom(9);
+    const labels = new Float32Array(photos.length * sets.length);
+    photos.forEach((p, i) => {
+      const sure = 0.7 + 0.29 * rand();
+      const own = p.outOfScope ? K : p.classes[0]!;
+      for (let l = 0; l < sets.length; l++) labels[i * sets.length + l] = l === own ? sure : (1 - sure) / (sets.length - 1);
+    });
+    const plain = senderCrossValidation(probs, photos, { repeats: 3 })!;
+    const headed = senderCrossValidation(probs, photos, { repeats: 3, head: { probs: labels, sets } })!;
+    expect(headed.inScopeAutoAccepted.mean).to.be.above(plain.inScopeAutoAccepted.mean + 0.1);
+    expect(headed.autoAcceptedAccuracy.mean).to.be.at.least(0.95);
+    expect(headed.outOfScopeFlagged.min).to.be.at.least(0.7);
+  });
+
   it('is undefined when no split gives both halves in-scope and out-of-scope photos', () => {
     const { probs, photos } = photosOf(4, 6, 20, 1);
     // every out-of-scope photo belongs to one sender

@@ -13,9 +13,12 @@ import {
   chooseReviewPolicy,
   outcomeOfReasons,
   photoEce,
+  labelRow,
   REVIEW_TARGETS,
+  selectHeadRows,
   selectRows,
   senderGroups,
+  type LabelHeadRows,
   type LabelledPhoto,
 } from './photo-metrics.ts';
 
@@ -40,6 +43,16 @@ export interface SenderCrossValidation {
   outOfScopeFlagged: Spread;
 }
 
+/** Options of the cross-validation. */
+export interface CrossValidationOptions {
+  repeats?: number;
+  seed?: number;
+  /** the accuracy the thresholds demand on the half they are fitted on */
+  aim?: number;
+  /** the label head's probabilities for the same photos: its scores join the thresholds' choice */
+  head?: LabelHeadRows;
+}
+
 /**
  * `raw`: the net's softmax before any calibration, one row per photo. Repeats whose halves lack
  * in-scope or out-of-scope photos are drawn again (at most 10× the repeats asked for); undefined
@@ -48,7 +61,7 @@ export interface SenderCrossValidation {
 export function senderCrossValidation(
   raw: Float32Array,
   photos: readonly (LabelledPhoto & { senderId: string })[],
-  opts: { repeats?: number; seed?: number; /** the accuracy the thresholds demand on the half they are fitted on */ aim?: number } = {},
+  opts: CrossValidationOptions = {},
 ): SenderCrossValidation | undefined {
   const repeats = opts.repeats ?? 5;
   const rand = seededRandom(opts.seed ?? 1);
@@ -69,12 +82,19 @@ export function senderCrossValidation(
       const scaled = applyTemperature(raw, t);
       const map = fitServedConfidenceMap(selectRows(scaled, fit), fitPhotos);
       const cal = applyConfidenceMap(Float32Array.from(scaled), map);
-      const { policy } = chooseReviewPolicy(selectRows(cal, fit), fitPhotos, REVIEW_TARGETS, AUTO_ACCEPT_TOLERANCE, opts.aim);
+      const { policy } = chooseReviewPolicy(
+        selectRows(cal, fit),
+        fitPhotos,
+        REVIEW_TARGETS,
+        AUTO_ACCEPT_TOLERANCE,
+        opts.aim,
+        selectHeadRows(opts.head, fit),
+      );
       for (const i of sides[test]!) {
         const r = cal.subarray(i * K, (i + 1) * K);
         served.set(r, i * K);
         scaledOnly.set(scaled.subarray(i * K, (i + 1) * K), i * K);
-        reasons[i] = modelReviewReason(r, policy);
+        reasons[i] = modelReviewReason(r, policy, labelRow(opts.head, i));
       }
     }
     const outcome = outcomeOfReasons(served, photos, reasons);
@@ -114,7 +134,7 @@ export function accuracyAim(
   raw: Float32Array,
   photos: readonly (LabelledPhoto & { senderId: string })[],
   target = REVIEW_TARGETS.autoAcceptedAccuracy,
-  opts: { repeats?: number; seed?: number; highest?: number } = {},
+  opts: Omit<CrossValidationOptions, 'aim'> & { highest?: number } = {},
 ): { aim: number; crossValidation?: SenderCrossValidation } {
   const highest = opts.highest ?? 0.99;
   let last: { aim: number; crossValidation?: SenderCrossValidation } = { aim: target };

@@ -5,6 +5,7 @@
  * promotion or a rollback costs no failed request, no restart and no readiness gap.
  */
 import type { Classifier } from './classifier.ts';
+import type { ServedRows } from './label-rows.ts';
 
 export interface TaggedPrediction {
   probs: Float32Array;
@@ -59,6 +60,10 @@ export class SwappableClassifier implements Classifier {
 
   async predict(pixels: Uint8Array, n: number): Promise<Float32Array> {
     return (await this.predictTagged(pixels, n)).probs;
+  }
+
+  async predictRows(pixels: Uint8Array, n: number): Promise<ServedRows> {
+    return (await this.withModel((m) => m.predictRows(pixels, n))).result;
   }
 
   warmup(): Promise<void> {

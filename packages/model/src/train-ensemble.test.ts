@@ -6,7 +6,7 @@ import { encodePixels, ModelCard, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-
 import { readReviewHoldout, REVIEW_HOLDOUT_FILE } from './gate-sets.ts';
 import { applyTemperature } from './calibration.ts';
 import { loadClassifier, readCard } from './classifier.ts';
-import { photoSplitOf, VALIDATION_SPLIT } from './clothing-photos.ts';
+import { HEAD_LABEL_SETS, HEAD_LABELS, photoSplitOf, VALIDATION_SPLIT } from './clothing-photos.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadModel, saveModel } from './io.ts';
@@ -45,31 +45,67 @@ describe('train:ensemble (two tiny deep members)', function () {
     return join(tmp, name);
   };
 
-  it('refuses members with a label head, naming them (calibrating them is not built yet)', async () => {
-    const dir = await member('h', 3);
-    const headed = await withLabelHead(await loadModel(dir), 18, 3);
-    const hdir = join(tmp, 'h-head');
-    const { version } = await saveModel(headed, hdir);
-    headed.dispose();
+  const tinyPhotos = () => ({
+    share: 0.25,
+    oosWeight: 0.5,
+    variants: 0,
+    validationSplit: VALIDATION_SPLIT,
+    limit: 40,
+    cacheDir: join(tmp, 'photo-cache'),
+  });
+
+  /** A tiny member with a label head of HEAD_LABELS, as `train --label-head 1` records it. */
+  const headed = async (name: string, seed: number) => {
+    const dir = await member(name, seed);
+    const wide = await withLabelHead(await loadModel(dir), HEAD_LABELS.length, seed);
+    const hdir = join(tmp, `${name}-head`);
+    const { version } = await saveModel(wide, hdir);
+    wide.dispose();
     const card = JSON.parse(readFileSync(join(dir, 'model-card.json'), 'utf8'));
-    writeFileSync(join(hdir, 'model-card.json'), JSON.stringify({ ...card, version }));
+    const inference = { flipAverage: false, ...card.inference, labelHead: { labels: [...HEAD_LABELS], weight: 1 } };
+    writeFileSync(join(hdir, 'model-card.json'), JSON.stringify({ ...card, version, inference }));
+    return { plain: dir, head: hdir };
+  };
+
+  it('members with a label head: the combined model keeps it, and its review policy may score by it', async () => {
+    const [a, b] = [await headed('h', 3), await headed('i', 4)];
     let err: Error | undefined;
-    await trainEnsemble({ members: [dir, hdir], out: join(tmp, 'h-ens'), progress: () => {} }).catch((e: Error) => (err = e));
-    expect(err?.message).to.match(/label head are not supported yet .*h-head/);
+    await trainEnsemble({ members: [a.plain, b.head], out: join(tmp, 'h-mixed'), progress: () => {} }).catch((e: Error) => (err = e));
+    expect(err?.message, err?.message).to.match(/do not all name the same labels .*h: no label head.*i-head: 18 labels/);
+
+    const out = join(tmp, 'h-ens');
+    const { card, model } = await trainEnsemble({
+      members: [a.head, b.head],
+      out,
+      photos: tinyPhotos(),
+      testLimit: 100,
+      validation: 50,
+      progress: () => {},
+    });
+    model.dispose();
+    expect(card.inference!.labelHead).to.deep.equal({ labels: [...HEAD_LABELS], weight: 1 });
+    // the chooser was given the head's probabilities: the policy states the label sets it would read
+    expect(card.review!.labelSets).to.deep.equal(HEAD_LABEL_SETS);
+    const clf = await loadClassifier({ dir: out, backend: 'wasm' });
+    const test = await loadFashionMnist('test');
+    const rows = await clf.predictRows(test.images.subarray(0, 4 * PIXELS_PER_IMAGE), 4);
+    await clf.dispose();
+    expect(rows.probs.length).to.equal(4 * NUM_CLASSES);
+    expect(rows.labels!.length).to.equal(4 * HEAD_LABELS.length);
+    expect(rows.labels!.subarray(0, HEAD_LABELS.length).reduce((s, v) => s + v, 0)).to.be.closeTo(1, 1e-4);
   });
 
   it('writes one calibrated model whose answers are the members’ mean logits over T, with the members on its card', async () => {
     const dirs = [await member('a', 1), await member('b', 2)];
     const out = join(tmp, 'ens');
-    const photos = {
-      share: 0.25,
-      oosWeight: 0.5,
-      variants: 0,
-      validationSplit: VALIDATION_SPLIT,
-      limit: 40,
-      cacheDir: join(tmp, 'photo-cache'),
-    };
-    const { card, model } = await trainEnsemble({ members: dirs, out, photos, testLimit: 200, validation: 50, progress: () => {} });
+    const { card, model } = await trainEnsemble({
+      members: dirs,
+      out,
+      photos: tinyPhotos(),
+      testLimit: 200,
+      validation: 50,
+      progress: () => {},
+    });
     model.dispose();
     const onDisk = ModelCard.parse(JSON.parse(readFileSync(join(out, 'model-card.json'), 'utf8')));
     expect(onDisk.version).to.equal(card.version);

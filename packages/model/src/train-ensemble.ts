@@ -57,11 +57,13 @@ export async function trainEnsemble(opts: EnsembleOptions): Promise<TrainResult>
       `train:ensemble: the members were not held out by one photo split (${cards.map((c, i) => `${c.version}: ${splits[i]}`).join(', ')})`,
     );
   const models = await Promise.all(opts.members.map((dir) => loadModel(dir)));
-  // calibration and review below read ten columns; members with a label head need that built first
-  const headed = opts.members.filter((_, i) => labelColumns(models[i]!) > 0);
-  if (headed.length) {
+  // the last layers are averaged column by column: a label head (label-head.ts) in all members or none
+  const heads = models.map((m) => labelColumns(m));
+  if (new Set(heads).size > 1) {
     models.forEach((m) => m.dispose());
-    throw new Error(`ensemble: members with a label head are not supported yet (${headed.join(', ')})`);
+    throw new Error(
+      `train:ensemble: the members do not all name the same labels (${opts.members.map((d, i) => `${d}: ${heads[i] ? `${heads[i]} labels` : 'no label head'}`).join(', ')})`,
+    );
   }
   const work = mkdtempSync(join(tmpdir(), 'rv-ensemble-'));
   try {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelCard } from '@refund-vision/shared';
 import { loadClassifier } from './classifier.ts';
-import { HEAD_LABELS, VALIDATION_SPLIT, validationSplitOf } from './clothing-photos.ts';
+import { HEAD_LABEL_SETS, HEAD_LABELS, VALIDATION_SPLIT, validationSplitOf } from './clothing-photos.ts';
 import { labelColumns } from './label-head.ts';
 import { exportOnnx } from './onnx-export.ts';
 import { loadModel } from './io.ts';
@@ -154,6 +154,8 @@ describe('training (tiny runs on the wasm engine)', function () {
     expect(card.inference!.labelHead).to.deep.equal({ labels: [...HEAD_LABELS], weight: 1 });
     expect(HEAD_LABELS).to.include.members(['T-Shirt', 'Shoes', 'Hat']).and.not.include('Not sure');
     expect((card as Record<string, any>).training.command).to.contain('--label-head 1');
+    // the review thresholds were chosen with the head's two scores on offer; the policy states its label sets
+    expect(card.review!.labelSets).to.deep.equal(HEAD_LABEL_SETS);
     await exportOnnx(out);
     const c = await loadClassifier({ dir: out, backend: 'onnx' });
     const n = 5;
@@ -167,6 +169,7 @@ describe('training (tiny runs on the wasm engine)', function () {
     expect(labelColumns(again.model)).to.equal(HEAD_LABELS.length);
     again.model.dispose();
     expect(again.card.inference!.labelHead!.weight).to.equal(1);
+    expect(again.card.review!.labelSets).to.deep.equal(HEAD_LABEL_SETS);
   });
 
   it('--freeze-convs trains only the dense layers', async () => {

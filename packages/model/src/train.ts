@@ -33,7 +33,15 @@ import { servingNets } from './ensemble.ts';
 import { fitServedConfidenceMap, fitTemperature, foldTemperature } from './calibration.ts';
 import { applyConfidenceMap } from './confidence-map.ts';
 import { accuracyAim, type SenderCrossValidation } from './sender-cross-validation.ts';
-import { HEAD_LABELS, loadClothingPhotos, splitBySender, splitForRun, type Photo, type ValidationSplit } from './clothing-photos.ts';
+import {
+  HEAD_LABEL_SETS,
+  HEAD_LABELS,
+  loadClothingPhotos,
+  splitBySender,
+  splitForRun,
+  type Photo,
+  type ValidationSplit,
+} from './clothing-photos.ts';
 import { photoArrays } from './photo-arrays.ts';
 import { PREPROCESS_VERSION } from '@refund-vision/preprocess';
 import {
@@ -42,11 +50,12 @@ import {
   evaluatePhotos,
   REVIEW_TARGETS,
   senderIntervals,
+  type LabelHeadRows,
   type PhotoEvaluation,
 } from './photo-metrics.ts';
 import type { SetLossMode } from './set-loss.ts';
 import { labelColumns, withLabelHead } from './label-head.ts';
-import { answerRows } from './label-rows.ts';
+import { splitRows, type ServedRows } from './label-rows.ts';
 import { batchLoss, newBatch, type Batch } from './train-batch.ts';
 import { defaultWorkers, startReplicas, type Replicas } from './replicas.ts';
 
@@ -232,15 +241,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
    * The net's softmax (what the temperature is fitted to). A combined ensemble runs as its members
    * (servingNets), split again at each call because calibration changes the net's last layer.
    */
-  const softmaxOf = (model: tf.LayersModel, pixels: Uint8Array, n: number) => {
+  const rowsOf = (model: tf.LayersModel, pixels: Uint8Array, n: number): ServedRows => {
     const { nets, members } = servingNets(model, prior);
     try {
-      // the answers; a label head's columns are split off (label-head.ts)
-      return answerRows(predictTf(nets, pixels, n, undefined, flipAverage), n);
+      // the answers, and a label head's columns split off (label-rows.ts)
+      return splitRows(predictTf(nets, pixels, n, undefined, flipAverage), n);
     } finally {
       if (members) nets.forEach((net) => net.dispose());
     }
   };
+  const softmaxOf = (model: tf.LayersModel, pixels: Uint8Array, n: number) => rowsOf(model, pixels, n).probs;
   /** Fitted on the validation photos once the temperature is folded in; until then none. */
   let confidenceMap: ConfidenceMap | undefined;
   /** The model's answers as serving gives them (classifier.ts applies the same map). */
@@ -405,7 +415,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     let photoCard: Record<string, any> = {};
     let review: ReturnType<typeof chooseReviewPolicy> | undefined;
     if (photoData) {
-      const raw = softmaxOf(model, photoData.valPixels, photoData.val.length);
+      const rawRows = rowsOf(model, photoData.valPixels, photoData.val.length);
+      const raw = rawRows.probs;
+      // the label head's probabilities (the temperature folds into the answer columns only, so
+      // these stay as they are) give the review two more scores to choose from
+      const head = rawRows.labels && { probs: rawRows.labels, sets: HEAD_LABEL_SETS };
       const before = evaluatePhotos(raw, photoData.val);
       const temperature = fitTemperature(raw, photoData.val);
       foldTemperature(model, temperature);
@@ -415,10 +429,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       // what `answers` would give, without running the net over the photos again
       const cal = applyConfidenceMap(Float32Array.from(scaled), confidenceMap);
       // thresholds that keep the accuracy target on senders they were not chosen on
-      const { aim, crossValidation } = accuracyAim(raw, photoData.val);
-      review = chooseReviewPolicy(cal, photoData.val, REVIEW_TARGETS, AUTO_ACCEPT_TOLERANCE, aim);
-      const pe = evaluatePhotos(cal, photoData.val, review.policy);
-      photoCard = photoCardSections(photoData, ph!, pe, before, { temperature, afterT }, { ...review, crossValidation }, cal);
+      const { aim, crossValidation } = accuracyAim(raw, photoData.val, undefined, { ...(head ? { head } : {}) });
+      review = chooseReviewPolicy(cal, photoData.val, REVIEW_TARGETS, AUTO_ACCEPT_TOLERANCE, aim, head);
+      const pe = evaluatePhotos(cal, photoData.val, review.policy, head);
+      photoCard = photoCardSections(photoData, ph!, pe, before, { temperature, afterT }, { ...review, crossValidation }, cal, head);
       // a fine-tuned or recalibrated model already carries its predecessor's 1/T in its weights
       const priorCal = (prior as Record<string, any> | undefined)?.calibration as
         | { cumulativeTemperature?: number; temperature?: number }
@@ -689,6 +703,7 @@ function photoCardSections(
   calibration: { temperature: number; afterT: PhotoEvaluation },
   review: { policy: ReviewPolicy; met: boolean; crossValidation?: SenderCrossValidation },
   cal: Float32Array,
+  head: LabelHeadRows | undefined,
 ) {
   const count = (ps: Photo[]) => ({
     photos: ps.length,
@@ -742,7 +757,7 @@ function photoCardSections(
       validationSplit: ph.validationSplit,
       ...pe,
       // how far the split's figures can be trusted: one sender's photos are right or wrong together
-      bySender95: senderIntervals(cal, d.val, review.policy),
+      bySender95: senderIntervals(cal, d.val, review.policy, head ? { head } : {}),
       // and how far the calibration and thresholds, fitted on these senders, carry to others
       senderCrossValidation: review.crossValidation,
       reviewTargetsMet: review.met,

@@ -20,11 +20,22 @@ export const ReviewPolicy = z
   .object({
     /**
      * Out-of-scope: `entropy` is the normalised entropy (0–1) of the probabilities, flagged at or
-     * above the threshold; `maxProb` flags when the highest probability is below the threshold.
+     * above the threshold; `maxProb` flags when the highest probability is below the threshold;
+     * `labelHead` flags when the label head gives the out-of-scope labels (empty `labelSets`)
+     * together at least the threshold.
      */
-    outOfScope: z.object({ score: z.enum(['entropy', 'maxProb']), threshold: z.number().min(0).max(1) }).nullable(),
-    /** Low confidence: highest probability (`maxProb`) or top-1 minus top-2 (`margin`) below the threshold. */
-    lowConfidence: z.object({ score: z.enum(['maxProb', 'margin']), threshold: z.number().min(0).max(1) }),
+    outOfScope: z.object({ score: z.enum(['entropy', 'maxProb', 'labelHead']), threshold: z.number().min(0).max(1) }).nullable(),
+    /**
+     * Low confidence: highest probability (`maxProb`), top-1 minus top-2 (`margin`), or the label
+     * head's probability that the answer is right (`labelHead`: the labels whose classes include the
+     * answer, together) below the threshold.
+     */
+    lowConfidence: z.object({ score: z.enum(['maxProb', 'margin', 'labelHead']), threshold: z.number().min(0).max(1) }),
+    /**
+     * For the `labelHead` scores: the classes each label of the net's label head can honestly be, in
+     * the head's column order (the card's `inference.labelHead.labels`); empty = out of scope.
+     */
+    labelSets: z.array(z.array(z.number().int().min(0).max(9))).optional(),
     /** What the thresholds were chosen for, in words (e.g. "auto-accepted photos ≥ 95 % correct"). */
     target: z.string(),
   })
@@ -52,16 +63,60 @@ function topTwo(probs: ArrayLike<number>): [number, number] {
   return [a, b === -Infinity ? 0 : b];
 }
 
-/** The model-side review reason for one prediction's probabilities, or undefined when it can be trusted. */
-export function modelReviewReason(probs: ArrayLike<number>, policy: ReviewPolicy): ReviewReason | undefined {
+function argmax(probs: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < probs.length; i++) if (probs[i]! > probs[best]!) best = i;
+  return best;
+}
+
+/**
+ * A label head's two review scores for one image (packages/model/README.md, "a head that names the
+ * photo's label"): a Shoes photo is right as any shoe class, so the answer's own probability, shared
+ * across the set, undersells a sure answer; the head's labels say how likely the answer is right.
+ * `right`: the probability of the labels whose classes include `answer`; `outOfScope`: of the labels
+ * with none.
+ */
+export function labelHeadScores(
+  answer: number,
+  labels: ArrayLike<number>,
+  sets: readonly (readonly number[])[],
+): { right: number; outOfScope: number } {
+  if (labels.length !== sets.length) throw new Error(`${labels.length} label probabilities for ${sets.length} label sets`);
+  let right = 0;
+  let outOfScope = 0;
+  for (let l = 0; l < sets.length; l++) {
+    const set = sets[l]!;
+    if (!set.length) outOfScope += labels[l]!;
+    else if (set.includes(answer)) right += labels[l]!;
+  }
+  return { right, outOfScope };
+}
+
+/**
+ * The model-side review reason for one prediction's probabilities, or undefined when it can be
+ * trusted. `labels`: the label head's probabilities for the same image, which a policy with a
+ * `labelHead` score needs (an error without them: the policy cannot be applied).
+ */
+export function modelReviewReason(probs: ArrayLike<number>, policy: ReviewPolicy, labels?: ArrayLike<number>): ReviewReason | undefined {
   const [p1, p2] = topTwo(probs);
   const oos = policy.outOfScope;
+  const low = policy.lowConfidence;
+  let head: { right: number; outOfScope: number } | undefined;
+  if (oos?.score === 'labelHead' || low.score === 'labelHead') {
+    if (!labels || !policy.labelSets)
+      throw new Error('the review policy scores by the label head, but no label probabilities or label sets were given');
+    head = labelHeadScores(argmax(probs), labels, policy.labelSets);
+  }
   if (oos) {
-    const flagged = oos.score === 'entropy' ? normalisedEntropy(probs) >= oos.threshold : p1 < oos.threshold;
+    const flagged =
+      oos.score === 'entropy'
+        ? normalisedEntropy(probs) >= oos.threshold
+        : oos.score === 'maxProb'
+          ? p1 < oos.threshold
+          : head!.outOfScope >= oos.threshold;
     if (flagged) return 'out-of-scope';
   }
-  const low = policy.lowConfidence;
-  const score = low.score === 'maxProb' ? p1 : p1 - p2;
+  const score = low.score === 'maxProb' ? p1 : low.score === 'margin' ? p1 - p2 : head!.right;
   return score < low.threshold ? 'low-confidence' : undefined;
 }
 

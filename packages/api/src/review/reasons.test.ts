@@ -5,8 +5,12 @@
  * the same thing when the committed model is retrained.
  */
 import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NUM_CLASSES, PIXELS_PER_IMAGE, normalisedEntropy, type ReviewPolicy } from '@refund-vision/shared';
-import { encodeGrayPng } from '@refund-vision/model';
+import { encodeGrayPng, HEAD_LABEL_SETS, loadClassifier, type Classifier } from '@refund-vision/model';
+import { makeHeadedNet } from '@refund-vision/model/testing/model-variant';
 import { predictBody, send, sharedClassifier, startTestServer, testBatch, withCard, type TestServer } from '../test-support.ts';
 import { reviewPolicyOf, reviewReasonAt } from './reasons.ts';
 
@@ -140,6 +144,53 @@ describe('review reasons', () => {
       // preprocessing re-centres and rescales the disc, so only the certain answer is pinned down here
       expect(body.files[0]!.review).to.equal(null);
       for (const f of body.files) expect(f.review === null || ['out-of-scope', 'low-confidence'].includes(f.review)).to.equal(true);
+    });
+  });
+
+  describe('a model with a label head, its policy scoring by the head', function () {
+    this.timeout(120_000);
+    let dir: string;
+    let classifier: Classifier;
+    let srv: TestServer;
+    const policy: ReviewPolicy = {
+      outOfScope: { score: 'labelHead', threshold: 0.5 },
+      lowConfidence: { score: 'labelHead', threshold: 0.15 },
+      labelSets: HEAD_LABEL_SETS.map((s) => [...s]),
+      target: 'test policy',
+    };
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'rv-headed-'));
+      await makeHeadedNet(dir);
+      classifier = await loadClassifier({ dir, backend: 'onnx' });
+      // the server serves (and watches) this model's folder, not the committed one
+      srv = await startTestServer({ model: { dir } }, { classifier: withCard(classifier, { review: policy }) });
+    });
+    after(async () => {
+      await srv?.stop();
+      await classifier?.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('/v1/predict reads the label probabilities: an answer few labels can be goes to a person', async () => {
+      const n = 64;
+      const { pixels } = await testBatch(n);
+      const res = await send(`${srv.url}/v1/predict`, { json: predictBody(pixels, { runKey: 'headed-run' }) });
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      // by hand, from the classifier's own rows: the labels whose classes hold the answer, together
+      const { probs, labels } = await classifier.predictRows(pixels, n);
+      const L = HEAD_LABEL_SETS.length;
+      const want = Array.from({ length: n }, (_, i) => {
+        const row = probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES);
+        const answer = row.indexOf(maxOf(row));
+        let right = 0;
+        HEAD_LABEL_SETS.forEach((set, l) => {
+          if (set.includes(answer)) right += labels![i * L + l]!;
+        });
+        return right < 0.15 ? 'low-confidence' : null;
+      });
+      const got = res.body.predictions.map((p: { review: unknown }) => p.review);
+      expect(got).to.deep.equal(want);
+      expect(got, 'both outcomes occur').to.include('low-confidence').and.to.include(null);
     });
   });
 });

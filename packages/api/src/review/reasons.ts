@@ -32,14 +32,21 @@ export function reviewPriority(probs: Float32Array, i: number, reason: ReviewRea
   return reason === 'out-of-scope' ? a : a - b;
 }
 
-/** The reason for image `i` of a batch of probabilities (N×10), or null when it can be trusted. */
+/**
+ * The reason for image `i` of a batch of probabilities (N×10), or null when it can be trusted.
+ * `labels`: the batch's label-head probabilities (N×L), which a policy scoring by the head reads.
+ */
 export function reviewReasonAt(
   probs: Float32Array,
   i: number,
   predicted: number,
   expected: number | undefined,
   policy: ReviewPolicy,
+  labels?: Float32Array,
 ): ReviewReason | null {
   if (expected !== undefined && expected !== predicted) return 'mismatch';
-  return modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy) ?? null;
+  const width = policy.labelSets?.length ?? 0;
+  return (
+    modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy, labels?.subarray(i * width, (i + 1) * width)) ?? null
+  );
 }
