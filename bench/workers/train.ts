@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { initTf, tf } from '../../packages/model/src/engine.ts';
 import { servingNets } from '../../packages/model/src/ensemble.ts';
 import { loadModel } from '../../packages/model/src/io.ts';
+import { labelColumns } from '../../packages/model/src/label-head.ts';
 import { parseArgs, need } from '../lib/args.ts';
 
 const args = parseArgs(process.argv.slice(2));
@@ -28,8 +29,11 @@ const model = served.nets[0]!;
 const members = served.members ? served.nets.length : undefined;
 model.compile({ optimizer: tf.train.adam(Number(args.get('lr') ?? 0.001)), loss: 'categoricalCrossentropy' });
 const n = Math.min(labels.length, Number(args.get('limit') ?? labels.length));
+// a net with a label head answers 10 + L columns (label-head.ts): the class target sits in the first
+// ten, as torch_train.py's NLL reads the same columns, so both sides run the same net
+const width = 10 + labelColumns(model);
 const x = new Float32Array(bs * 784);
-const y = new Float32Array(bs * 10);
+const y = new Float32Array(bs * width);
 let t0 = performance.now();
 let done = 0;
 let loss = NaN;
@@ -42,10 +46,10 @@ for (let b = 0, from = 0; from < n; b++, from += bs) {
   y.fill(0);
   for (let k = 0; k < m; k++) {
     for (let p = 0; p < 784; p++) x[k * 784 + p] = images[(from + k) * 784 + p]! / 255;
-    y[k * 10 + labels[from + k]!] = 1;
+    y[k * width + labels[from + k]!] = 1;
   }
   const xs = tf.tensor4d(x.subarray(0, m * 784), [m, 28, 28, 1]);
-  const ys = tf.tensor2d(y.subarray(0, m * 10), [m, 10]);
+  const ys = tf.tensor2d(y.subarray(0, m * width), [m, width]);
   loss = (await model.trainOnBatch(xs, ys)) as number;
   tf.dispose([xs, ys]);
   done += m;
