@@ -105,7 +105,7 @@ describe('training (tiny runs on the wasm engine)', function () {
     expect(c.calibration.confidenceMap).to.equal('inference.confidenceMap');
     expect(c.calibration.photoAnswerNllAfter).to.be.at.most(c.calibration.photoAnswerNllAfterTemperature + 1e-3);
     // the same calibration and thresholds, fitted on half the validation senders and measured on the rest
-    expect(c.photoEvaluation.senderCrossValidation.repeats).to.equal(5);
+    expect(c.photoEvaluation.senderCrossValidation.repeats).to.equal(10);
     expect(c.photoEvaluation.senderCrossValidation.autoAcceptedAccuracy.mean).to.be.within(0, 1);
     expect(c.photoEvaluation.photos).to.equal(c.training.photos.validationPhotos);
     // evaluate and the gate read back the split this model was held out by
