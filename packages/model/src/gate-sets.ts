@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { decodePixels, modelReviewReason, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
+import { batchReviewReason, decodePixels, NUM_CLASSES, PIXELS_PER_IMAGE } from '@refund-vision/shared';
 import type { Classifier } from './classifier.ts';
 import { loadClothingPhotos, splitBySender, VALIDATION_SPLIT, type ValidationSplit } from './clothing-photos.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
@@ -36,12 +36,7 @@ export interface EvalSet {
  */
 export function sentToPerson({ probs, labels }: ServedRows, i: number, model: Pick<Classifier, 'card'>): boolean {
   const policy = model.card.review;
-  const width = policy?.labelSets?.length ?? 0;
-  return (
-    !!policy &&
-    modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy, labels?.subarray(i * width, (i + 1) * width)) !==
-      undefined
-  );
+  return !!policy && batchReviewReason(probs, i, policy, labels) !== undefined;
 }
 
 export async function fashionMnistTestSet(limit?: number): Promise<EvalSet> {

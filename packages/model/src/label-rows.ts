@@ -33,12 +33,6 @@ function part(probs: Float32Array, n: number, width: number, from: number, to: n
   return out;
 }
 
-/** Rows of N×(10 + L) served probabilities → the N×10 answers; N×10 rows are returned as they are. */
-export function answerRows(probs: Float32Array, n: number): Float32Array {
-  const width = widthOf(probs, n);
-  return width === NUM_CLASSES ? probs : part(probs, n, width, 0, NUM_CLASSES);
-}
-
 /** Rows of N×(10 + L) → the answers and the label probabilities, each part renormalised. */
 export function splitRows(probs: Float32Array, n: number): ServedRows {
   const width = widthOf(probs, n);

@@ -5,6 +5,7 @@
  * and the training report decide the same way.
  */
 import { z } from 'zod';
+import { NUM_CLASSES } from './classes.ts';
 
 /**
  * Why a person should look. `mismatch`: the order (manifest/labels) expected another class;
@@ -118,6 +119,15 @@ export function modelReviewReason(probs: ArrayLike<number>, policy: ReviewPolicy
   }
   const score = low.score === 'maxProb' ? p1 : low.score === 'margin' ? p1 - p2 : head!.right;
   return score < low.threshold ? 'low-confidence' : undefined;
+}
+
+/**
+ * The model-side reason for image `i` of a batch: its N×10 probabilities and, for a policy scoring by
+ * the label head, its N×L label rows (L = the policy's `labelSets`).
+ */
+export function batchReviewReason(probs: Float32Array, i: number, policy: ReviewPolicy, labels?: Float32Array): ReviewReason | undefined {
+  const width = policy.labelSets?.length ?? 0;
+  return modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy, labels?.subarray(i * width, (i + 1) * width));
 }
 
 /**

@@ -4,7 +4,7 @@
  * the model thinks of it. Otherwise the model card's policy decides (out-of-scope, low confidence);
  * a card without one (trained before real photos) gets only the low-confidence rule from config.
  */
-import { NUM_CLASSES, modelReviewReason, type Config, type ModelCard, type ReviewPolicy, type ReviewReason } from '@refund-vision/shared';
+import { NUM_CLASSES, batchReviewReason, type Config, type ModelCard, type ReviewPolicy, type ReviewReason } from '@refund-vision/shared';
 
 export function reviewPolicyOf(card: Pick<ModelCard, 'review'>, cfg: Config['review']): ReviewPolicy {
   return (
@@ -45,8 +45,5 @@ export function reviewReasonAt(
   labels?: Float32Array,
 ): ReviewReason | null {
   if (expected !== undefined && expected !== predicted) return 'mismatch';
-  const width = policy.labelSets?.length ?? 0;
-  return (
-    modelReviewReason(probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), policy, labels?.subarray(i * width, (i + 1) * width)) ?? null
-  );
+  return batchReviewReason(probs, i, policy, labels) ?? null;
 }
